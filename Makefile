@@ -1,0 +1,22 @@
+# lineguard: `make demo` and `make test` set everything up on a fresh Debian / Raspberry Pi OS machine.
+PY := .venv/bin/python
+DEMO_DIR ?= demo-data
+
+.PHONY: setup demo test lint typecheck model bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	@$(PY) -m edge demo --data-dir $(DEMO_DIR)
+
+test: setup lint
+	@$(PY) -m pytest -q
+
+lint: setup
+	@.venv/bin/ruff format --check edge tests
+	@.venv/bin/ruff check edge tests
+	@.venv/bin/mypy --strict edge
+
+clean:
+	rm -rf $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

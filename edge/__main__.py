@@ -1,0 +1,5 @@
+"""Entry point for ``python -m edge``."""
+
+from edge.cli import main
+
+raise SystemExit(main())

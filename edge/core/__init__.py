@@ -1,0 +1,1 @@
+"""Pure call logic: events in, actions out; no I/O, no threads, no hardware."""
