@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fail("interrupted", status=130)
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # noqa: BLE001 - the promise is: no traceback for the user
+    except Exception as exc:
         if os.environ.get("LINEGUARD_DEBUG"):
             raise
         fail(

@@ -19,7 +19,9 @@ def register(subparsers: Any, common: CommonParsers) -> None:
     p.add_argument("file", metavar="FILE", help="the TOML config file to check")
     p.set_defaults(handler=_check_config)
 
-    p = subparsers.add_parser("config-schema", help="print the JSON schema of the config, with every key described")
+    p = subparsers.add_parser(
+        "config-schema", help="print the JSON schema of the config, with every key described"
+    )
     p.set_defaults(handler=_config_schema)
 
 
@@ -46,4 +48,4 @@ def _config_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["register", "UserError"]
+__all__ = ["UserError", "register"]

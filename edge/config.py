@@ -10,7 +10,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from edge.settings import Section
 
 DEFAULT_CONFIG_PATH = Path("/etc/lineguard/lineguard.toml")
 LAST_GOOD_NAME = "config.last-good.toml"
@@ -21,12 +23,6 @@ _DTMF_CODE = re.compile(r"^[0-9*#A-D]{2,8}$")
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-class Section(BaseModel):
-    """Base of every config section: frozen, unknown keys rejected."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _clock(value: str) -> str:
@@ -110,7 +106,10 @@ class DurationConfig(Section):
     """Call-length limits (duration.limit)."""
 
     notice_s: float = Field(
-        900.0, gt=0, title="Notice after", description="Seconds after connection when the duration notice plays."
+        900.0,
+        gt=0,
+        title="Notice after",
+        description="Seconds after connection when the duration notice plays.",
     )
     cut_s: float = Field(
         1200.0, gt=0, title="Cut after", description="Seconds after connection when the call is ended."
@@ -156,9 +155,13 @@ class EscalationConfig(Section):
 class StaffConfig(Section):
     """Staff controls: the button and the DTMF codes read on the phone leg."""
 
-    dtmf_warn: str = Field("*1#", title="Warn code", description="DTMF code on the handset that warns the caller.")
+    dtmf_warn: str = Field(
+        "*1#", title="Warn code", description="DTMF code on the handset that warns the caller."
+    )
     dtmf_cut: str = Field(
-        "*9#", title="Cut code", description="DTMF code on the handset that warns the caller and ends the call."
+        "*9#",
+        title="Cut code",
+        description="DTMF code on the handset that warns the caller and ends the call.",
     )
     dtmf_mark: str = Field(
         "*7#", title="Mark code", description="DTMF code on the handset that marks the caller (a strike)."
@@ -196,7 +199,11 @@ class ListsConfig(Section):
         (), title="Blocklist", description="Numbers answered with the block notice and released."
     )
     strikes_to_propose: int = Field(
-        3, ge=1, le=100, title="Strikes to propose", description="Cuts within the window that propose a block."
+        3,
+        ge=1,
+        le=100,
+        title="Strikes to propose",
+        description="Cuts within the window that propose a block.",
     )
     strike_window_days: int = Field(
         30, ge=1, le=3650, title="Strike window", description="Days over which strikes are counted."
@@ -263,7 +270,9 @@ class DateRange(Section):
     last: dt.date = Field(title="Last day", description="Last day the message applies.")
     prompt: str = Field("office_moved", title="Prompt", description="Prompt id played to the caller.")
     hold: bool = Field(
-        False, title="Please hold", description="After the message, pass the call through instead of hanging up."
+        False,
+        title="Please hold",
+        description="After the message, pass the call through instead of hanging up.",
     )
 
     @model_validator(mode="after")
@@ -277,8 +286,12 @@ class CalendarConfig(Section):
     """When the office answers, and which message plays when it does not."""
 
     enabled: bool = Field(True, title="Enabled", description="Apply the calendar at all.")
-    office_hours: WeeklyHours = Field(default_factory=WeeklyHours, title="Office hours", description="Open times.")
-    lunch: DailyWindow = Field(default_factory=DailyWindow, title="Lunch hour", description="The lunch break.")
+    office_hours: WeeklyHours = Field(
+        default_factory=WeeklyHours, title="Office hours", description="Open times."
+    )
+    lunch: DailyWindow = Field(
+        default_factory=DailyWindow, title="Lunch hour", description="The lunch break."
+    )
     holidays: tuple[dt.date, ...] = Field(
         (), title="Holidays", description="Closed days (public holidays); the after-hours message plays."
     )
@@ -309,7 +322,9 @@ class SimConfig(Section):
     """The simulated backend."""
 
     realtime: bool = Field(
-        False, title="Real time", description="Pace the simulation at wall-clock speed instead of as fast as possible."
+        False,
+        title="Real time",
+        description="Pace the simulation at wall-clock speed instead of as fast as possible.",
     )
     start: dt.datetime = Field(
         dt.datetime(2026, 11, 23, 10, 0, 0),
@@ -321,7 +336,9 @@ class SimConfig(Section):
 class Config(Section):
     """The whole appliance configuration (one TOML file)."""
 
-    device: DeviceConfig = Field(default_factory=DeviceConfig, title="Device", description="Identity, backend.")
+    device: DeviceConfig = Field(
+        default_factory=DeviceConfig, title="Device", description="Identity, backend."
+    )
     call: CallConfig = Field(default_factory=CallConfig, title="Call flow", description="Call-flow timing.")
     duration: DurationConfig = Field(
         default_factory=DurationConfig, title="Duration", description="Call-length limits."
@@ -329,12 +346,18 @@ class Config(Section):
     escalation: EscalationConfig = Field(
         default_factory=EscalationConfig, title="Escalation", description="The abuse ladder."
     )
-    staff: StaffConfig = Field(default_factory=StaffConfig, title="Staff", description="Button and DTMF codes.")
-    lists: ListsConfig = Field(default_factory=ListsConfig, title="Lists", description="Blocklist and strikes.")
+    staff: StaffConfig = Field(
+        default_factory=StaffConfig, title="Staff", description="Button and DTMF codes."
+    )
+    lists: ListsConfig = Field(
+        default_factory=ListsConfig, title="Lists", description="Blocklist and strikes."
+    )
     calendar: CalendarConfig = Field(
         default_factory=CalendarConfig, title="Calendar", description="Office hours and messages."
     )
-    prompts: PromptsConfig = Field(default_factory=PromptsConfig, title="Prompts", description="Prompt audio.")
+    prompts: PromptsConfig = Field(
+        default_factory=PromptsConfig, title="Prompts", description="Prompt audio."
+    )
     sim: SimConfig = Field(default_factory=SimConfig, title="Simulator", description="The sim backend.")
 
 
