@@ -1,0 +1,1 @@
+"""Recording and evidence: sealed Opus recordings, hash chain, retention, audit log."""
