@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from edge.cli import CommonParsers, UserError, print_json
-from edge.config import Config, ConfigError, load_config
+from edge.audio import AudioFileError, SynthesisError
+from edge.cli import CommonParsers, UserError, data_dir_of, print_json
+from edge.config import Config, ConfigError, default_config, load_config, resolve_config_path
+from edge.scenarios import ScenarioError, load_scenario, scenario_config, shipped_scenarios
+from edge.simulate import SimResult, format_timeline, run_scenario
+from edge.store import CallStore, StoreError
+from edge.store.db import DB_NAME
 
 
 def register(subparsers: Any, common: CommonParsers) -> None:
@@ -41,6 +48,139 @@ def _check_config(args: argparse.Namespace) -> int:
     else:
         print(f"{path}: ok")
     return 0
+
+
+def _base_config(args: argparse.Namespace) -> Config:
+    path = resolve_config_path(getattr(args, "config", None))
+    if path is None:
+        return default_config()
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        raise UserError(f"the config {error.source} is not valid: " + "; ".join(error.problems)) from None
+
+
+def _find_scenario(name: str) -> Path:
+    path = Path(name)
+    if path.exists():
+        return path
+    for shipped in shipped_scenarios():
+        if name in (shipped.name, shipped.stem, shipped.stem.split("_", 1)[-1]):
+            return shipped
+    names = ", ".join(p.stem for p in shipped_scenarios())
+    raise UserError(f"no scenario file {name!r}; give a path or one of the shipped scenarios: {names}")
+
+
+def _run_one(path: Path, args: argparse.Namespace, data_dir: Path, publisher: Any = None) -> SimResult:
+    try:
+        scenario = load_scenario(path)
+        config = scenario_config(scenario, _base_config(args), str(path))
+    except ScenarioError as error:
+        raise UserError(f"the scenario {error.source} has errors: " + "; ".join(error.problems)) from None
+    try:
+        return run_scenario(
+            scenario, config, data_dir, realtime=getattr(args, "realtime", False), publisher=publisher
+        )
+    except (SynthesisError, AudioFileError) as exc:
+        raise UserError(f"the scenario {path} needs audio that could not be made: {exc}") from None
+    except StoreError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    path = _find_scenario(args.scenario)
+    data_dir = data_dir_of(args)
+    publisher = None
+    if args.mqtt:
+        publisher = _mqtt_publisher(args.mqtt, data_dir)
+    try:
+        result = _run_one(path, args, data_dir, publisher)
+    finally:
+        if publisher is not None:
+            publisher.close()
+    if args.json:
+        print_json(result.as_json())
+    else:
+        print(format_timeline(result))
+    return 1 if result.expectation_failures() else 0
+
+
+def _mqtt_publisher(url: str, data_dir: Path) -> Any:
+    try:
+        from edge.telemetry.client import Telemetry  # noqa: F401
+    except ImportError:
+        raise UserError(
+            "--mqtt needs the telemetry package (edge.telemetry), which is not built yet"
+        ) from None
+    raise UserError("--mqtt is not wired yet")
+
+
+def _calls(args: argparse.Namespace) -> int:
+    data_dir = data_dir_of(args)
+    if not (data_dir / DB_NAME).exists():
+        raise UserError(f"there is no call database in {data_dir} yet (run a call or a simulation first)")
+    store = CallStore(data_dir)
+    try:
+        calls = store.recent_calls(args.limit)
+        if args.events:
+            for call in calls:
+                call["events"] = store.events(call["call_id"])
+    finally:
+        store.close()
+    if args.json:
+        print_json({"calls": calls})
+        return 0
+    if not calls:
+        print("no calls yet")
+    for call in calls:
+        duration = f"{call['duration_s']:.0f} s" if call["duration_s"] is not None else "open"
+        print(
+            f"{call['started'][:19]}  {call['call_id']}  {call['direction']:<3} {call['number'] or '-':<13} "
+            f"{call['outcome'] or 'in progress':<10} {call['basis'] or '':<16} {duration}"
+        )
+        for event in call.get("events", []):
+            basis = f" [{event['basis']}]" if event["basis"] else ""
+            print(f"    {event['wall'][11:23]} {event['type']}{basis}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    data_dir = (
+        data_dir_of(args) if (args.data_dir or os.environ.get("LINEGUARD_DATA_DIR")) else Path("demo-data")
+    )
+    data_dir = data_dir.resolve()
+    failures = 0
+    for path in shipped_scenarios():
+        result = _run_one(path, args, data_dir)
+        print(format_timeline(result))
+        print()
+        failures += bool(result.expectation_failures())
+    print(demo_epilogue(data_dir))
+    return 1 if failures else 0
+
+
+def demo_epilogue(data_dir: Path) -> str:
+    """Where the demo's data went and how to look at it, naming what is not built yet."""
+    lines = [
+        f"Call records: {data_dir / DB_NAME}",
+        f"  lineguard calls --data-dir {data_dir}            (add --events or --json)",
+        f"  sqlite3 {data_dir / DB_NAME} 'select call_id, outcome, basis from calls'",
+    ]
+    for name, module, what in MISSING_PARTS:
+        if importlib.util.find_spec(module) is None:
+            lines.append(f"Not built yet: {name} ({what}).")
+    return "\n".join(lines)
+
+
+MISSING_PARTS = (
+    ("call recording", "edge.record.recorder", "the issue on recording and evidence"),
+    (
+        "abuse detection model",
+        "edge.detect.detector",
+        "the keyword-spotting issue; detections are injected by the scenarios",
+    ),
+    ("MQTT telemetry", "edge.telemetry.client", "the telemetry issue"),
+)
 
 
 def _config_schema(args: argparse.Namespace) -> int:

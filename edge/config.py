@@ -12,7 +12,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from edge.backends.pi.settings import PiConfig
+from edge.console.settings import ConsoleConfig
+from edge.record.settings import RecordingConfig
 from edge.settings import Section
+from edge.telemetry.settings import MqttConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/lineguard/lineguard.toml")
 LAST_GOOD_NAME = "config.last-good.toml"
@@ -359,6 +363,20 @@ class Config(Section):
         default_factory=PromptsConfig, title="Prompts", description="Prompt audio."
     )
     sim: SimConfig = Field(default_factory=SimConfig, title="Simulator", description="The sim backend.")
+    pi: PiConfig = Field(
+        default_factory=PiConfig, title="Raspberry Pi board", description="The pi backend: pins, codec, timing."
+    )
+    recording: RecordingConfig = Field(
+        default_factory=RecordingConfig,
+        title="Recording",
+        description="Call recording, sealing, retention and the no-record list.",
+    )
+    mqtt: MqttConfig = Field(
+        default_factory=MqttConfig, title="MQTT", description="Reporting to central IT and its commands."
+    )
+    console: ConsoleConfig = Field(
+        default_factory=ConsoleConfig, title="Console", description="The technician serial console."
+    )
 
 
 class ConfigError(Exception):
@@ -370,7 +388,8 @@ class ConfigError(Exception):
         super().__init__(f"{source}: " + "; ".join(problems))
 
 
-def _describe(error: Any) -> str:
+def describe_error(error: Any) -> str:
+    """One line naming the key, the value and the rule a pydantic error broke."""
     location = ".".join(str(part) for part in error["loc"]) or "(top level)"
     if error["type"] == "extra_forbidden":
         return f"{location}: unknown key (not part of the configuration)"
@@ -385,7 +404,7 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, [_describe(e) for e in exc.errors()]) from None
+        raise ConfigError(source, [describe_error(e) for e in exc.errors()]) from None
 
 
 def parse_config_text(text: str, source: str = "<config>") -> Config:

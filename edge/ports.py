@@ -83,11 +83,25 @@ class AudioPort(Protocol):
 class Hardware(Protocol):
     """One backend's ports for one line, plus its life cycle."""
 
-    line: LinePort
-    phone: PhonePort
-    relays: RelayPort
-    led: IndicatorPort
-    audio: AudioPort
+    @property
+    def line(self) -> LinePort:
+        """The FXO port."""
+
+    @property
+    def phone(self) -> PhonePort:
+        """The FXS port."""
+
+    @property
+    def relays(self) -> RelayPort:
+        """The bypass relay and watchdog."""
+
+    @property
+    def led(self) -> IndicatorPort:
+        """The staff LED."""
+
+    @property
+    def audio(self) -> AudioPort:
+        """Both audio legs."""
 
     def start(self, sink: EventSink) -> None:
         """Begin delivering hardware events to ``sink``."""

@@ -157,6 +157,8 @@ class CloseCall:
     outcome: str
     basis: str | None = None
     ended_by: str = ""
+    dialed: str | None = None
+    """For an outgoing call, the number staff dialled."""
 
 
 Action = (

@@ -1,0 +1,1 @@
+"""Hardware backends behind the ports: ``sim`` (simulator) and ``pi`` (the board)."""

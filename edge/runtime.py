@@ -1,0 +1,487 @@
+"""The appliance at run time: feeds events and audio frames to the call machine and carries out its actions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from edge.config import Config
+from edge.core import actions as a
+from edge.core import events as e
+from edge.core.machine import CallMachine
+from edge.core.state import Instant, LineState
+from edge.mixer import Mixer, ToneFactory
+from edge.ports import FRAME_SECONDS, AudioFrame, Hardware
+from edge.prompts import PromptError, PromptLibrary
+from edge.store import CallStore, StoreError
+
+log = logging.getLogger("lineguard.runtime")
+
+POLICY_TYPES = frozenset(
+    {"warning", "cut", "staff_alert", "duration_notice", "caller_marked", "block_notice", "calendar_message"}
+)
+"""Event types that are policy actions; each carries its legal basis."""
+
+
+class Clock(Protocol):
+    """Where the runtime reads the time."""
+
+    def now(self) -> Instant:
+        """The current instant."""
+
+
+class Recorder(Protocol):
+    """What the runtime needs from the call recorder (issue 5)."""
+
+    def start(self, call_id: str, meta: dict[str, Any]) -> None:
+        """Begin recording a call."""
+
+    def write(self, call_id: str, caller: Any, staff: Any) -> None:
+        """Queue 20 ms of both legs; never blocks."""
+
+    def stop(self, call_id: str) -> None:
+        """Finish the call's recording."""
+
+
+class Detector(Protocol):
+    """What the runtime needs from the abuse detector (issue 4)."""
+
+    def feed(self, pcm: Any, t: float) -> None:
+        """Queue caller-leg audio; never blocks."""
+
+    def poll(self) -> list[e.AbuseDetected]:
+        """Detections ready since the last poll."""
+
+    def reset(self) -> None:
+        """A new call begins."""
+
+    def end_call(self, staff_acted: bool, caller_speech_s: float) -> None:
+        """A call ended; feeds self-calibration."""
+
+
+class EventPublisher(Protocol):
+    """Where stored events go next (MQTT telemetry, issue 6)."""
+
+    def publish_event(self, event: dict[str, Any]) -> None:
+        """Hand an event over; must not block."""
+
+
+@dataclass
+class Record:
+    """One line of the timeline: what happened, when, under which legal basis."""
+
+    t: float
+    wall: dt.datetime
+    type: str
+    call_id: str | None
+    basis: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form used by ``simulate --json`` and telemetry."""
+        return {
+            "t": round(self.t, 3),
+            "wall": self.wall.isoformat(timespec="milliseconds"),
+            "type": self.type,
+            "basis": self.basis,
+            "call_id": self.call_id,
+            **self.data,
+        }
+
+
+class Writer:
+    """Runs store and telemetry work off the audio path: inline for simulations, on a thread when live."""
+
+    def __init__(self, threaded: bool, depth: int = 4096) -> None:
+        self.threaded = threaded
+        self.dropped = 0
+        self.errors: deque[str] = deque(maxlen=20)
+        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=depth)
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name="lineguard-writer", daemon=True)
+            self._thread.start()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Do ``job`` now (inline) or soon (threaded); a full queue drops it and counts the loss."""
+        if not self.threaded:
+            self._do(job)
+            return
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            self.dropped += 1
+
+    def _do(self, job: Callable[[], None]) -> None:
+        try:
+            job()
+        except (StoreError, OSError) as exc:
+            self.errors.append(str(exc))
+            log.error("%s", exc)
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            self._do(job)
+
+    def close(self) -> None:
+        """Finish queued work and stop the thread."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+
+
+class LineRuntime:
+    """One line: the machine, its state, the mixer, and the executors of its actions."""
+
+    def __init__(self, app: Appliance, hardware: Hardware, line: str, seq: int) -> None:
+        self.app = app
+        self.hw = hardware
+        self.machine = CallMachine(app.config)
+        self.state = LineState(line=line, seq=seq)
+        self.mixer = Mixer(app.tones)
+        self.call_id: str | None = None
+        self.caller_speech_s = 0.0
+        self.staff_acted = False
+
+    def handle(self, event: e.Event, now: Instant) -> None:
+        """Step the machine with one event and carry out what it asks."""
+        if not isinstance(event, e.Tick):
+            self._log_input(event, now)
+        self.state, actions = self.machine.step(self.state, event, now)
+        for action in actions:
+            self._execute(action, now)
+
+    def _log_input(self, event: e.Event, now: Instant) -> None:
+        call_id = self.state.call.call_id if self.state.call else None
+        if isinstance(event, e.RingStarted | e.RingStopped | e.CallerIdReceived | e.AbuseDetected):
+            return  # the machine notes these itself, with their context
+        data: dict[str, Any] = {}
+        if isinstance(event, e.DtmfDigit):
+            data = {"digit": event.digit, "leg": event.leg.value}
+        elif isinstance(event, e.ButtonPressed):
+            data = {"long": event.long}
+        elif isinstance(event, e.FarEndHangup):
+            data = {"cause": event.cause}
+        elif isinstance(event, e.PromptFinished):
+            data = {"prompt": event.prompt}
+        elif isinstance(event, e.FaultRaised | e.FaultCleared):
+            return
+        self.app.record(now, e.event_name(event), call_id, None, data)
+
+    def process_frame(self, frame: AudioFrame, now: Instant) -> None:
+        """One 20 ms frame: detectors, recorder, mixer, output, and the clock tick."""
+        app = self.app
+        call = self.state.call
+        if call is not None and call.bridged:
+            self.caller_speech_s += FRAME_SECONDS
+        if call is not None and call.bridged and app.detector is not None:
+            app.detector.feed(frame.line, now.mono)
+            for detection in app.detector.poll():
+                self.handle(detection, now)
+        if call is not None and call.recording and app.recorder is not None and app.recording_enabled:
+            app.recorder.write(call.call_id, frame.line, frame.phone)
+        line_out, phone_out, finished = self.mixer.mix(frame)
+        self.hw.audio.write(line_out, phone_out)
+        if finished is not None:
+            self.handle(e.PromptFinished(finished), now)
+        self.handle(e.Tick(), now)
+
+    # -- executors ----------------------------------------------------------------------------------
+
+    def _execute(self, action: a.Action, now: Instant) -> None:
+        app = self.app
+        record = app.record
+        if isinstance(action, a.SeizeLine):
+            self.hw.line.set_off_hook(True)
+            record(now, "line_seized", self.call_id)
+        elif isinstance(action, a.ReleaseLine):
+            self.hw.line.set_off_hook(False)
+            record(now, "line_released", self.call_id)
+        elif isinstance(action, a.PlayPrompt):
+            self._play(action, now)
+        elif isinstance(action, a.StopPrompt):
+            record(now, "prompt_stopped", self.call_id, None, {"prompt": self.mixer.playing})
+            self.mixer.stop_prompt()
+        elif isinstance(action, a.PlayTone):
+            self.mixer.play_tone(action.tone, action.leg)
+            record(now, "tone", self.call_id, None, {"tone": action.tone, "leg": action.leg.value})
+        elif isinstance(action, a.StartTone):
+            self.mixer.start_tone(action.tone, action.leg)
+            record(now, "tone_started", self.call_id, None, {"tone": action.tone, "leg": action.leg.value})
+        elif isinstance(action, a.StopTones):
+            self.mixer.stop_tones()
+        elif isinstance(action, a.RingPhone):
+            self.hw.phone.start_ringing(action.number, action.name)
+            record(now, "phone_ringing", self.call_id, None, {"number": action.number})
+        elif isinstance(action, a.StopRingingPhone):
+            self.hw.phone.stop_ringing()
+        elif isinstance(action, a.Bridge):
+            self.mixer.bridged = action.on
+            record(now, "bridged" if action.on else "unbridged", self.call_id)
+        elif isinstance(action, a.StartRecording):
+            self._start_recording(action.call_id, now)
+        elif isinstance(action, a.StopRecording):
+            if app.recorder is not None and app.recording_enabled:
+                app.recorder.stop(action.call_id)
+                record(now, "recording_stopped", action.call_id)
+        elif isinstance(action, a.SetBypass):
+            self.hw.relays.set_bypass(action.on)
+            record(
+                now, "bypass_on" if action.on else "bypass_off", self.call_id, None, {"reason": action.reason}
+            )
+        elif isinstance(action, a.SetLed):
+            self.hw.led.set_pattern(action.pattern)
+        elif isinstance(action, a.OpenCall):
+            self._open(action, now)
+        elif isinstance(action, a.CloseCall):
+            self._close(action, now)
+        elif isinstance(action, a.Note):
+            if action.kind in {"warning", "cut", "caller_marked"}:
+                self.staff_acted = self.staff_acted or action.basis == a.Basis.STAFF
+            record(now, action.kind, action.call_id, action.basis, dict(action.data))
+        elif isinstance(action, a.RecordStrike):
+            app.strike(action, now)
+
+    def _play(self, action: a.PlayPrompt, now: Instant) -> None:
+        try:
+            pcm = self.app.prompts.get(action.prompt)
+        except PromptError as exc:
+            # A missing prompt must not stall the call: note the fault and move on as if it played.
+            self.app.alarm(now, "prompt_missing", str(exc))
+            self.handle(e.PromptFinished(action.prompt), now)
+            return
+        self.mixer.play_prompt(action.prompt, pcm, action.leg)
+        self.app.record(
+            now, "prompt", self.call_id, action.basis, {"prompt": action.prompt, "leg": action.leg.value}
+        )
+
+    def _start_recording(self, call_id: str, now: Instant) -> None:
+        app = self.app
+        if app.recorder is None:
+            app.record(now, "recording_unavailable", call_id, None, {"reason": app.recorder_missing})
+            return
+        number = self.state.call.number if self.state.call else None
+        if not app.should_record(number):
+            app.record(now, "recording_skipped", call_id, None, {"reason": "no-record list"})
+            return
+        app.recording_enabled = True
+        app.recorder.start(
+            call_id, {"line": self.state.line, "number": number, "started": now.wall.isoformat()}
+        )
+        app.record(now, "recording_started", call_id)
+
+    def _open(self, action: a.OpenCall, now: Instant) -> None:
+        self.call_id = action.call_id
+        self.caller_speech_s = 0.0
+        self.staff_acted = False
+        if self.app.detector is not None:
+            self.app.detector.reset()
+        line = self.state.line
+        store = self.app.store
+        self.app.writer.submit(
+            lambda: store.open_call(
+                action.call_id, line, action.direction, now.wall, action.number, action.name, action.absence
+            )
+        )
+        self.app.call_ids.append(action.call_id)
+        data = {"direction": action.direction, "number": action.number, "name": action.name}
+        self.app.record(now, "call_started", action.call_id, None, data)
+
+    def _close(self, action: a.CloseCall, now: Instant) -> None:
+        store = self.app.store
+        self.app.writer.submit(
+            lambda: store.close_call(
+                action.call_id, now.wall, action.outcome, action.basis, action.ended_by, action.dialed
+            )
+        )
+        data = {"outcome": action.outcome, "ended_by": action.ended_by}
+        if action.dialed:
+            data["dialed"] = action.dialed
+        self.app.record(now, "call_ended", action.call_id, action.basis, data)
+        if self.app.detector is not None:
+            self.app.detector.end_call(self.staff_acted, self.caller_speech_s)
+        self.call_id = None
+
+
+class Appliance:
+    """The composition of machine, hardware, store, prompts and optional recorder, detector and telemetry."""
+
+    def __init__(
+        self,
+        config: Config,
+        data_dir: Path,
+        hardware: Hardware,
+        clock: Clock,
+        tones: ToneFactory,
+        *,
+        threaded: bool = False,
+        recorder: Recorder | None = None,
+        recorder_missing: str = "",
+        detector: Detector | None = None,
+        publisher: EventPublisher | None = None,
+        should_record: Callable[[str | None], bool] | None = None,
+    ) -> None:
+        self.config = config
+        self.data_dir = data_dir
+        self.clock = clock
+        self.tones = tones
+        self.store = CallStore(data_dir)
+        self.prompts = PromptLibrary(config.prompts, cache_dir=data_dir / "cache")
+        self.writer = Writer(threaded)
+        self.recorder = recorder
+        self.recorder_missing = recorder_missing
+        self.recording_enabled = True
+        self.detector = detector
+        self.publisher = publisher
+        self.should_record = should_record or (lambda number: True)
+        self.timeline: list[Record] = []
+        self.keep_timeline = True
+        self.call_ids: list[str] = []
+        self.alarms: deque[Record] = deque(maxlen=50)
+        self._events: queue.SimpleQueue[e.Event] = queue.SimpleQueue()
+        self._t0: float | None = None
+        now = clock.now()
+        seq = self.store.next_seq("L1", now.wall.date())
+        local_blocks = self.store.local_blocks()
+        if local_blocks:
+            self._apply_blocks(local_blocks)
+        self.line = LineRuntime(self, hardware, "L1", seq)
+        self.hardware = hardware
+        hardware.start(self._events.put)
+
+    # -- the loop -----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """The box is ready: step into the line (the relay was released until now)."""
+        self.line.handle(e.FaultCleared("startup"), self.clock.now())
+
+    def pump(self, frame: AudioFrame | None) -> None:
+        """Handle queued hardware events, then one audio frame (or just the clock when none came)."""
+        now = self.clock.now()
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                break
+            self.line.handle(event, now)
+        if frame is not None:
+            self.line.process_frame(frame, now)
+            self.hardware.relays.kick_watchdog()
+        else:
+            self.line.handle(e.Tick(), now)
+
+    def inject(self, event: e.Event) -> None:
+        """Queue an event from outside the hardware (console, MQTT command); thread-safe."""
+        self._events.put(event)
+
+    def close(self) -> None:
+        """Stop: finish writes, close the store, leave the relay in bypass."""
+        self.writer.close()
+        self.hardware.close()
+        self.store.close()
+
+    # -- records, alarms, strikes -------------------------------------------------------------------
+
+    def record(
+        self,
+        now: Instant,
+        kind: str,
+        call_id: str | None,
+        basis: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Log one event: timeline, store (off the audio path) and telemetry."""
+        if self._t0 is None:
+            self._t0 = now.mono
+        entry = Record(now.mono - self._t0, now.wall, kind, call_id, basis, dict(data or {}))
+        if self.keep_timeline:
+            self.timeline.append(entry)
+        store = self.store
+        publisher = self.publisher
+
+        def job() -> None:
+            event_id = store.add_event(call_id, now.mono, now.wall, kind, basis, entry.data)
+            if kind == "caller_marked" and call_id:
+                store.mark_call(call_id)
+            if publisher is not None:
+                publisher.publish_event({"id": event_id, **entry.as_dict()})
+
+        self.writer.submit(job)
+
+    def alarm(self, now: Instant, kind: str, detail: str) -> None:
+        """Raise an alarm: logged, kept for status, and reported."""
+        log.warning("alarm %s: %s", kind, detail)
+        self.record(now, "alarm", self.line.call_id, None, {"alarm": kind, "detail": detail})
+        self.alarms.append(self.timeline[-1] if self.timeline else Record(0, now.wall, "alarm", None))
+
+    def strike(self, action: a.RecordStrike, now: Instant) -> None:
+        """Count a strike; at the threshold propose the number for the blocklist (and block it locally if set)."""
+        lists = self.config.lists
+        store = self.store
+
+        def job() -> None:
+            count = store.add_strike(
+                action.number, action.call_id, now.wall, action.basis, lists.strike_window_days
+            )
+            self.record(
+                now, "strike", action.call_id, action.basis, {"number": action.number, "strikes": count}
+            )
+            if count >= lists.strikes_to_propose:
+                self.record(now, "block_proposed", action.call_id, action.basis, {"number": action.number})
+                if lists.auto_block:
+                    store.block_locally(action.number, now.wall, f"{count} strikes")
+                    self.inject_block(action.number)
+
+        self.writer.submit(job)
+
+    def inject_block(self, number: str) -> None:
+        """Add a number to the blocklist the machine uses (applied between events)."""
+        self._apply_blocks([number])
+
+    def _apply_blocks(self, numbers: list[str]) -> None:
+        lists = self.config.lists
+        merged = tuple(dict.fromkeys([*lists.blocklist, *numbers]))
+        self.apply_config(
+            self.config.model_copy(update={"lists": lists.model_copy(update={"blocklist": merged})})
+        )
+
+    def apply_config(self, config: Config) -> None:
+        """Swap in a new (validated) config; the call in progress keeps its state."""
+        self.config = config
+        if hasattr(self, "line"):
+            self.line.machine = CallMachine(config)
+            self.prompts = PromptLibrary(config.prompts, cache_dir=self.data_dir / "cache")
+
+    # -- status -------------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Everything a technician or central IT wants at a glance."""
+        state = self.line.state
+        call = state.call
+        return {
+            "device": self.config.device.id,
+            "site": self.config.device.site,
+            "line": {
+                "id": state.line,
+                "phase": state.phase.value,
+                "call_id": call.call_id if call else None,
+                "number": call.number if call else None,
+                "phone_off_hook": state.phone_off_hook,
+                "bypass": state.bypass,
+                "faults": sorted(state.faults),
+            },
+            "recorder": "on" if self.recorder is not None else f"not available: {self.recorder_missing}",
+            "detector": "on" if self.detector is not None else "not available",
+            "writer": {"dropped": self.writer.dropped, "errors": list(self.writer.errors)},
+            "alarms": [r.as_dict() for r in list(self.alarms)[-5:]],
+        }
