@@ -1,0 +1,1 @@
+"""lineguard central receiver: stores every box's events and health, repairs gaps, serves a dashboard."""

@@ -1,0 +1,1 @@
+"""Telemetry and remote management over MQTT: durable outbox, client, command handling."""
