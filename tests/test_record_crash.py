@@ -105,7 +105,9 @@ def test_recovery_cuts_a_torn_record(tmp_path: Path) -> None:
     recorder.start("torn-1", {})
     rng = np.random.default_rng(2)
     for _ in range(60):  # 1.2 s: two chunks written, the rest still buffered
-        recorder.write("torn-1", rng.normal(0, 2000, 160).astype(np.int16), rng.normal(0, 2000, 160).astype(np.int16))
+        recorder.write(
+            "torn-1", rng.normal(0, 2000, 160).astype(np.int16), rng.normal(0, 2000, 160).astype(np.int16)
+        )
     assert recorder.flush()
     path = tmp_path / "recordings" / "torn-1.lgrec"
     good = path.stat().st_size

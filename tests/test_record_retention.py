@@ -74,11 +74,20 @@ CASES = [
         [],
     ),
     ("exactly at the limit stays", [R("a", 60, 5)], RULE, ROOMY, [], []),
-    ("ties in age broken by name", [R("b", 10, 100), R("a", 10, 100)], RULE, DiskUsage(1000, 750), [("a", "cap")], []),
+    (
+        "ties in age broken by name",
+        [R("b", 10, 100), R("a", 10, 100)],
+        RULE,
+        DiskUsage(1000, 750),
+        [("a", "cap")],
+        [],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "recordings", "rule", "usage", "deletions", "alarms"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("name", "recordings", "rule", "usage", "deletions", "alarms"), CASES, ids=[c[0] for c in CASES]
+)
 def test_policy(
     name: str,
     recordings: list[StoredRecording],
@@ -110,7 +119,9 @@ def test_on_disk_ages_incidents_cap_and_alarm_before_delete(tmp_path: Path) -> N
     for call_id in ("ord", "inc", "live"):
         recorder.start(call_id, {})
         for _ in range(25):
-            recorder.write(call_id, rng.normal(0, 3000, 160).astype(np.int16), rng.normal(0, 3000, 160).astype(np.int16))
+            recorder.write(
+                call_id, rng.normal(0, 3000, 160).astype(np.int16), rng.normal(0, 3000, 160).astype(np.int16)
+            )
         if call_id != "live":
             recorder.stop(call_id)
     recorder.mark_incident("inc", "abuse.threat")

@@ -25,7 +25,9 @@ def record_call(recorder: Recorder, call_id: str, seconds: float = 1.0) -> None:
     rng = np.random.default_rng(len(call_id))
     recorder.start(call_id, {"number": "0212345678"})
     for _ in range(int(seconds * 50)):
-        recorder.write(call_id, rng.normal(0, 2000, 160).astype(np.int16), rng.normal(0, 2000, 160).astype(np.int16))
+        recorder.write(
+            call_id, rng.normal(0, 2000, 160).astype(np.int16), rng.normal(0, 2000, 160).astype(np.int16)
+        )
     recorder.stop(call_id)
 
 
