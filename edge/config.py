@@ -14,7 +14,6 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from edge.backends.pi.settings import PiConfig
 from edge.console.settings import ConsoleConfig
-from edge.detect.settings import DetectionConfig
 from edge.record.settings import RecordingConfig
 from edge.settings import Section
 from edge.telemetry.settings import MqttConfig
@@ -377,11 +376,6 @@ class Config(Section):
     )
     console: ConsoleConfig = Field(
         default_factory=ConsoleConfig, title="Console", description="The technician serial console."
-    )
-    detection: DetectionConfig = Field(
-        default_factory=DetectionConfig,
-        title="Abuse detection",
-        description="Keyword spotter, thresholds per tier and class, shouting cue, self-calibration.",
     )
 
 
