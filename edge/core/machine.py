@@ -74,6 +74,11 @@ class CallMachine:
     def _enter_bypass(self, state: LineState, now: Instant, out: list[Action], reason: str) -> Result:
         # The relay goes first: with the phone off hook the conversation carries on over the wire.
         out.append(a.SetBypass(True, reason))
+        call = state.call
+        if call is not None and not call.opened:
+            # A call still ringing in is handed to the desk phone, which now rings straight off the wire.
+            out += [a.OpenCall(call.call_id, "in", call.number, call.name, call.absence)]
+            state = replace(state, call=replace(call, opened=True))
         if state.call is not None:
             state, more = self._release(state, "bypass", None, "fault", relay_first=True)
             out += more
@@ -88,7 +93,8 @@ class CallMachine:
         return state, out + more
 
     def _maybe_step_in(self, state: LineState, now: Instant) -> Result:
-        quiet = not state.ringing_now and now.mono - state.last_ring_at >= self.config.call.ring_gone_s
+        # Judged by time alone, so a lost RingStopped cannot keep the box out of the line for ever.
+        quiet = now.mono - state.last_ring_at >= self.config.call.ring_gone_s
         if state.bypass and not state.faults and quiet and not state.phone_off_hook:
             return replace(state, bypass=False, phase=Phase.IDLE), [
                 a.SetBypass(False, "ready"),
@@ -138,6 +144,8 @@ class CallMachine:
 
     def _ringing(self, state: LineState, event: e.Event, now: Instant) -> Result:
         call = _require(state)
+        if isinstance(event, e.RingStopped) and state.faults:
+            return self._enter_bypass(state, now, [], sorted(state.faults)[0])
         if isinstance(event, e.CallerIdReceived):
             call = replace(call, number=event.number, name=event.name, absence=event.absence)
             data: dict[str, str | int | float | bool | None] = {
@@ -157,7 +165,7 @@ class CallMachine:
             # Staff lifted the handset while the line rings: answer now; the notice still comes first.
             return self._answer(state, now, [])
         gone = now.mono - state.last_ring_at >= self.config.call.ring_gone_s
-        if isinstance(event, e.Tick) and not state.ringing_now and gone:
+        if isinstance(event, e.Tick) and gone:
             out = [
                 a.OpenCall(call.call_id, "in", call.number, call.name, call.absence),
                 a.CloseCall(call.call_id, "missed", None, "caller"),
