@@ -1,0 +1,1 @@
+"""The Raspberry Pi board backend: gpiozero for the DAA, SLIC, relay and button, sounddevice for the codec."""

@@ -1,0 +1,280 @@
+"""The codec's full-duplex stereo stream (left = line, right = phone) as 8 kHz 20 ms frames, via sounddevice."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.backends.pi.settings import PiConfig
+from edge.ports import FRAME_SAMPLES, SAMPLE_RATE, AudioFrame, Pcm
+
+log = logging.getLogger(__name__)
+
+Floats = npt.NDArray[np.float64]
+
+CUTOFF_HZ = 3700.0
+"""Low-pass edge for both directions: keeps the telephone band, removes what would alias at 8 kHz."""
+
+
+def lowpass(rate: int, factor: int) -> Floats:
+    """A windowed-sinc low-pass for resampling between ``rate`` and ``rate / factor``, unity DC gain."""
+    taps = 16 * factor + 1
+    n = np.arange(taps) - (taps - 1) / 2
+    h = np.sinc(2 * CUTOFF_HZ / rate * n) * np.kaiser(taps, 8.0)
+    result: Floats = h / h.sum()
+    return result
+
+
+class Decimator:
+    """Streams one channel down by an integer factor (filter, then keep every ``factor``-th sample)."""
+
+    def __init__(self, rate: int, factor: int) -> None:
+        self._factor = factor
+        self._h = lowpass(rate, factor) if factor > 1 else np.ones(1)
+        self._history: Floats = np.zeros(len(self._h) - 1)
+        self._phase = 0
+
+    def process(self, x: Floats) -> Floats:
+        """The output samples that ``x`` completes."""
+        if self._factor == 1:
+            return x.astype(np.float64)
+        buf = np.concatenate([self._history, x])
+        filtered = np.convolve(buf, self._h, mode="valid")
+        self._history = buf[len(buf) - (len(self._h) - 1) :]
+        out: Floats = filtered[self._phase :: self._factor]
+        self._phase = (self._phase - len(x)) % self._factor
+        return out
+
+
+class Interpolator:
+    """Streams one channel up by an integer factor (insert zeros, then filter)."""
+
+    def __init__(self, rate: int, factor: int) -> None:
+        self._factor = factor
+        self._h = lowpass(rate, factor) * factor if factor > 1 else np.ones(1)
+        self._history: Floats = np.zeros(len(self._h) - 1)
+
+    def process(self, x: Floats) -> Floats:
+        """``len(x) * factor`` output samples."""
+        if self._factor == 1:
+            return x.astype(np.float64)
+        stuffed = np.zeros(len(x) * self._factor)
+        stuffed[:: self._factor] = x
+        buf = np.concatenate([self._history, stuffed])
+        self._history = buf[len(buf) - (len(self._h) - 1) :]
+        out: Floats = np.convolve(buf, self._h, mode="valid")
+        return out
+
+
+def to_pcm(x: Floats) -> Pcm:
+    """Round and clip to 16-bit."""
+    result: Pcm = np.clip(np.rint(x), -32768, 32767).astype(np.int16)
+    return result
+
+
+class AudioUnavailableError(RuntimeError):
+    """The sound device could not be opened; the message names the device and how to list devices."""
+
+
+class PiAudio:
+    """Full-duplex codec stream resampled to 8 kHz frames, with bounded queues both ways.
+
+    The sound-device callback only copies blocks in and out; resampling happens in ``read``/``write`` on the
+    caller's thread, so a slow consumer costs dropped frames (counted), never a stalled device.
+    """
+
+    def __init__(self, settings: PiConfig, device: str | None = None) -> None:
+        self._settings = settings
+        self._device = device if device is not None else settings.audio_device
+        self._rate = settings.codec_rate
+        self._factor = self._rate // SAMPLE_RATE
+        blocks_per_frame = max(1.0, FRAME_SAMPLES * self._factor / settings.blocksize)
+        self._raw_in: deque[npt.NDArray[np.int16]] = deque(
+            maxlen=max(2, int(settings.queue_frames * blocks_per_frame))
+        )
+        self._out_blocks: deque[npt.NDArray[np.int16]] = deque(maxlen=settings.queue_frames)
+        self._out_rest: npt.NDArray[np.int16] = np.zeros((0, 2), dtype=np.int16)
+        self._out_lock = threading.Lock()
+        self._data_ready = threading.Event()
+        self._down = (Decimator(self._rate, self._factor), Decimator(self._rate, self._factor))
+        self._up = (Interpolator(self._rate, self._factor), Interpolator(self._rate, self._factor))
+        self._acc: tuple[list[Floats], list[Floats]] = ([], [])
+        self._acc_len = 0
+        self._frames: deque[AudioFrame] = deque()
+        self._stream: Any = None
+        self._last_callback = 0.0
+        self._opened_at = 0.0
+        self._state_lock = threading.Lock()
+        self.frames_captured = 0
+        """8 kHz frames handed to the appliance so far (the audio loop's progress)."""
+        self.frames_played = 0
+        """8 kHz frames accepted by ``write``."""
+        self.input_overflows = 0
+        """Device-reported capture overruns plus blocks dropped because ``read`` fell behind."""
+        self.output_underflows = 0
+        """Device-reported playback underruns plus callbacks that found too little queued audio."""
+        self.output_dropped = 0
+        """Frames dropped because ``write`` ran ahead of the device."""
+        self.restarts = 0
+        """Times the stream was reopened after a stall or an error."""
+        self.last_error = ""
+
+    # -- device side -------------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open and start the stream; raises AudioUnavailableError with the reason."""
+        import sounddevice as sd
+
+        with self._state_lock:
+            if self._stream is not None:
+                return
+            try:
+                stream = sd.Stream(
+                    samplerate=self._rate,
+                    blocksize=self._settings.blocksize,
+                    device=self._device,
+                    channels=2,
+                    dtype="int16",
+                    callback=self._callback,
+                )
+                stream.start()
+            except (sd.PortAudioError, ValueError) as exc:
+                self.last_error = f"{exc}"
+                raise AudioUnavailableError(
+                    f"sound device {self._device!r} at {self._rate} Hz could not be opened ({exc}); "
+                    "list the devices with 'python -m sounddevice' and set [pi].audio_device"
+                ) from None
+            self._stream = stream
+            self._opened_at = self._last_callback = time.monotonic()
+
+    def _callback(self, indata: Any, outdata: Any, frames: int, when: Any, status: Any) -> None:
+        self._last_callback = time.monotonic()
+        if status.input_overflow:
+            self.input_overflows += 1
+        if status.output_underflow:
+            self.output_underflows += 1
+        if len(self._raw_in) == self._raw_in.maxlen:
+            self.input_overflows += 1
+        self._raw_in.append(np.array(indata, dtype=np.int16, copy=True))
+        self._data_ready.set()
+        outdata[:] = self._take_output(frames)
+
+    def _take_output(self, frames: int) -> npt.NDArray[np.int16]:
+        with self._out_lock:
+            parts = [self._out_rest]
+            have = len(self._out_rest)
+            while have < frames and self._out_blocks:
+                block = self._out_blocks.popleft()
+                parts.append(block)
+                have += len(block)
+            joined = np.concatenate(parts) if len(parts) > 1 else self._out_rest
+            self._out_rest = joined[frames:]
+            playing = have > 0
+        if have >= frames:
+            return joined[:frames]
+        if playing:
+            self.output_underflows += 1
+        out = np.zeros((frames, 2), dtype=np.int16)
+        out[:have] = joined
+        return out
+
+    def _restart(self, why: str) -> None:
+        log.warning("audio stream %s; reopening", why)
+        self.last_error = why
+        with self._state_lock:
+            stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.abort()
+                stream.close()
+            except Exception:
+                log.exception("closing the stalled stream failed")
+        self.restarts += 1
+        try:
+            self.open()
+        except AudioUnavailableError as exc:
+            self.last_error = str(exc)
+
+    # -- appliance side ----------------------------------------------------------------------------------
+
+    def read(self, timeout: float) -> AudioFrame | None:
+        """The next 20 ms of both legs, or None if none came within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._frames:
+                self.frames_captured += 1
+                return self._frames.popleft()
+            if self._raw_in:
+                self._convert(self._raw_in.popleft())
+                continue
+            self._check_stalled()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._data_ready.clear()
+            if not self._raw_in:
+                self._data_ready.wait(min(remaining, 0.05))
+
+    def _check_stalled(self) -> None:
+        now = time.monotonic()
+        if self._stream is None:
+            if now - self._opened_at >= self._settings.stall_restart_s:
+                self._opened_at = now
+                self._restart("is closed")
+            return
+        if now - self._last_callback >= self._settings.stall_restart_s:
+            self._opened_at = now
+            self._restart(f"stalled (no callback for {now - self._last_callback:.1f} s)")
+
+    def _convert(self, block: npt.NDArray[np.int16]) -> None:
+        stereo = block.astype(np.float64)
+        for channel in (0, 1):
+            self._acc[channel].append(self._down[channel].process(stereo[:, channel]))
+        self._acc_len += len(self._acc[0][-1])
+        if self._acc_len < FRAME_SAMPLES:
+            return
+        line = np.concatenate(self._acc[0])
+        phone = np.concatenate(self._acc[1])
+        whole = len(line) // FRAME_SAMPLES * FRAME_SAMPLES
+        for start in range(0, whole, FRAME_SAMPLES):
+            end = start + FRAME_SAMPLES
+            self._frames.append(AudioFrame(line=to_pcm(line[start:end]), phone=to_pcm(phone[start:end])))
+        self._acc = ([line[whole:]], [phone[whole:]])
+        self._acc_len = len(line) - whole
+
+    def write(self, line: Pcm, phone: Pcm) -> None:
+        """Queue one frame each way; when the device lags, the oldest queued frame is dropped (counted)."""
+        up_line = self._up[0].process(line.astype(np.float64))
+        up_phone = self._up[1].process(phone.astype(np.float64))
+        block = np.stack([to_pcm(up_line), to_pcm(up_phone)], axis=1)
+        with self._out_lock:
+            if len(self._out_blocks) == self._out_blocks.maxlen:
+                self.output_dropped += 1
+            self._out_blocks.append(block)
+        self.frames_played += 1
+
+    def stats(self) -> dict[str, int | str]:
+        """Counters for health reports."""
+        return {
+            "frames_captured": self.frames_captured,
+            "frames_played": self.frames_played,
+            "input_overflows": self.input_overflows,
+            "output_underflows": self.output_underflows,
+            "output_dropped": self.output_dropped,
+            "restarts": self.restarts,
+            "last_error": self.last_error,
+        }
+
+    def close(self) -> None:
+        """Stop and close the stream."""
+        with self._state_lock:
+            stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.abort()
+            stream.close()
