@@ -1,0 +1,1 @@
+"""The technician serial console: login, line editor, commands, served over pyserial."""
