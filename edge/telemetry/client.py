@@ -101,6 +101,8 @@ class Telemetry:
             synchronous=settings.outbox_synchronous,
         )
         self.last_error: str | None = None
+        self.dropped_events = 0
+        """Events lost because the disk was unusable and the memory reserve ran over (should stay 0)."""
         self._connected = threading.Event()
         self._stopping = threading.Event()
         self._wake = threading.Event()
@@ -204,36 +206,35 @@ class Telemetry:
 
     # -- storing --------------------------------------------------------------------------------
 
-    def _store(self, kind_: Kind, topic: str, body: dict[str, Any]) -> None:
+    def _store(self, kind: Kind, topic: str, body: dict[str, Any]) -> None:
         with self._overflow_lock:
-            backlog = bool(self._overflow)
-        if backlog:
-            self._drain_overflow()
-        try:
-            with self._overflow_lock:
-                if self._overflow:
-                    raise OutboxError("earlier reports still wait in memory")
-            self.outbox.add(kind_, topic, body)
-        except OutboxError as exc:
-            # Disk full or broken: keep the report in memory (bounded) so the call goes on; retried later.
-            self.last_error = str(exc)
-            log.error("outbox: %s", exc)
-            with self._overflow_lock:
-                if len(self._overflow) >= _OVERFLOW_LIMIT:
-                    dropped = next((i for i, item in enumerate(self._overflow) if item[0] == "health"), 0)
-                    del self._overflow[dropped]
-                self._overflow.append((kind_, topic, body))
-        self._wake.set()
-
-    def _drain_overflow(self) -> None:
-        with self._overflow_lock:
-            while self._overflow:
-                kind, topic, body = self._overflow[0]
+            self._drain_overflow_locked()
+            if not self._overflow:
                 try:
                     self.outbox.add(kind, topic, body)
-                except OutboxError:
+                except OutboxError as exc:
+                    # Disk full or broken: hold reports in memory (bounded) so calls go on; retried later.
+                    self.last_error = f"outbox unavailable, holding reports in memory: {exc}"
+                    log.error("%s", self.last_error)
+                else:
+                    self._wake.set()
                     return
-                self._overflow.popleft()
+            if len(self._overflow) >= _OVERFLOW_LIMIT:
+                victim = next((i for i, item in enumerate(self._overflow) if item[0] == "health"), 0)
+                if self._overflow[victim][0] == "event":
+                    self.dropped_events += 1
+                del self._overflow[victim]
+            self._overflow.append((kind, topic, body))
+
+    def _drain_overflow_locked(self) -> None:
+        while self._overflow:
+            kind, topic, body = self._overflow[0]
+            try:
+                self.outbox.add(kind, topic, body)
+            except OutboxError:
+                return
+            self._overflow.popleft()
+        self._wake.set()
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -244,7 +245,8 @@ class Telemetry:
             try:
                 self._settle()
                 if self._overflow:
-                    self._drain_overflow()
+                    with self._overflow_lock:
+                        self._drain_overflow_locked()
                 self._fill_window()
             except Exception as exc:
                 self.last_error = f"sender: {type(exc).__name__}: {exc}"

@@ -228,8 +228,8 @@ class Outbox:
         )
         # Over the disk budget: delivered and refused rows first, then the oldest health; events never.
         for victims in (
-            "SELECT id FROM outbox WHERE state<>0 ORDER BY id LIMIT 500",
-            "SELECT id FROM outbox WHERE state=0 AND kind='health' ORDER BY id LIMIT 500",
+            "SELECT id FROM outbox WHERE state<>0 ORDER BY id LIMIT 50",
+            "SELECT id FROM outbox WHERE state=0 AND kind='health' ORDER BY id LIMIT 50",
         ):
             while force or self._used_locked() > self.max_bytes:
                 gone = db.execute(f"DELETE FROM outbox WHERE id IN ({victims})").rowcount
