@@ -78,6 +78,10 @@ def to_pcm(x: Floats) -> Pcm:
     return result
 
 
+PLAYBACK_PRIME_FRAMES = 2
+"""20 ms frames queued before playback (re)starts: 40 ms of jitter cushion towards the device."""
+
+
 class AudioUnavailableError(RuntimeError):
     """The sound device could not be opened; the message names the device and how to list devices."""
 
@@ -101,6 +105,7 @@ class PiAudio:
         self._out_blocks: deque[npt.NDArray[np.int16]] = deque(maxlen=settings.queue_frames)
         self._out_rest: npt.NDArray[np.int16] = np.zeros((0, 2), dtype=np.int16)
         self._out_lock = threading.Lock()
+        self._out_primed = False
         self._data_ready = threading.Event()
         self._down = (Decimator(self._rate, self._factor), Decimator(self._rate, self._factor))
         self._up = (Interpolator(self._rate, self._factor), Interpolator(self._rate, self._factor))
@@ -167,6 +172,11 @@ class PiAudio:
 
     def _take_output(self, frames: int) -> npt.NDArray[np.int16]:
         with self._out_lock:
+            if not self._out_primed:
+                # After running dry, wait for a little cushion so one late write is not one more gap.
+                if len(self._out_blocks) < PLAYBACK_PRIME_FRAMES:
+                    return np.zeros((frames, 2), dtype=np.int16)
+                self._out_primed = True
             parts = [self._out_rest]
             have = len(self._out_rest)
             while have < frames and self._out_blocks:
@@ -180,6 +190,7 @@ class PiAudio:
             return joined[:frames]
         if playing:
             self.output_underflows += 1
+        self._out_primed = False
         out = np.zeros((frames, 2), dtype=np.int16)
         out[:have] = joined
         return out

@@ -1,0 +1,154 @@
+"""The pi backend's sounddevice path through a real ALSA ``file`` PCM: channel mapping, 8 kHz frames, xruns."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.backends.pi.audio import Decimator, Interpolator
+
+# The child opens PortAudio with an ~/.asoundrc that defines pcm.lgtest: `file` PCMs whose capture comes
+# from a FIFO the child writes in real time (so the stream is paced like a codec) and whose playback lands
+# in a raw file. PortAudio reads the ALSA config once, at import, hence a separate process.
+CHILD = r"""
+import json, os, sys, threading, time
+import numpy as np
+rate, tone_s = 48000, 4.0
+t = np.arange(int(rate * tone_s)) / rate
+capture = np.stack([8000 * np.sin(2 * np.pi * 400 * t), 8000 * np.sin(2 * np.pi * 1000 * t)], 1).astype(np.int16)
+fifo = sys.argv[1]
+
+def feed():
+    while True:
+        try:
+            with open(fifo, "wb", buffering=0) as f:
+                for k in range(0, len(capture), 960):
+                    f.write(capture[k:k + 960].tobytes())
+                    time.sleep(0.02)
+        except BrokenPipeError:
+            continue  # PortAudio probes the device (open, close) before the real stream opens it
+        return
+
+threading.Thread(target=feed, daemon=True).start()
+from edge.backends.pi.audio import PiAudio
+from edge.backends.pi.settings import PiConfig
+from edge.ports import FRAME_SAMPLES
+
+audio = PiAudio(PiConfig(audio_device="lgtest", codec_rate=48000, blocksize=480, queue_frames=10))
+audio.open()
+n = np.arange(FRAME_SAMPLES)
+frames = []
+for k in range(60):
+    frame = audio.read(1.0)
+    assert frame is not None, "no frame within 1 s"
+    frames.append(frame)
+    phase = (k * FRAME_SAMPLES + n) / 8000
+    audio.write((8000 * np.sin(2 * np.pi * 1500 * phase)).astype(np.int16),
+                (8000 * np.sin(2 * np.pi * 2500 * phase)).astype(np.int16))
+overflows_before = audio.input_overflows
+time.sleep(0.6)  # the appliance stalls for 0.6 s: the 10-frame queue overflows, the device does not stop
+late = [audio.read(1.0) for _ in range(10)]
+audio.close()
+json.dump({
+    "line": np.concatenate([f.line for f in frames]).tolist(),
+    "phone": np.concatenate([f.phone for f in frames]).tolist(),
+    "shapes": sorted({(f.line.shape[0], str(f.line.dtype)) for f in frames}),
+    "late_ok": all(f is not None for f in late),
+    "overflows_before": overflows_before,
+    "stats": audio.stats(),
+}, sys.stdout)
+"""
+
+
+def _peak_hz(x: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return float(np.fft.rfftfreq(len(x), 1 / rate)[int(np.argmax(spectrum))])
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x.astype(np.float64)))))
+
+
+@pytest.fixture(scope="module")
+def alsa_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, object], Path]:
+    home = tmp_path_factory.mktemp("alsa")
+    fifo, played = home / "capture.fifo", home / "played.raw"
+    os.mkfifo(fifo)
+    # `asym` keeps the two directions apart: a `file` PCM also logs what it captures into its `file`.
+    (home / ".asoundrc").write_text(
+        'pcm.lgtest { type asym playback.pcm "lgplay" capture.pcm "lgcap" }\n'
+        f'pcm.lgplay {{ type file slave.pcm "null" file "{played}" format "raw" }}\n'
+        f'pcm.lgcap {{ type file slave.pcm "null" file "/dev/null" infile "{fifo}" format "raw" }}\n'
+    )
+    env = {**os.environ, "HOME": str(home)}
+    env.pop("ALSA_CONFIG_PATH", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(fifo)], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout), played
+
+
+def test_capture_is_8k_frames_left_line_right_phone(alsa_run: tuple[dict[str, object], Path]) -> None:
+    result, _ = alsa_run
+    assert result["shapes"] == [[160, "int16"]]
+    line = np.array(result["line"])[1600:]  # skip the resampler's start-up
+    phone = np.array(result["phone"])[1600:]
+    assert _peak_hz(line, 8000) == pytest.approx(400, abs=10)
+    assert _peak_hz(phone, 8000) == pytest.approx(1000, abs=10)
+    # Pass-band gain ~1: an 8000-peak sine has an RMS of ~5657.
+    assert _rms(line) == pytest.approx(5657, rel=0.05)
+    assert _rms(phone) == pytest.approx(5657, rel=0.05)
+
+
+def test_playback_reaches_the_device_at_the_codec_rate(alsa_run: tuple[dict[str, object], Path]) -> None:
+    _, played = alsa_run
+    out = np.fromfile(played, dtype=np.int16).reshape(-1, 2)
+    assert len(out) >= 48000  # more than a second of 48 kHz stereo was written
+    start = int(np.argmax(np.abs(out[:, 0]) > 0))
+    segment = out[start + 4800 : start + 4800 + 24000]  # 0.5 s of the tones, gap-free once primed
+    silent = np.convolve((segment[:, 0] == 0).astype(int), np.ones(8, dtype=int), mode="valid")
+    assert silent.max() < 8  # no run of silence (an underrun would leave 480 zero samples)
+    assert _peak_hz(segment[:, 0], 48000) == pytest.approx(1500, abs=10)
+    assert _peak_hz(segment[:, 1], 48000) == pytest.approx(2500, abs=10)
+    assert _rms(segment[:, 0]) == pytest.approx(5657, rel=0.05)
+    assert _rms(segment[:, 1]) == pytest.approx(5657, rel=0.05)
+
+
+def test_a_stalled_reader_counts_overflows_and_the_stream_goes_on(
+    alsa_run: tuple[dict[str, object], Path],
+) -> None:
+    result, _ = alsa_run
+    stats = result["stats"]
+    assert isinstance(stats, dict)
+    assert stats["input_overflows"] > result["overflows_before"]
+    assert result["late_ok"] is True
+    assert stats["restarts"] == 0
+    assert stats["frames_captured"] == 70
+
+
+def test_resamplers_round_trip_a_tone_with_unity_gain() -> None:
+    rate = 48000
+    t = np.arange(8000) / 8000
+    tone = 10000 * np.sin(2 * np.pi * 1000 * t)
+    up, down = Interpolator(rate, 6), Decimator(rate, 6)
+    # Blocks of awkward sizes exercise the filter state carried between calls.
+    out = np.concatenate([down.process(up.process(tone[k : k + 77])) for k in range(0, len(tone), 77)])
+    assert len(out) == len(tone)
+    steady = out[400:]
+    assert _rms(steady) == pytest.approx(_rms(tone[400:]), rel=0.01)
+    assert _peak_hz(steady, 8000) == pytest.approx(1000, abs=5)
+
+
+def test_decimator_removes_what_would_alias() -> None:
+    rate = 48000
+    t = np.arange(rate) / rate
+    above_band = 10000 * np.sin(2 * np.pi * 5000 * t)  # would fold to 3 kHz at 8 kHz
+    out = Decimator(rate, 6).process(above_band)
+    assert _rms(out[200:]) < 10000 * 0.707 * 0.01  # at least 40 dB down
