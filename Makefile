@@ -20,3 +20,6 @@ lint: setup
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache
+
+bench-record: setup
+	@nice -n 10 $(PY) bench/bench_record.py
