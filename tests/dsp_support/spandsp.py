@@ -160,3 +160,34 @@ def dtmf(
         return _drain(lb.dtmf_tx, state, 8000 * 60)
     finally:
         lb.dtmf_tx_free(state)
+
+
+_PUT_MSG = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint8), ctypes.c_int)
+
+
+def receive_caller_id(standard: str, pcm: npt.NDArray[np.int16]) -> list[bytes]:
+    """Messages spandsp's adsi_rx finds in ``pcm`` (8 kHz): an independent check of a sender."""
+    lb = lib()
+    lb.adsi_rx_init.restype = ctypes.c_void_p
+    lb.adsi_rx_init.argtypes = [ctypes.c_void_p, ctypes.c_int, _PUT_MSG, ctypes.c_void_p]
+    lb.adsi_rx.restype = ctypes.c_int
+    lb.adsi_rx.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int16), ctypes.c_int]
+    lb.adsi_rx_free.restype = ctypes.c_int
+    lb.adsi_rx_free.argtypes = [ctypes.c_void_p]
+    found: list[bytes] = []
+
+    def put(_user: object, msg: ctypes._Pointer[ctypes.c_uint8], length: int) -> None:
+        if length > 0:
+            found.append(bytes(msg[:length]))
+
+    callback = _PUT_MSG(put)
+    code = {"bell202": ADSI_STANDARD_CLASS, "v23": ADSI_STANDARD_CLIP}[standard]
+    state = lb.adsi_rx_init(None, code, callback, None)
+    try:
+        samples = np.ascontiguousarray(pcm, dtype=np.int16)
+        for i in range(0, samples.size, 160):
+            chunk = np.ascontiguousarray(samples[i : i + 160])
+            lb.adsi_rx(state, chunk.ctypes.data_as(ctypes.POINTER(ctypes.c_int16)), chunk.size)
+    finally:
+        lb.adsi_rx_free(state)
+    return found
