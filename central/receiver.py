@@ -76,6 +76,7 @@ class Receiver:
         stall_s: float = 1.0,
         share_interval_s: float = 5.0,
         rule: RepeatRule = RepeatRule(),
+        persistent: bool = True,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -85,6 +86,7 @@ class Receiver:
         self.stall_s = stall_s
         self.share_interval_s = share_interval_s
         self.rule = rule
+        self.persistent = persistent
         self.counters = Counters()
         self.streams: dict[tuple[str, str], Stream] = {}
         self._saved = store.next_seqs()
@@ -113,12 +115,13 @@ class Receiver:
     def start(self) -> None:
         """Connect (keeping the broker session across restarts) and start the worker."""
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = 7 * 24 * 3600
+        # A persistent session lets the broker queue reports while the receiver restarts.
+        props.SessionExpiryInterval = 7 * 24 * 3600 if self.persistent else 0
         self._client.connect_async(
             self.settings.host,
             self.settings.port,
             keepalive=self.settings.keepalive_s,
-            clean_start=False,
+            clean_start=not self.persistent,
             properties=props,
         )
         self._client.loop_start()
