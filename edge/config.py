@@ -14,6 +14,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from edge.backends.pi.settings import PiConfig
 from edge.console.settings import ConsoleConfig
+from edge.detect.settings import DetectionConfig
+from edge.dsp.settings import DspConfig
 from edge.record.settings import RecordingConfig
 from edge.settings import Section
 from edge.telemetry.settings import MqttConfig
@@ -363,6 +365,11 @@ class Config(Section):
         default_factory=PromptsConfig, title="Prompts", description="Prompt audio."
     )
     sim: SimConfig = Field(default_factory=SimConfig, title="Simulator", description="The sim backend.")
+    dsp: DspConfig = Field(
+        default_factory=DspConfig,
+        title="Signal processing",
+        description="Caller-ID standards, the line's tone plan and silence detection.",
+    )
     pi: PiConfig = Field(
         default_factory=PiConfig, title="Raspberry Pi board", description="The pi backend: pins, codec, timing."
     )
@@ -376,6 +383,11 @@ class Config(Section):
     )
     console: ConsoleConfig = Field(
         default_factory=ConsoleConfig, title="Console", description="The technician serial console."
+    )
+    detection: DetectionConfig = Field(
+        default_factory=DetectionConfig,
+        title="Abuse detection",
+        description="Keyword spotter, thresholds per tier and class, shouting cue, self-calibration.",
     )
 
 

@@ -1,0 +1,167 @@
+"""Technician and test commands: ``lineguard callerid FILE.wav`` and ``lineguard dtmf FILE.wav``."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.cli import CommonParsers, UserError, print_json
+from edge.dsp.callerid import STANDARDS, CallerIdDecoder, CallerIdMessage
+from edge.dsp.dtmf import DtmfDetector, DtmfHit
+from edge.ports import SAMPLE_RATE, Pcm
+
+_CHUNK = SAMPLE_RATE  # one second per feed keeps memory flat on long recordings
+
+
+def register(subparsers: Any, common: CommonParsers) -> None:
+    """Add the ``callerid`` and ``dtmf`` subcommands."""
+    p = subparsers.add_parser(
+        "callerid",
+        parents=[common.report],
+        help="decode caller ID (Bell 202, V.23, DTMF) from a WAV recording of the line",
+    )
+    p.add_argument("file", metavar="FILE.wav", help="mono 16-bit WAV (any sample rate)")
+    p.add_argument(
+        "--standards",
+        default=",".join(STANDARDS),
+        help=f"comma-separated caller-ID standards to listen for (default: {','.join(STANDARDS)})",
+    )
+    p.add_argument(
+        "--channel", type=int, default=None, help="channel to use in a multi-channel file (1 = first)"
+    )
+    p.set_defaults(handler=_callerid)
+
+    p = subparsers.add_parser(
+        "dtmf", parents=[common.report], help="find DTMF digits in a WAV recording (Q.24 detector)"
+    )
+    p.add_argument("file", metavar="FILE.wav", help="mono 16-bit WAV (any sample rate)")
+    p.add_argument(
+        "--channel", type=int, default=None, help="channel to use in a multi-channel file (1 = first)"
+    )
+    p.set_defaults(handler=_dtmf)
+
+
+def resample(
+    samples: npt.NDArray[np.float64], rate: int, target: int = SAMPLE_RATE
+) -> npt.NDArray[np.float64]:
+    """``samples`` at ``rate`` resampled to ``target`` with an anti-aliasing polyphase filter."""
+    if rate == target or samples.size == 0:
+        return samples
+    g = math.gcd(rate, target)
+    up, down = target // g, rate // g
+    try:
+        from scipy.signal import resample_poly
+    except ImportError:
+        return _resample_numpy(samples, up, down)
+    return np.asarray(resample_poly(samples, up, down), dtype=np.float64)
+
+
+def _resample_numpy(samples: npt.NDArray[np.float64], up: int, down: int) -> npt.NDArray[np.float64]:
+    """Fallback without scipy: windowed-sinc low-pass at the lower Nyquist, then linear interpolation."""
+    cutoff = 0.5 * min(1.0, up / down) * 0.9
+    taps = np.arange(-32, 33)
+    kernel = 2 * cutoff * np.sinc(2 * cutoff * taps) * np.hamming(taps.size)
+    filtered = np.convolve(samples, kernel / kernel.sum(), mode="same")
+    positions = np.arange(int(samples.size * up / down)) * (down / up)
+    return np.asarray(np.interp(positions, np.arange(samples.size), filtered), dtype=np.float64)
+
+
+def load_wav(path: Path, channel: int | None = None) -> Pcm:
+    """A recording as 16-bit PCM at 8 kHz; raises UserError for anything that is not readable audio."""
+    import soundfile as sf
+
+    if not path.is_file():
+        raise UserError(f"{path} does not exist or is not a file.")
+    try:
+        data, rate = sf.read(str(path), dtype="float64", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError, ValueError, TypeError) as exc:
+        raise UserError(
+            f"{path} is not an audio file this tool can read ({exc}); give a mono 16-bit WAV file."
+        ) from None
+    channels = data.shape[1]
+    if channel is None:
+        if channels != 1:
+            raise UserError(
+                f"{path} has {channels} channels; pick one with --channel N (1 = first), e.g. --channel 1."
+            )
+        chosen = 0
+    elif 1 <= channel <= channels:
+        chosen = channel - 1
+    else:
+        raise UserError(f"--channel {channel} is out of range: {path} has {channels} channel(s).")
+    samples = resample(data[:, chosen] * 32768.0, int(rate))
+    pcm: Pcm = np.clip(np.round(samples), -32768, 32767).astype(np.int16)
+    return pcm
+
+
+def decode_callerid(pcm: Pcm, standards: tuple[str, ...] = STANDARDS) -> list[CallerIdMessage]:
+    """Every caller-ID message in a whole recording at 8 kHz."""
+    decoder = CallerIdDecoder(SAMPLE_RATE, standards)
+    messages: list[CallerIdMessage] = []
+    for i in range(0, pcm.size, _CHUNK):
+        messages += decoder.feed(pcm[i : i + _CHUNK])
+    messages += decoder.feed(
+        np.zeros(SAMPLE_RATE // 2, dtype=np.int16)
+    )  # let a message at the very end finish
+    return messages
+
+
+def find_digits(pcm: Pcm) -> list[DtmfHit]:
+    """Every DTMF digit in a whole recording at 8 kHz."""
+    detector = DtmfDetector(SAMPLE_RATE)
+    hits: list[DtmfHit] = []
+    for i in range(0, pcm.size, _CHUNK):
+        hits += detector.feed(pcm[i : i + _CHUNK])
+    return hits + detector.flush()
+
+
+def _standards(text: str) -> tuple[str, ...]:
+    chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [s for s in chosen if s not in STANDARDS]
+    if not chosen or unknown:
+        raise UserError(f"--standards must list some of {', '.join(STANDARDS)}; got {text!r}.")
+    return chosen
+
+
+def _callerid(args: argparse.Namespace) -> int:
+    standards = _standards(args.standards)
+    pcm = load_wav(Path(args.file), args.channel)
+    messages = decode_callerid(pcm, standards)
+    if args.json:
+        print_json({"messages": [m.as_dict() for m in messages]})
+    elif not messages:
+        print(f"{args.file}: no caller ID found")
+    else:
+        for m in messages:
+            check = "ok" if m.checksum_ok else "BAD CHECKSUM"
+            print(
+                f"{m.start_s:8.3f}s {m.standard} {m.format} number={m.number or '-'} name={m.name or '-'} "
+                f"datetime={m.datetime or '-'} absence={m.absence or '-'} checksum={check}"
+            )
+    return 0
+
+
+def _dtmf(args: argparse.Namespace) -> int:
+    pcm = load_wav(Path(args.file), args.channel)
+    hits = find_digits(pcm)
+    if args.json:
+        print_json(
+            {
+                "digits": [
+                    {"digit": h.digit, "start_s": round(h.start_s, 3), "end_s": round(h.end_s, 3)}
+                    for h in hits
+                ]
+            }
+        )
+    elif not hits:
+        print(f"{args.file}: no DTMF digits found")
+    else:
+        print("".join(h.digit for h in hits))
+        for h in hits:
+            print(f"{h.digit} {h.start_s:8.3f}s - {h.end_s:8.3f}s")
+    return 0
