@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from edge.cli import main
 from edge.console.auth import AUTH_FILE_NAME, AuthState, AuthStore, PasswordError, Verdict
 
 PASSWORD = "orange-lantern-42"
@@ -83,23 +84,27 @@ def test_unwritable_data_dir_keeps_counting_in_memory(tmp_path: Path) -> None:
     assert store.attempt("bad-guess", 0.0).verdict is Verdict.LOCKED
 
 
-def _passwd(tmp_path: Path, stdin: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "edge", "passwd", "--data-dir", str(tmp_path), *extra],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def _passwd(tmp_path: Path, stdin: str, *extra: str) -> int:
+    """``lineguard passwd`` through the real CLI entry point (in process: a fresh interpreter is slow)."""
+    old = sys.stdin
+    sys.stdin = io.StringIO(stdin)
+    try:
+        return main(["passwd", "--data-dir", str(tmp_path), *extra])
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    finally:
+        sys.stdin = old
 
 
-def test_passwd_command_reads_the_new_password_from_stdin(tmp_path: Path) -> None:
-    done = _passwd(tmp_path, PASSWORD + "\n", "--expire")
-    assert done.returncode == 0, done.stderr
+def test_passwd_command_reads_the_new_password_from_stdin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _passwd(tmp_path, PASSWORD + "\n", "--expire") == 0
     store = AuthStore(tmp_path)
     result = store.attempt(PASSWORD, 0.0)
     assert result.verdict is Verdict.OK and result.must_change
-    refused = _passwd(tmp_path, "short\n")
-    assert refused.returncode == 2
-    assert "at least 8 characters" in refused.stderr and "Traceback" not in refused.stderr
+    capsys.readouterr()
+    assert _passwd(tmp_path, "short\n") == 2
+    err = capsys.readouterr().err
+    assert "at least 8 characters" in err and "Traceback" not in err
     assert AuthStore(tmp_path).attempt(PASSWORD, 0.0).verdict is Verdict.OK  # unchanged
