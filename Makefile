@@ -23,3 +23,11 @@ clean:
 
 bench-record: setup
 	@nice -n 10 $(PY) bench/bench_record.py
+
+# Keyword-spotter training (issue 4): SCALE=0.05 for a quick smoke run; needs no GPU.
+SCALE ?= 1
+model:
+	@$(MAKE) -C models SCALE=$(SCALE)
+
+bench-kws: setup
+	@nice -n 10 $(PY) bench/bench_kws.py

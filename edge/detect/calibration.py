@@ -1,0 +1,139 @@
+"""Self-calibration: raise a class's thresholds when ordinary calls would exceed a tier's target rate."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from edge.core.events import Tier
+
+PEAK_FLOOR = 0.2
+"""Scores below this are never near a threshold; episodes start above it."""
+MAX_PEAKS = 2000
+"""Highest episode peaks kept per class: enough to place any threshold, bounded memory."""
+
+
+class Calibrator:
+    """Keeps episode peak scores (never audio) from calls that ended with no staff action.
+
+    A tier's threshold for a class becomes the lowest value, never below the shipped one and never above
+    the ceiling, at which the kept peaks would have fired at most ``target_per_hour`` times per hour of
+    caller speech.
+    """
+
+    def __init__(
+        self,
+        shipped: Mapping[Tier, Mapping[str, float]],
+        targets: Mapping[Tier, float],
+        ceiling: float,
+        state_file: Path | None = None,
+        enabled: bool = True,
+    ) -> None:
+        self.shipped = {tier: dict(values) for tier, values in shipped.items()}
+        self.targets = dict(targets)
+        self.ceiling = ceiling
+        self.enabled = enabled
+        self.state_file = state_file
+        self.speech_h = 0.0
+        self.calls = 0
+        self.peaks: dict[str, list[float]] = {name: [] for name in self.shipped[Tier.ALERT]}
+        self._call_peaks: dict[str, list[float]] = {name: [] for name in self.peaks}
+        self._episode: dict[str, float] = {}
+        self.load_error: str | None = None
+        if state_file is not None and state_file.exists():
+            self._load(state_file)
+        self.thresholds = self._compute()
+
+    def _load(self, path: Path) -> None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            self.speech_h = float(data["speech_h"])
+            self.calls = int(data["calls"])
+            for name, values in data["peaks"].items():
+                if name in self.peaks:
+                    self.peaks[name] = sorted((float(v) for v in values), reverse=True)[:MAX_PEAKS]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            # A bad state file only costs the learned raises; the shipped thresholds still hold.
+            self.load_error = f"calibration state {path} ignored: {type(exc).__name__}: {exc}"
+            self.speech_h, self.calls = 0.0, 0
+            self.peaks = {name: [] for name in self.peaks}
+
+    def reset_call(self) -> None:
+        """Forget the current call's peaks (call start)."""
+        self._call_peaks = {name: [] for name in self.peaks}
+        self._episode = {}
+
+    def observe(self, scores: Mapping[str, float]) -> None:
+        """One smoothed score per class; an episode's peak is kept when the score falls back."""
+        for name, score in scores.items():
+            if name not in self._call_peaks:
+                continue
+            if score >= PEAK_FLOOR:
+                self._episode[name] = max(score, self._episode.get(name, 0.0))
+            elif name in self._episode:
+                self._close(name)
+
+    def _close(self, name: str) -> None:
+        peaks = self._call_peaks[name]
+        peaks.append(self._episode.pop(name))
+        if len(peaks) > MAX_PEAKS:
+            peaks.sort(reverse=True)
+            del peaks[MAX_PEAKS:]
+
+    def end_call(self, staff_acted: bool, caller_speech_s: float) -> None:
+        """Learn from a call that ended with no staff action; a call with one is not ordinary, so skip it."""
+        for name in list(self._episode):
+            self._close(name)
+        if self.enabled and not staff_acted and caller_speech_s > 0:
+            self.speech_h += caller_speech_s / 3600.0
+            self.calls += 1
+            for name, new in self._call_peaks.items():
+                if new:
+                    self.peaks[name] = sorted(self.peaks[name] + new, reverse=True)[:MAX_PEAKS]
+            self.thresholds = self._compute()
+            self._save()
+        self.reset_call()
+
+    def _compute(self) -> dict[Tier, dict[str, float]]:
+        out: dict[Tier, dict[str, float]] = {}
+        for tier, base in self.shipped.items():
+            allowed = int(self.targets[tier] * self.speech_h)
+            out[tier] = {}
+            for name, shipped in base.items():
+                peaks = self.peaks.get(name, [])
+                above = [p for p in peaks if p >= shipped]
+                threshold = shipped
+                if self.enabled and len(above) > allowed:
+                    # Just above the (allowed+1)-th highest peak: that many fewer firings.
+                    threshold = min(self.ceiling, max(shipped, above[allowed] + 1e-3))
+                out[tier][name] = threshold
+        return out
+
+    def _save(self) -> None:
+        if self.state_file is None:
+            return
+        data = {"speech_h": self.speech_h, "calls": self.calls, "peaks": self.peaks}
+        try:
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data), encoding="utf-8")
+            os.replace(tmp, self.state_file)
+        except OSError as exc:
+            self.load_error = f"calibration state {self.state_file} not saved: {exc}"
+
+    def state(self) -> dict[str, Any]:
+        """Health view: speech hours learned from, and every threshold raised above its shipped value."""
+        raised = {
+            str(tier): {n: round(v, 4) for n, v in values.items() if v > self.shipped[tier][n]}
+            for tier, values in self.thresholds.items()
+        }
+        return {
+            "enabled": self.enabled,
+            "speech_h": round(self.speech_h, 3),
+            "calls": self.calls,
+            "raised": raised,
+            "error": self.load_error,
+        }

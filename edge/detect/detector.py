@@ -1,0 +1,302 @@
+"""The streaming abuse detector: VAD-gated keyword spotting on the caller leg, off the audio path."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import webrtcvad
+
+from edge.core.events import AbuseDetected, Category, Tier
+from edge.detect.calibration import Calibrator
+from edge.detect.features import HOP, N_MELS, WINDOW_FRAMES, StreamingLogMel, model_input
+from edge.detect.model import KwsModel, ModelError, default_model_path
+from edge.detect.settings import DetectionConfig
+from edge.detect.shouting import ShoutingCue
+from edge.ports import SAMPLE_RATE, Pcm
+
+FRAME_S = HOP / SAMPLE_RATE
+
+
+class ClipSink(Protocol):
+    """Where alert clips go (the lead wires it to the sealed recordings); called off the audio path."""
+
+    def save(self, clip: Pcm, meta: dict[str, Any]) -> None:
+        """Keep one 8 kHz clip; ``meta`` carries keyword, category, tier, score, time and the staff label."""
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One reported detection with its time on the fed stream (seconds)."""
+
+    event: AbuseDetected
+    t: float
+    start_s: float
+
+
+@dataclass
+class _PendingClip:
+    clip: Pcm
+    meta: dict[str, Any]
+
+
+class AbuseDetector:
+    """Feed caller-leg audio; poll for AbuseDetected events. Inference runs in a worker thread (or inline)."""
+
+    def __init__(self, config: DetectionConfig, model: KwsModel, clip_sink: ClipSink | None = None) -> None:
+        self.config = config
+        self.model = model
+        self.clip_sink = clip_sink
+        self.classes = model.info.classes
+        self._names = [c.id for c in self.classes]
+        shipped = {
+            Tier.ALERT: self._resolve(model.info.alert, config.alert_thresholds),
+            Tier.WARN: self._resolve(model.info.warn, config.warn_thresholds),
+        }
+        self.calibrator = Calibrator(
+            shipped,
+            {Tier.ALERT: config.alert_target_per_hour, Tier.WARN: config.warn_target_per_hour},
+            config.threshold_ceiling,
+            config.calibration_file,
+            config.calibration_enabled,
+        )
+        self._vad = webrtcvad.Vad(config.vad_mode)
+        self._frontend = StreamingLogMel()
+        self._shout = ShoutingCue(config.shouting_dbfs, config.shouting_over_median_db, config.shouting_min_s)
+        self._queue: queue.Queue[tuple[Pcm, float] | None] = queue.Queue(maxsize=config.queue_frames)
+        self._lock = threading.Lock()
+        self._events: list[AbuseDetected] = []
+        self.detections: list[Detection] = []
+        """Every detection since reset, with times (for the CLI and evaluation)."""
+        self._clips: list[_PendingClip] = []
+        self._clip_counts = {"confirmed": 0, "unconfirmed": 0, "dropped": 0, "failed": 0}
+        self.trace: list[tuple[float, Any]] | None = None
+        """When a list, every smoothed posterior is appended as (time, array): used by the evaluation."""
+        self.dropped_frames = 0
+        self.inferences = 0
+        self.infer_s = 0.0
+        self._reset_state()
+        self._worker: threading.Thread | None = None
+        if not config.inline:
+            self._worker = threading.Thread(target=self._run, name="abuse-detector", daemon=True)
+            self._worker.start()
+
+    def _resolve(self, shipped: dict[str, float], overrides: dict[str, float]) -> dict[str, float]:
+        out = {}
+        for c in self.classes:
+            out[c.id] = overrides.get(c.id, overrides.get(c.category, shipped.get(c.id, 0.99)))
+        return out
+
+    def _reset_state(self) -> None:
+        self._frontend.reset()
+        self._shout.reset()
+        self._features = np.full((WINDOW_FRAMES, N_MELS), np.log(1e-6), dtype=np.float32)
+        self._voiced: deque[bool] = deque(maxlen=WINDOW_FRAMES)
+        self._posteriors: deque[np.ndarray] = deque(maxlen=self.config.smoothing_hops)
+        self._audio: deque[Pcm] = deque(maxlen=max(1, round(self.config.clip_s / FRAME_S)))
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._frames = 0
+        self._last: dict[tuple[str, Tier], float] = {}
+        self._last_shout = -1e9
+        self._call_clips = 0
+        self.speech_s = 0.0
+
+    # -- the audio side: never blocks ------------------------------------------------------------------
+    def feed(self, pcm: Pcm, t: float) -> None:
+        """Hand over caller-leg audio starting at time ``t`` (s); drops it, counted, if the worker lags."""
+        if self.config.inline:
+            self._process(pcm, t)
+            return
+        try:
+            self._queue.put_nowait((pcm.copy(), t))
+        except queue.Full:
+            self.dropped_frames += 1
+
+    def poll(self) -> list[AbuseDetected]:
+        """Detections since the last poll."""
+        with self._lock:
+            events, self._events = self._events, []
+        return events
+
+    def reset(self) -> None:
+        """Call start: forget the previous call's audio and scores."""
+        if not self.config.inline:
+            self._drain()
+        with self._lock:
+            self._reset_state()
+            self._events = []
+            self.detections = []
+            self._clips = []
+            self.calibrator.reset_call()
+
+    def end_call(self, staff_acted: bool, caller_speech_s: float) -> None:
+        """Call end: feed calibration (scores only) and hand the call's clips over, labelled by what staff did."""
+        if not self.config.inline:
+            self._drain()
+        with self._lock:
+            self.calibrator.end_call(staff_acted, caller_speech_s)
+            clips, self._clips = self._clips, []
+        label = "confirmed" if staff_acted else "unconfirmed"
+        for pending in clips:
+            if self.clip_sink is None:
+                continue
+            try:
+                self.clip_sink.save(pending.clip, {**pending.meta, "label": label})
+                self._clip_counts[label] += 1
+            except Exception:  # noqa: BLE001 - a failing sink must not stop the detector
+                self._clip_counts["failed"] += 1
+
+    def health(self) -> dict[str, Any]:
+        """Model version, thresholds in force, calibration state, clip counts, queue drops."""
+        info = self.model.info
+        return {
+            "model": {"version": info.version, "sha256": info.sha256, "path": str(self.model.path)},
+            "thresholds": {str(t): dict(v) for t, v in self.calibrator.thresholds.items()},
+            "calibration": self.calibrator.state(),
+            "clips": dict(self._clip_counts),
+            "dropped_frames": self.dropped_frames,
+            "inferences": self.inferences,
+            "mean_inference_ms": round(1000 * self.infer_s / self.inferences, 3) if self.inferences else None,
+        }
+
+    def close(self) -> None:
+        """Stop the worker thread."""
+        if self._worker is not None:
+            self._queue.put(None)
+            self._worker.join(timeout=5.0)
+            self._worker = None
+
+    def _drain(self) -> None:
+        """Wait until the worker has processed what was queued (called at call edges, not per frame)."""
+        deadline = time.monotonic() + 5.0
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.002)
+
+    # -- the worker side ---------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                with self._lock:
+                    self._process(*item)
+            finally:
+                self._queue.task_done()
+
+    def _process(self, pcm: Pcm, t: float) -> None:
+        data = np.concatenate([self._pending, pcm.astype(np.int16)]) if self._pending.size else pcm
+        start_t = t - self._pending.size / SAMPLE_RATE
+        n = data.size // HOP
+        for i in range(n):
+            self._frame(data[i * HOP : (i + 1) * HOP], start_t + (i + 1) * FRAME_S)
+        self._pending = data[n * HOP :].astype(np.int16)
+
+    def _frame(self, frame: Pcm, t_end: float) -> None:
+        self._audio.append(frame)
+        voiced = self._vad.is_speech(frame.astype("<i2").tobytes(), SAMPLE_RATE)
+        self._voiced.append(voiced)
+        if voiced:
+            self.speech_s += FRAME_S
+        self._features = np.roll(self._features, -1, axis=0)
+        self._features[-1] = self._frontend.push(frame)[0]
+        self._frames += 1
+        if self.config.shouting_enabled:
+            level = self._shout.push(frame, voiced)
+            if level is not None and t_end - self._last_shout >= 10.0:
+                self._last_shout = t_end
+                self._emit(
+                    "shouting",
+                    Category(self.config.shouting_category),
+                    Tier.ALERT,
+                    0.0,
+                    t_end,
+                    2.0,
+                    "shouting",
+                )
+        if self._frames % self.config.hop_frames:
+            return
+        if sum(self._voiced) >= self.config.vad_min_speech_frames:
+            began = time.perf_counter()
+            posterior = self.model.predict(model_input(self._features))
+            self.infer_s += time.perf_counter() - began
+            self.inferences += 1
+        else:
+            posterior = np.zeros(len(self.classes) + 1, dtype=np.float32)
+            posterior[0] = 1.0
+        self._posteriors.append(posterior)
+        smoothed = np.mean(self._posteriors, axis=0)
+        if self.trace is not None:
+            self.trace.append((t_end, smoothed))
+        scores = {name: float(smoothed[i + 1]) for i, name in enumerate(self._names)}
+        self.calibrator.observe(scores)
+        thresholds = self.calibrator.thresholds
+        for c in self.classes:
+            score = scores[c.id]
+            for tier in (Tier.WARN, Tier.ALERT):
+                if score < thresholds[tier][c.id]:
+                    continue
+                if t_end - self._last.get((c.id, tier), -1e9) < self.config.refractory_s:
+                    break
+                self._last[(c.id, tier)] = t_end
+                if tier is Tier.WARN:
+                    # A warning implies the alert: do not report the same moment twice.
+                    self._last[(c.id, Tier.ALERT)] = t_end
+                self._emit(c.id, Category(c.category), tier, score, t_end, c.typical_s, "model")
+                break
+
+    def _emit(
+        self,
+        keyword: str,
+        category: Category,
+        tier: Tier,
+        score: float,
+        t_end: float,
+        length_s: float,
+        source: str,
+    ) -> None:
+        event = AbuseDetected(
+            category=category, tier=tier, keyword=keyword, score=round(score, 4), source=source
+        )
+        self._events.append(event)
+        self.detections.append(Detection(event, t_end, max(0.0, t_end - length_s)))
+        if self._call_clips < self.config.clips_per_call:
+            self._call_clips += 1
+            clip = np.concatenate(list(self._audio)).astype(np.int16)
+            meta = {
+                "keyword": keyword,
+                "category": str(category),
+                "tier": str(tier),
+                "score": event.score,
+                "t": round(t_end, 3),
+                "source": source,
+                "model_version": self.model.info.version,
+            }
+            self._clips.append(_PendingClip(clip, meta))
+        else:
+            self._clip_counts["dropped"] += 1
+
+
+def load_detector(
+    config: DetectionConfig, clip_sink: ClipSink | None = None
+) -> tuple[AbuseDetector | None, str | None]:
+    """The detector, or None and one sentence saying why (the box then runs in safe mode: calls pass)."""
+    if not config.enabled:
+        return None, "abuse detection is disabled in [detection]"
+    path = config.model_path or default_model_path()
+    try:
+        model = KwsModel(path, config.model_sha256)
+    except ModelError as exc:
+        return None, f"abuse detection is off (safe mode): {exc}"
+    for name in (*config.alert_thresholds, *config.warn_thresholds):
+        if name not in {c.id for c in model.info.classes} | {c.category for c in model.info.classes}:
+            return (
+                None,
+                f"abuse detection is off (safe mode): threshold key {name!r} is no keyword group or category of {path.name}",
+            )
+    return AbuseDetector(config, model, clip_sink), None

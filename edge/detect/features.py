@@ -1,0 +1,105 @@
+"""Log-mel front end at 8 kHz, shared bit for bit by the training pipeline and the streaming detector."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+SAMPLE_RATE = 8000
+HOP = 160
+"""20 ms: one feature frame per audio frame of the appliance."""
+WINDOW = 256
+"""32 ms analysis window (one FFT, no zero padding)."""
+N_MELS = 32
+F_MIN = 150.0
+F_MAX = 3700.0
+WINDOW_FRAMES = 64
+"""Frames the model sees at once: 1.28 s, long enough for 죽여버린다 at a normal pace."""
+
+Floats = npt.NDArray[np.float32]
+
+
+def _mel(f: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    return 2595.0 * np.log10(1.0 + f / 700.0)
+
+
+def _mel_inv(m: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+
+
+def mel_matrix() -> Floats:
+    """Triangular mel filters, shape (WINDOW//2 + 1, N_MELS)."""
+    edges = _mel_inv(np.linspace(_mel(np.array(F_MIN)), _mel(np.array(F_MAX)), N_MELS + 2))
+    bins = np.fft.rfftfreq(WINDOW, 1.0 / SAMPLE_RATE)
+    weights = np.zeros((bins.size, N_MELS), dtype=np.float64)
+    for i in range(N_MELS):
+        lo, mid, hi = edges[i], edges[i + 1], edges[i + 2]
+        rising = (bins - lo) / (mid - lo)
+        falling = (hi - bins) / (hi - mid)
+        weights[:, i] = np.clip(np.minimum(rising, falling), 0.0, None)
+    return weights.astype(np.float32)
+
+
+_MEL = mel_matrix()
+_HANN = np.hanning(WINDOW).astype(np.float32)
+
+
+def _frames_to_logmel(frames: Floats) -> Floats:
+    spectrum = np.fft.rfft(frames * _HANN, axis=1)
+    power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
+    out: Floats = np.log(power @ _MEL + 1e-6).astype(np.float32)
+    return out
+
+
+def logmel(pcm: npt.NDArray[np.int16]) -> Floats:
+    """Log-mel frames of a whole clip, shape (len(pcm) // HOP, N_MELS); frame i ends at sample (i+1)*HOP."""
+    audio = pcm.astype(np.float32) / 32768.0
+    padded = np.concatenate([np.zeros(WINDOW - HOP, dtype=np.float32), audio])
+    n = audio.size // HOP
+    if n == 0:
+        return np.zeros((0, N_MELS), dtype=np.float32)
+    idx = np.arange(WINDOW)[None, :] + HOP * np.arange(n)[:, None]
+    return _frames_to_logmel(padded[idx])
+
+
+class StreamingLogMel:
+    """The same frames as :func:`logmel`, computed one 20 ms hop at a time."""
+
+    def __init__(self) -> None:
+        self._tail = np.zeros(WINDOW - HOP, dtype=np.float32)
+        self._pending = np.zeros(0, dtype=np.float32)
+
+    def reset(self) -> None:
+        """Forget the past (call start)."""
+        self._tail[:] = 0.0
+        self._pending = np.zeros(0, dtype=np.float32)
+
+    def push(self, pcm: npt.NDArray[np.int16]) -> Floats:
+        """Frames completed by these samples, shape (k, N_MELS)."""
+        audio = np.concatenate([self._pending, pcm.astype(np.float32) / 32768.0])
+        n = audio.size // HOP
+        if n == 0:
+            self._pending = audio
+            return np.zeros((0, N_MELS), dtype=np.float32)
+        buf = np.concatenate([self._tail, audio[: n * HOP]])
+        idx = np.arange(WINDOW)[None, :] + HOP * np.arange(n)[:, None]
+        out = _frames_to_logmel(buf[idx])
+        self._tail = buf[-(WINDOW - HOP) :].copy()
+        self._pending = audio[n * HOP :].copy()
+        return out
+
+
+def model_input(window: Floats) -> Floats:
+    """Normalize one (WINDOW_FRAMES, N_MELS) window: the mean is removed so line level does not matter."""
+    return (window - np.float32(window.mean())).astype(np.float32)
+
+
+def windows(features: Floats, ends: npt.NDArray[np.int64]) -> Floats:
+    """Model inputs whose last frame is each index in ``ends`` (zero-padded log floor before the clip)."""
+    pad = np.full((WINDOW_FRAMES, N_MELS), np.log(1e-6), dtype=np.float32)
+    padded = np.concatenate([pad, features])
+    out = np.empty((len(ends), WINDOW_FRAMES, N_MELS), dtype=np.float32)
+    for i, end in enumerate(ends):
+        stop = int(end) + 1 + WINDOW_FRAMES
+        out[i] = model_input(padded[stop - WINDOW_FRAMES : stop])
+    return out

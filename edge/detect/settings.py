@@ -1,0 +1,175 @@
+"""The ``[detection]`` config section: model, thresholds per tier and class, VAD, shouting cue, calibration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from edge.settings import Section
+
+CATEGORIES = ("profanity", "threat", "sexual")
+
+
+def _check_thresholds(value: dict[str, float]) -> dict[str, float]:
+    for key, threshold in value.items():
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError(f"threshold for {key!r} must be in (0, 1], got {threshold}")
+    return value
+
+
+class DetectionConfig(Section):
+    """Abuse detection on the caller leg (keyword spotter, shouting cue, self-calibration)."""
+
+    enabled: bool = Field(True, title="Enabled", description="Listen to the caller leg for abuse at all.")
+    model_path: Path | None = Field(
+        None,
+        title="Model file",
+        description="The int8 .tflite keyword spotter; its metadata <name>.json lies beside it. "
+        "Default: the shipped models/kws.tflite (installed copy or the repository's).",
+    )
+    model_sha256: str | None = Field(
+        None,
+        title="Pinned model checksum",
+        description="If set, the model file must have this sha256 (besides the one in its metadata).",
+        pattern=r"^[0-9a-f]{64}$",
+    )
+    alert_thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        title="Staff-alert thresholds",
+        description="Overrides per keyword group id or category (profanity, threat, sexual); "
+        "unset ones use the model's measured operating point for the staff-alert tier.",
+    )
+    warn_thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        title="Caller-warning thresholds",
+        description="Overrides per keyword group id or category; unset ones use the model's measured "
+        "operating point for the caller-warning tier.",
+    )
+    smoothing_hops: int = Field(
+        2,
+        ge=1,
+        le=10,
+        title="Smoothing",
+        description="Posteriors averaged over this many consecutive inferences before thresholds apply.",
+    )
+    hop_frames: int = Field(
+        5,
+        ge=1,
+        le=25,
+        title="Inference hop",
+        description="Run the model every this many 20 ms frames (5 = every 100 ms).",
+    )
+    refractory_s: float = Field(
+        2.0,
+        ge=0.0,
+        le=30.0,
+        title="Refractory time",
+        description="Seconds after a detection of a keyword group during which the same group and tier is not reported again.",
+    )
+    vad_mode: int = Field(
+        2,
+        ge=0,
+        le=3,
+        title="VAD mode",
+        description="webrtcvad aggressiveness 0-3; 3 drops the most non-speech.",
+    )
+    vad_min_speech_frames: int = Field(
+        8,
+        ge=0,
+        le=64,
+        title="Speech needed",
+        description="Voiced 20 ms frames needed in the model's 1.28 s window before it runs.",
+    )
+    shouting_enabled: bool = Field(
+        True,
+        title="Shouting cue",
+        description="Alert staff (never warn or cut) when the caller shouts for a while.",
+    )
+    shouting_dbfs: float = Field(
+        -8.0,
+        ge=-30.0,
+        le=0.0,
+        title="Shouting level",
+        description="Voiced-frame RMS level (dBFS) that counts as shouting.",
+    )
+    shouting_over_median_db: float = Field(
+        9.0,
+        ge=0.0,
+        le=30.0,
+        title="Shouting over usual",
+        description="Shouting must also be this many dB above the caller's median voiced level in this call.",
+    )
+    shouting_min_s: float = Field(
+        1.2,
+        ge=0.2,
+        le=10.0,
+        title="Shouting duration",
+        description="Seconds of loud voiced frames within 2 s.",
+    )
+    shouting_category: str = Field(
+        "profanity",
+        title="Shouting category",
+        description="Category the shouting alert is filed under.",
+    )
+    calibration_enabled: bool = Field(
+        True,
+        title="Self-calibration",
+        description="Raise a class's thresholds when ordinary calls (no staff action) would exceed the target rates.",
+    )
+    alert_target_per_hour: float = Field(
+        0.1,
+        gt=0.0,
+        le=10.0,
+        title="Staff-alert target",
+        description="Most staff alerts per hour of ordinary caller speech (0.1 = one per 10 h).",
+    )
+    warn_target_per_hour: float = Field(
+        0.01,
+        gt=0.0,
+        le=10.0,
+        title="Caller-warning target",
+        description="Most caller warnings per hour of ordinary caller speech (0.01 = one per 100 h).",
+    )
+    threshold_ceiling: float = Field(
+        0.995,
+        gt=0.0,
+        le=1.0,
+        title="Threshold ceiling",
+        description="Calibration never raises a threshold above this; it never lowers one below the shipped value.",
+    )
+    calibration_file: Path | None = Field(
+        None,
+        title="Calibration state file",
+        description="JSON file keeping the calibration (scores and speech hours only, never audio) across restarts.",
+    )
+    clip_s: float = Field(
+        2.0, ge=0.5, le=10.0, title="Clip length", description="Seconds of audio kept per alert."
+    )
+    clips_per_call: int = Field(
+        6, ge=0, le=50, title="Clips per call", description="Most alert clips kept from one call."
+    )
+    queue_frames: int = Field(
+        250,
+        ge=10,
+        le=5000,
+        title="Queue length",
+        description="20 ms frames buffered for the inference thread; beyond it frames are dropped, never waited for.",
+    )
+    inline: bool = Field(
+        False,
+        title="Inline inference",
+        description="Run inference in the caller of feed() (deterministic simulation) instead of a worker thread.",
+    )
+
+    @field_validator("alert_thresholds", "warn_thresholds")
+    @classmethod
+    def _range(cls, value: dict[str, float]) -> dict[str, float]:
+        return _check_thresholds(value)
+
+    @field_validator("shouting_category")
+    @classmethod
+    def _category(cls, value: str) -> str:
+        if value not in CATEGORIES:
+            raise ValueError(f"must be one of {', '.join(CATEGORIES)}")
+        return value

@@ -1,0 +1,48 @@
+"""The shouting cue: sustained loud voiced speech, well above the caller's usual level. Alerts staff only."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from edge.ports import Pcm
+
+_BINS = np.arange(-90.0, 0.5, 0.5)
+
+
+class ShoutingCue:
+    """Counts loud voiced frames in the last 2 s; the caller's median level comes from a histogram."""
+
+    def __init__(self, level_dbfs: float, over_median_db: float, min_s: float, frame_s: float = 0.02) -> None:
+        self.level_dbfs = level_dbfs
+        self.over_median_db = over_median_db
+        self.min_frames = max(1, round(min_s / frame_s))
+        self._recent: deque[bool] = deque(maxlen=round(2.0 / frame_s))
+        self._hist = np.zeros(_BINS.size, dtype=np.int64)
+
+    def reset(self) -> None:
+        """Call start."""
+        self._recent.clear()
+        self._hist[:] = 0
+
+    def median_dbfs(self) -> float:
+        """The caller's median voiced level so far; a normal telephone level before enough speech."""
+        total = int(self._hist.sum())
+        if total < 50:
+            return -24.0
+        return float(_BINS[int(np.searchsorted(np.cumsum(self._hist), total / 2))])
+
+    def push(self, frame: Pcm, voiced: bool) -> float | None:
+        """The level (dBFS) when this frame completes a shout, else None."""
+        rms = float(np.sqrt(np.mean(frame.astype(np.float64) ** 2))) / 32768.0
+        level = 20.0 * float(np.log10(max(rms, 1e-9)))
+        loud = False
+        if voiced:
+            loud = level >= max(self.level_dbfs, self.median_dbfs() + self.over_median_db)
+            self._hist[min(_BINS.size - 1, max(0, int((level + 90.0) * 2)))] += 1
+        self._recent.append(loud)
+        if sum(self._recent) >= self.min_frames:
+            self._recent.clear()
+            return level
+        return None

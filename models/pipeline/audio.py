@@ -1,0 +1,231 @@
+"""espeak-ng Korean synthesis and the telephone-line augmentation chain, in the order the line applies it."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import numpy.typing as npt
+from scipy import signal
+
+Audio = npt.NDArray[np.float32]
+ESPEAK_RATE = 22050
+WORK_RATE = 16000
+LINE_RATE = 8000
+
+# Voice variants that sound like a person; every fifth is held out for testing (voices never trained on).
+VOICES = [
+    "",
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
+    "m7",
+    "m8",
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "f5",
+    "croak",
+    "klatt",
+    "klatt2",
+    "klatt3",
+    "klatt4",
+    "klatt6",
+    "adam",
+    "Alex",
+    "Alicia",
+    "Andrea",
+    "Andy",
+    "Annie",
+    "aunty",
+    "belinda",
+    "benjamin",
+    "boris",
+    "caleb",
+    "david",
+    "Denis",
+    "ed",
+    "edward",
+    "Gene",
+    "grandpa",
+    "grandma",
+    "Henrique",
+    "Hugo",
+    "iven",
+    "iven3",
+    "Jacky",
+    "john",
+    "Lee",
+    "linda",
+    "max",
+    "Michael",
+    "Mike",
+    "norbert",
+    "pablo",
+    "paul",
+    "quincy",
+    "rob",
+    "robert",
+    "steph",
+    "steph3",
+    "travis",
+    "victor",
+    "zac",
+    "anika",
+    "whisper",
+    "shelby",
+    "sandro",
+    "marcelo",
+    "miguel",
+    "michel",
+    "Marco",
+    "Diogo",
+]
+
+
+def voices(test: bool) -> list[str]:
+    """Train or held-out test voice variants."""
+    return [v for i, v in enumerate(VOICES) if (i % 5 == 4) == test]
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One espeak-ng rendering style."""
+
+    variant: str
+    pitch: int
+    speed: int
+    gap: int
+
+    def args(self) -> list[str]:
+        """espeak-ng options for this voice."""
+        v = "ko" + (f"+{self.variant}" if self.variant else "")
+        return ["-v", v, "-p", str(self.pitch), "-s", str(self.speed), "-g", str(self.gap)]
+
+
+def random_voice(rng: random.Random, test: bool) -> Voice:
+    """A voice variant with random pitch, speed and word gap."""
+    return Voice(
+        rng.choice(voices(test)), rng.randint(20, 80), rng.randint(110, 220), rng.choice([0, 0, 1, 3, 6])
+    )
+
+
+def speak(text: str, voice: Voice) -> Audio:
+    """Render Korean text with espeak-ng; float32 at 22.05 kHz."""
+    out = subprocess.run(
+        ["espeak-ng", *voice.args(), "--stdout", text], capture_output=True, check=True, timeout=30
+    ).stdout
+    return np.frombuffer(out[44 : 44 + (len(out) - 44) // 2 * 2], dtype="<i2").astype(np.float32) / 32768.0
+
+
+def voiced_end(x: Audio, rate: int = ESPEAK_RATE) -> float:
+    """Seconds to the end of the last audible 10 ms in x (trailing silence ignored)."""
+    hop = rate // 100
+    n = x.size // hop
+    if n == 0:
+        return 0.0
+    energy = np.sqrt((x[: n * hop].reshape(n, hop) ** 2).mean(axis=1))
+    loud = np.nonzero(energy > max(1e-3, energy.max() * 0.03))[0]
+    return float((loud[-1] + 1) * hop / rate) if loud.size else 0.0
+
+
+def resample(x: Audio, src: float, dst: float) -> Audio:
+    """Polyphase resampling by a rational approximation of dst/src."""
+    ratio = Fraction(dst / src).limit_denominator(1000)
+    return signal.resample_poly(x, ratio.numerator, ratio.denominator).astype(np.float32)
+
+
+def pink_noise(n: int, rng: np.random.Generator) -> Audio:
+    """1/f noise by spectral shaping."""
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.arange(spec.size, dtype=np.float64)
+    f[0] = 1.0
+    return np.fft.irfft(spec / np.sqrt(f), n).astype(np.float32)
+
+
+def hum(n: int, rng: np.random.Generator, rate: int = WORK_RATE) -> Audio:
+    """Mains hum with harmonics at 50 or 60 Hz."""
+    t = np.arange(n) / rate
+    base = rng.choice([50.0, 60.0])
+    return sum(
+        (rng.uniform(0.2, 1.0) / k) * np.sin(2 * np.pi * base * k * t + rng.uniform(0, 6.28))
+        for k in (1, 2, 3, 5)
+    ).astype(np.float32)
+
+
+def _mulaw(x: Audio) -> Audio:
+    mu = 255.0
+    y = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
+    q = np.round(y * 127.0) / 127.0
+    return (np.sign(q) * ((1 + mu) ** np.abs(q) - 1) / mu).astype(np.float32)
+
+
+def _alaw(x: Audio) -> Audio:
+    a = 87.6
+    ax = np.abs(x)
+    y = np.where(
+        ax < 1 / a, a * ax / (1 + np.log(a)), (1 + np.log(np.maximum(a * ax, 1e-12))) / (1 + np.log(a))
+    )
+    q = np.round(y * 127.0) / 127.0
+    inv = np.where(q < 1 / (1 + np.log(a)), q * (1 + np.log(a)) / a, np.exp(q * (1 + np.log(a)) - 1) / a)
+    return (np.sign(x) * inv).astype(np.float32)
+
+
+_BAND = signal.butter(4, [300.0, 3400.0], btype="bandpass", fs=WORK_RATE, output="sos")
+
+
+def line_chain(
+    x: Audio, rng: np.random.Generator, babble: Audio | None = None, strength: float = 1.0, speed: float = 1.0
+) -> Audio:
+    """espeak audio (22.05 kHz) -> what the box hears at 8 kHz, in the order the line applies it.
+
+    speed/pitch, reverb, noise 0-20 dB (babble, pink, hum), gain and clipping, 300-3400 Hz band,
+    8 kHz, G.711 mu-law or A-law round trip, dropped 20 ms frames. ``speed`` > 1 plays faster (times / speed).
+    """
+    y = resample(x, ESPEAK_RATE * speed, WORK_RATE)
+    if rng.random() < 0.7 * strength:
+        rt60 = rng.uniform(0.05, 0.5)
+        n = int(rt60 * WORK_RATE)
+        ir = rng.standard_normal(n).astype(np.float32) * np.exp(-6.9 * np.arange(n) / n).astype(np.float32)
+        ir[0] = 1.0 / rng.uniform(0.05, 0.4)
+        wet = signal.fftconvolve(y, ir)[: y.size].astype(np.float32)
+        y = wet / (np.abs(wet).max() + 1e-9) * (np.abs(y).max() + 1e-9)
+    if rng.random() < 0.9 * max(strength, 0.3):
+        kind = rng.choice(
+            ["babble", "pink", "hum", "pink"] if babble is not None else ["pink", "hum", "pink"]
+        )
+        if kind == "babble" and babble is not None:
+            start = rng.integers(0, max(1, babble.size - y.size))
+            noise = np.resize(babble[start : start + y.size], y.size).astype(np.float32)
+        elif kind == "hum":
+            noise = hum(y.size, rng)
+        else:
+            noise = pink_noise(y.size, rng)
+        snr = rng.uniform(0.0, 20.0) if strength >= 1.0 else rng.uniform(10.0, 30.0)
+        ps = float((y**2).mean()) + 1e-12
+        pn = float((noise**2).mean()) + 1e-12
+        y = y + noise * np.float32(np.sqrt(ps / pn / 10 ** (snr / 10)))
+    peak = float(np.abs(y).max()) + 1e-9
+    level = 10 ** (rng.uniform(-30.0, 3.0 if strength >= 1.0 else -3.0) / 20)
+    y = np.clip(y / peak * level, -1.0, 1.0)
+    y = signal.sosfilt(_BAND, y).astype(np.float32)
+    y = resample(y, WORK_RATE, LINE_RATE)
+    y = _mulaw(y) if rng.random() < 0.5 else _alaw(y)
+    if rng.random() < 0.3 * strength:
+        frames = y.size // 160
+        drop = rng.random(frames) < rng.uniform(0.0, 0.03)
+        for i in np.nonzero(drop)[0]:
+            y[i * 160 : (i + 1) * 160] = 0.0
+    return y.astype(np.float32)
+
+
+def to_pcm(x: Audio) -> npt.NDArray[np.int16]:
+    """float [-1, 1] -> int16."""
+    return np.clip(np.round(x * 32767.0), -32768, 32767).astype(np.int16)

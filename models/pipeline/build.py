@@ -1,0 +1,231 @@
+"""Build the training windows and the held-out test material from espeak-ng Korean (run in the main venv)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from edge.detect.features import HOP, WINDOW_FRAMES, logmel, windows  # noqa: E402
+from pipeline import audio, text  # noqa: E402
+
+FRAME_S = HOP / audio.LINE_RATE
+
+
+def render_positive(
+    group: text.Group, rng: random.Random, nrng: np.random.Generator, test: bool, babble: audio.Audio
+):
+    """One keyword in a carrier sentence, through the line: (pcm int16 at 8 kHz, keyword end in seconds)."""
+    voice = audio.random_voice(rng, test)
+    kw = rng.choice(group.say)
+    sentence = text.carrier(rng, test) if rng.random() < 0.75 else "{k}"
+    prefix = sentence.split("{k}")[0]
+    full = audio.speak(sentence.format(k=kw), voice)
+    # espeak renders left to right, so the sentence up to the keyword ends where the keyword ends.
+    kw_end = audio.voiced_end(audio.speak(prefix + kw, voice))
+    kw_start = audio.voiced_end(audio.speak(prefix, voice)) if prefix.strip() else 0.0
+    speed = 1.0 + rng.uniform(-0.12, 0.12)
+    y = audio.line_chain(full, nrng, babble, speed=speed)
+    return audio.to_pcm(y), kw_start / speed, kw_end / speed
+
+
+def render_negative(
+    kind: str, near: list[str], rng: random.Random, nrng: np.random.Generator, test: bool, babble
+):
+    """One non-abusive utterance through the line."""
+    if kind == "ordinary":
+        sentence = text.ordinary_sentence(rng, test)
+    elif kind == "babble":
+        sentence = text.babble(rng)
+    elif kind == "shuffled":
+        sentence = text.shuffled(rng, test)
+    else:
+        word = rng.choice(near)
+        frame = rng.choice(
+            [
+                "{w}",
+                "{w} 때문에 전화했어요",
+                "네 {w} 맞아요",
+                "그 {w} 말이에요",
+                "{w} 요",
+                "아 {w} 그거요",
+                "저는 {w} 인데요",
+                "혹시 {w} 있나요",
+            ]
+        )
+        sentence = frame.format(w=word)
+    voice = audio.random_voice(rng, test)
+    speed = 1.0 + rng.uniform(-0.12, 0.12)
+    return audio.to_pcm(audio.line_chain(audio.speak(sentence, voice), nrng, babble, speed=speed)), sentence
+
+
+def babble_track(rng: random.Random, seconds: float) -> audio.Audio:
+    """Several voices talking at once, at 16 kHz: the babble noise of the augmentation chain."""
+    n = int(seconds * audio.WORK_RATE)
+    track = np.zeros(n, dtype=np.float32)
+    for _ in range(4):
+        pos = 0
+        while pos < n:
+            x = audio.resample(
+                audio.speak(text.babble(rng), audio.random_voice(rng, False)),
+                audio.ESPEAK_RATE,
+                audio.WORK_RATE,
+            )
+            track[pos : pos + x.size] += x[: n - pos]
+            pos += x.size
+    return track
+
+
+def load_extra(folder: Path, groups: list[text.Group]) -> list[tuple[np.ndarray, int]]:
+    """Real clips: <folder>/<group id>/*.wav are positives (clip end = keyword end), <folder>/negative/*.wav negatives."""
+    out = []
+    index = {g.id: i + 1 for i, g in enumerate(groups)}
+    for wav in sorted(folder.glob("*/*.wav")):
+        label = 0 if wav.parent.name == "negative" else index.get(wav.parent.name)
+        if label is None:
+            print(f"skip {wav}: folder is not a keyword group id or 'negative'", file=sys.stderr)
+            continue
+        data, rate = sf.read(wav, dtype="float32", always_2d=True)
+        pcm = audio.to_pcm(
+            audio.resample(data[:, 0], rate, audio.LINE_RATE) if rate != audio.LINE_RATE else data[:, 0]
+        )
+        out.append((pcm, label))
+    return out
+
+
+def write_heldout(path: Path, groups, near, seed: int, scale: float, hours: float, babble) -> None:
+    """Held-out material (voices, carriers and sentence templates never trained on) for tuning or testing."""
+    trng = random.Random(seed)
+    tnrng = np.random.default_rng(seed)
+    pos_clips = []
+    for gi, group in enumerate(groups):
+        for _ in range(max(3, int(60 * scale))):
+            pcm, start, end = render_positive(group, trng, tnrng, True, babble)
+            pos_clips.append({"group": gi + 1, "pcm": pcm, "start": start, "end": end})
+    near_clips = [
+        render_negative("near", near, trng, tnrng, True, babble)[0] for _ in range(max(10, int(300 * scale)))
+    ]
+    stream_parts = []
+    seconds = 0.0
+    while seconds < 3600.0 * scale * hours:
+        kind = trng.choice(["ordinary", "ordinary", "ordinary", "shuffled"])
+        pcm, _ = render_negative(kind, near, trng, tnrng, True, babble)
+        gap = np.zeros(int(trng.uniform(0.2, 1.5) * audio.LINE_RATE), dtype=np.int16)
+        stream_parts += [pcm, gap]
+        seconds += (pcm.size + gap.size) / audio.LINE_RATE
+    stream = np.concatenate(stream_parts)
+    pos_pcm = np.empty(len(pos_clips), dtype=object)
+    pos_pcm[:] = [c["pcm"] for c in pos_clips]
+    near_pcm = np.empty(len(near_clips), dtype=object)
+    near_pcm[:] = near_clips
+    np.savez(
+        path,
+        pos_pcm=pos_pcm,
+        pos_group=np.array([c["group"] for c in pos_clips]),
+        pos_start=np.array([c["start"] for c in pos_clips]),
+        pos_end=np.array([c["end"] for c in pos_clips]),
+        near_pcm=near_pcm,
+        stream=stream,
+    )
+    print(
+        f"{path.name}: {len(pos_clips)} positives, {len(near_clips)} near misses, {stream.size / 8000 / 3600:.2f} h",
+        flush=True,
+    )
+
+
+def main() -> None:
+    """Write models/work/train.npz and models/work/test.npz."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--scale", type=float, default=1.0, help="1.0 = the shipped model's data size")
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "work")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--heldout-only", action="store_true", help="only (re)write test.npz and dev.npz")
+    ap.add_argument("--extra", type=Path, action="append", default=[], help="folder of real labelled WAVs")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    groups, near = text.load_keywords()
+    rng = random.Random(args.seed)
+    nrng = np.random.default_rng(args.seed)
+    t0 = time.time()
+    babble_train = babble_track(rng, 60.0 * max(args.scale, 0.1))
+    babble_test = babble_track(random.Random(args.seed + 1), 30.0)
+
+    if args.heldout_only:
+        write_heldout(args.out / "test.npz", groups, near, args.seed + 100, args.scale, 1.0, babble_test)
+        write_heldout(args.out / "dev.npz", groups, near, args.seed + 200, args.scale, 2.0, babble_test)
+        return
+    xs: list[np.ndarray] = []
+    ys: list[int] = []
+    n_pos = max(4, int(260 * args.scale))
+    for gi, group in enumerate(groups):
+        for _ in range(n_pos):
+            pcm, _start, end = render_positive(group, rng, nrng, False, babble_train)
+            feats = logmel(pcm)
+            end_frame = int(round(end / FRAME_S)) - 1
+            ends = np.array([end_frame + rng.randint(0, 5), end_frame + rng.randint(4, 12)])
+            xs.append(windows(feats, np.clip(ends, 0, len(feats) - 1)))
+            ys += [gi + 1] * 2
+    print(f"positives done {time.time() - t0:.0f}s", flush=True)
+    kinds = {
+        "ordinary": int(900 * args.scale),
+        "shuffled": int(500 * args.scale),
+        "babble": int(500 * args.scale),
+        "near": int(1000 * args.scale),
+    }
+    for kind, count in kinds.items():
+        for _ in range(max(2, count)):
+            pcm, _ = render_negative(kind, near, rng, nrng, False, babble_train)
+            feats = logmel(pcm)
+            ends = np.arange(rng.randint(10, 20), len(feats) + 8, 12)
+            xs.append(windows(feats, np.clip(ends, 0, len(feats) - 1)))
+            ys += [0] * len(ends)
+    for _ in range(max(2, int(200 * args.scale))):
+        n = rng.randint(8000, 16000)
+        noise = np.zeros(n, dtype=np.float32) + nrng.standard_normal(n).astype(
+            np.float32
+        ) * 10 ** rng.uniform(-5, -2)
+        feats = logmel(audio.to_pcm(noise))
+        xs.append(windows(feats, np.array([len(feats) - 1])))
+        ys.append(0)
+    for folder in args.extra:
+        for pcm, label in load_extra(folder, groups):
+            feats = logmel(pcm)
+            ends = np.array([len(feats) - 1]) if label else np.arange(WINDOW_FRAMES // 2, len(feats), 8)
+            xs.append(windows(feats, ends))
+            ys += [label] * len(ends)
+    x = np.concatenate(xs).astype(np.float16)
+    y = np.array(ys, dtype=np.int8)
+    np.savez_compressed(args.out / "train.npz", x=x, y=y)
+    print(f"train: {len(y)} windows, {int((y > 0).sum())} positive, {time.time() - t0:.0f}s", flush=True)
+
+    write_heldout(args.out / "test.npz", groups, near, args.seed + 100, args.scale, 1.0, babble_test)
+    write_heldout(args.out / "dev.npz", groups, near, args.seed + 200, args.scale, 2.0, babble_test)
+    held = np.load(args.out / "test.npz", allow_pickle=True)
+    pos_clips, near_clips, stream = held["pos_group"], held["near_pcm"], held["stream"]
+    meta = {
+        "groups": [{"id": g.id, "category": g.category, "say": list(g.say)} for g in groups],
+        "near_misses": near,
+        "scale": args.scale,
+        "seed": args.seed,
+        "train_windows": len(y),
+        "train_positive_windows": int((y > 0).sum()),
+        "test_positive_clips": len(pos_clips),
+        "test_near_miss_clips": len(near_clips),
+        "test_stream_s": stream.size / audio.LINE_RATE,
+        "train_voices": audio.voices(False),
+        "test_voices": audio.voices(True),
+    }
+    (args.out / "data.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+    print(f"done {time.time() - t0:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,306 @@
+"""Korean text for synthesis: carrier sentences, ordinary complaint-call sentences, babble, shuffled words."""
+
+from __future__ import annotations
+
+import random
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+KEYWORDS_FILE = Path(__file__).resolve().parent.parent / "keywords.toml"
+
+
+@dataclass(frozen=True)
+class Group:
+    """One keyword group: a model output mapped to a category."""
+
+    id: str
+    category: str
+    say: tuple[str, ...]
+
+
+def load_keywords(path: Path = KEYWORDS_FILE) -> tuple[list[Group], list[str]]:
+    """Keyword groups and near-miss phrases from the editable keyword file."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    groups = [Group(g["id"], g["category"], tuple(g["say"])) for g in data["group"]]
+    return groups, list(data.get("near_misses", {}).get("words", []))
+
+
+# Carriers around a keyword; {k} is the keyword. Split by index into train / test so the test carriers
+# are sentences the model never heard.
+CARRIERS = [
+    "{k}",
+    "야 {k}",
+    "{k} 진짜",
+    "너 {k}",
+    "이 {k}",
+    "아니 {k}",
+    "{k} 뭐하는 거야",
+    "당신 {k}",
+    "일을 이따위로 하냐 {k}",
+    "{k} 전화 똑바로 받아",
+    "구청 공무원이 {k}",
+    "어휴 {k}",
+    "야 이 {k}",
+    "내가 누군 줄 알고 {k}",
+    "{k} 빨리 처리해",
+    "세금 받아 먹으면서 {k}",
+    "너네 {k}",
+    "그러니까 {k}",
+    "왜 말을 못 알아들어 {k}",
+    "담당자 바꿔 {k}",
+    "{k} 알았어",
+    "다 {k}",
+    "어디서 {k}",
+    "민원 처리를 이렇게 해 {k}",
+    "지금 장난해 {k}",
+    "한 번만 더 그러면 {k}",
+    "아 진짜 {k}",
+    "{k} 몇 번을 말해",
+    "거기 주소 알아 {k}",
+    "전화 끊지 마 {k}",
+    "{k} 두고 봐",
+    "너 이름 뭐야 {k}",
+]
+
+_PLACES = [
+    "종로구",
+    "중구",
+    "용산구",
+    "성동구",
+    "광진구",
+    "마포구",
+    "서초구",
+    "강남구",
+    "송파구",
+    "노원구",
+    "수원시",
+    "남구",
+    "북구",
+    "동구",
+    "해운대구",
+    "유성구",
+    "덕진구",
+    "청주시",
+    "천안시",
+]
+_DONGS = [
+    "신당동",
+    "명동",
+    "이태원동",
+    "왕십리동",
+    "행당동",
+    "합정동",
+    "서교동",
+    "반포동",
+    "역삼동",
+    "잠실동",
+    "상계동",
+    "주안동",
+    "봉선동",
+    "월곡동",
+    "대명동",
+    "만덕동",
+    "송도동",
+    "구월동",
+]
+_SERVICES = [
+    "주민등록등본",
+    "가족관계증명서",
+    "인감증명서",
+    "전입신고",
+    "여권 발급",
+    "기초연금 신청",
+    "주차 위반 과태료",
+    "대형 폐기물 스티커",
+    "건축물대장",
+    "토지대장",
+    "출생신고",
+    "사망신고",
+    "혼인신고",
+    "장애인 등록",
+    "복지 카드",
+    "재산세 고지서",
+    "자동차세",
+    "쓰레기 수거",
+    "불법 주차 신고",
+    "가로등 고장",
+    "도로 파손",
+    "소음 민원",
+    "누수 민원",
+    "어린이집 입소",
+    "청년 월세 지원",
+    "긴급 복지 지원",
+    "경로당 이용",
+    "예방 접종",
+    "반려견 등록",
+    "무인 민원 발급기",
+]
+_NAMES = [
+    "김민수",
+    "이영희",
+    "박지훈",
+    "최수진",
+    "정우성",
+    "강하늘",
+    "조은비",
+    "윤서준",
+    "장미란",
+    "임재현",
+    "한지민",
+    "오세훈",
+    "서지수",
+    "신동엽",
+    "권나라",
+    "황보람",
+    "안재홍",
+    "송민호",
+]
+_TIMES = [
+    "오전 아홉 시",
+    "열 시 반",
+    "점심시간",
+    "오후 두 시",
+    "세 시쯤",
+    "다섯 시 전에",
+    "내일 아침",
+    "다음 주 월요일",
+    "이번 주 금요일",
+    "모레",
+    "어제 오후",
+    "지난달",
+]
+_NUMBERS = [
+    "공일공 일이삼사 오육칠팔",
+    "010-2345-6789",
+    "02-2260-1234",
+    "백이십삼 번지",
+    "삼백 원",
+    "만 오천 원",
+    "이십만 원",
+    "1588-0000",
+    "12월 25일",
+    "2026년 3월 1일",
+    "십오 일",
+    "사십칠 세",
+    "일곱 장",
+    "두 통",
+    "세 번째",
+    "열한 번",
+    "101동 1203호",
+    "삼십 분",
+    "두 시간",
+    "팔월 십팔 일",
+]
+
+# Ordinary sentences of complaint calls; slots filled at random. Also split by index train / test.
+TEMPLATES = [
+    "안녕하세요 {s} 때문에 전화드렸어요",
+    "{s} 발급하려면 뭐가 필요한가요",
+    "{p} {d} 주민센터 맞죠",
+    "{t}에 방문해도 되나요",
+    "제 전화번호는 {n} 입니다",
+    "{s} 신청했는데 아직 연락이 없어요",
+    "담당자분 성함이 어떻게 되세요",
+    "{name} 씨 계신가요",
+    "주소는 {p} {d} {n} 이에요",
+    "몇 번을 전화했는데 계속 안 받으시더라고요",
+    "이거 언제까지 처리되는 거예요",
+    "{s} 수수료가 얼마예요",
+    "아 네 잘 알겠습니다 감사합니다",
+    "좀 빨리 처리해 주세요 정말 급해서요",
+    "지난번에 말씀드린 {s} 건인데요",
+    "{t}까지 서류를 내야 하거든요",
+    "온라인으로도 {s} 할 수 있나요",
+    "저희 어머니가 {s} 문의하셨는데요",
+    "집 앞에 {s} 문제가 너무 심해요",
+    "아니 그게 아니고요 제 말 좀 들어보세요",
+    "네 여보세요 잘 안 들려요",
+    "다시 한 번 말씀해 주시겠어요",
+    "{n} 으로 문자 보내 주세요",
+    "{s} 관련해서 불만이 있습니다",
+    "처리가 너무 늦어서 화가 나네요",
+    "이게 말이 됩니까 정말 답답하네요",
+    "책임자 좀 바꿔 주세요",
+    "제가 {t} 에 갔었는데 문이 닫혀 있었어요",
+    "{p} 청에 민원 넣을 거예요",
+    "신분증 가져가면 되죠",
+    "대리인이 가도 되나요 위임장 필요해요",
+    "{name} 주무관님 통해서 들었어요",
+    "우리 아파트 {n} 인데요",
+    "{s} 결과가 나왔다고 해서 전화했어요",
+    "수고 많으십니다 하나만 여쭤볼게요",
+    "그럼 {t} 에 다시 전화할게요",
+    "혹시 주차는 어디에 하면 되나요",
+    "엘리베이터가 고장 나서 계단으로 가야 하나요",
+    "민원실 위치가 어디예요",
+    "{s} 서류 팩스로 보내도 되나요",
+    "팩스 번호가 {n} 맞나요",
+    "제 이름은 {name} 이고요 생년월일은 {n} 입니다",
+    "정말 너무하시네요 이렇게 오래 기다리게 하고",
+    "아이고 감사합니다 덕분에 해결했어요",
+    "혹시 {s} 도 같이 할 수 있을까요",
+    "그건 제가 잘 모르겠는데 확인해 주세요",
+    "오늘 안에 꼭 처리해 주세요",
+    "작년에도 똑같은 문제로 전화했었어요",
+    "{p} 에서 이사 왔는데 {s} 어떻게 해요",
+    "아 그러니까 결론이 뭐예요",
+    "그럼 다음 주에 다시 올게요",
+    "이번 달 {s} 금액이 이상해요",
+    "창구에서 {n} 번 번호표 받았어요",
+    "우리 동네 {s} 좀 어떻게 해 주세요",
+    "밤마다 소음 때문에 잠을 못 자요",
+    "옆집 개가 계속 짖어요",
+    "도로에 구멍이 크게 났어요 위험해요",
+    "쓰레기를 아무 데나 버려요",
+    "가로등이 {t} 부터 꺼져 있어요",
+]
+
+SYLLABLE_INITIALS = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ"
+_COMMON_SYLLABLES = (
+    "가나다라마바사아자차카타파하거너더러머버서어저처커터퍼허고노도로모보소오조초코토포호구누두루무부수우주추"
+    "쿠투푸후그느드르므브스으즈츠크트프흐기니디리미비시이지치키티피히개내대래매배새애재채캐태패해게네데레메베세"
+    "에제체케테페헤한국민원신청서류전화번호주소담당자처리확인발급문의감사합니다요네예그럼정말진짜빨리"
+)
+
+
+def fill(template: str, rng: random.Random) -> str:
+    """A template with its slots filled at random."""
+    return template.format(
+        s=rng.choice(_SERVICES),
+        p=rng.choice(_PLACES),
+        d=rng.choice(_DONGS),
+        t=rng.choice(_TIMES),
+        n=rng.choice(_NUMBERS),
+        name=rng.choice(_NAMES),
+    )
+
+
+def split(items: list[str], test: bool) -> list[str]:
+    """Every fourth item is held out for testing; the rest train."""
+    return [x for i, x in enumerate(items) if (i % 4 == 3) == test]
+
+
+def ordinary_sentence(rng: random.Random, test: bool) -> str:
+    """One non-abusive complaint-call sentence from the train or test templates."""
+    return fill(rng.choice(split(TEMPLATES, test)), rng)
+
+
+def babble(rng: random.Random) -> str:
+    """Random Korean syllables in word-sized chunks: sounds like speech, means nothing."""
+    words = []
+    for _ in range(rng.randint(3, 8)):
+        words.append("".join(rng.choice(_COMMON_SYLLABLES) for _ in range(rng.randint(1, 4))))
+    return " ".join(words)
+
+
+def shuffled(rng: random.Random, test: bool) -> str:
+    """Words of ordinary sentences in random order."""
+    words = (ordinary_sentence(rng, test) + " " + ordinary_sentence(rng, test)).split()
+    rng.shuffle(words)
+    return " ".join(words[: rng.randint(4, 10)])
+
+
+def carrier(rng: random.Random, test: bool) -> str:
+    """A carrier sentence with a {k} slot."""
+    return rng.choice(split(CARRIERS, test))
