@@ -189,3 +189,27 @@ def test_clip_sealer(tmp_path: Path, key: PrivateKey) -> None:
     assert open_file_bytes(blob, key) == b"RIFF....WAVEfmt clip bytes"
     with pytest.raises(ValueError, match="altered"):
         open_file_bytes(blob[:-1] + bytes([blob[-1] ^ 1]), key)
+
+
+def test_a_reused_call_id_never_touches_the_earlier_recording(tmp_path: Path, key: PrivateKey) -> None:
+    first = Recorder(settings_for(key), tmp_path, Alarms())
+    first.start("dup", {"number": "0101"})
+    for c, s in frames(tone(440, 1.0), tone(880, 1.0)):
+        first.write("dup", c, s)
+    first.stop("dup")
+    first.mark_incident("dup", "abuse.threat")
+    first.close()
+    path = tmp_path / "recordings" / "dup.lgrec"
+    before = (path.read_bytes(), (tmp_path / "recordings" / "dup.json").read_text())
+
+    alarms = Alarms()
+    second = Recorder(settings_for(key), tmp_path, alarms)
+    second.start("dup", {"number": "0202"})
+    for c, s in frames(tone(300, 1.0), tone(600, 1.0)):
+        second.write("dup", c, s)
+    second.stop("dup")
+    second.close()
+    assert alarms.codes == ["recording.error"]
+    assert "already exists" in alarms.seen[0][1]
+    assert (path.read_bytes(), (tmp_path / "recordings" / "dup.json").read_text()) == before
+    assert "abuse.threat" in before[1]

@@ -68,6 +68,7 @@ class _Call:
     chunks: int = 0
     lost_samples: int = 0
     incidents: list[str] = field(default_factory=list)
+    refused: bool = False
 
 
 class Recorder:
@@ -327,6 +328,11 @@ class Recorder:
         path = self.directory / f"{call_id}{SUFFIX}"
         call = _Call(call_id, path, meta, started)
         self._calls[call_id] = call
+        if path.exists():
+            # Never append to, or relabel, another call's evidence.
+            call.refused = True
+            self._alarm("recording.error", f"{path.name} already exists; call {call_id} is not recorded")
+            return
         self._write_sidecar(call_id, {"call_id": call_id, "started": started, "state": "recording"})
         self._open_file(call)
 
@@ -334,6 +340,8 @@ class Recorder:
         assert self._public_key is not None
         if call.writer is not None:
             return True
+        if call.refused:
+            return False
         header = {
             "call_id": call.call_id,
             "meta": json.loads(json.dumps(call.meta, default=str)),
@@ -350,8 +358,9 @@ class Recorder:
         try:
             writer.create(header)
         except FileExistsError:
+            call.refused = True
             self._alarm(
-                "recording.error", f"{call.path.name} already exists; this call is not recorded twice"
+                "recording.error", f"{call.path.name} already exists; call {call.call_id} is not recorded"
             )
             return False
         except OSError as exc:
@@ -415,13 +424,22 @@ class Recorder:
             self._alarm("recording.error", f"cannot write recording {call_id}: {exc}")
 
     def _on_stop(self, call_id: str, ended: float, reason: str, final_sample: int) -> None:
-        call = self._calls.pop(call_id, None)
+        call = self._calls.get(call_id)
         if call is None:
             return
+        try:
+            self._finish(call, ended, reason, final_sample)
+        finally:
+            # Only now may retention see the file: it is closed and chained.
+            self._calls.pop(call_id, None)
+
+    def _finish(self, call: _Call, ended: float, reason: str, final_sample: int) -> None:
+        call_id = call.call_id
         self._flush(call)
         side = {"call_id": call_id, "started": call.started, "ended": ended, "incident": call.incidents}
         if call.writer is None:
-            self._write_sidecar(call_id, {**side, "state": "not-recorded"})
+            if not call.refused:
+                self._sidecar_path(call_id).unlink(missing_ok=True)  # nothing of this call reached the disk
             return
         info = {
             "reason": reason,

@@ -48,7 +48,7 @@ class RecordingConfig(Section):
         description="Target Opus bitrate for both channels together, kbit/s (8 kHz narrowband speech).",
     )
     chunk_seconds: float = Field(
-        1.5,
+        1.0,
         ge=0.2,
         le=2.0,
         title="Chunk length",
