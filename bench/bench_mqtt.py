@@ -33,6 +33,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def ticks(rate: float, seconds: float) -> int:
+    """Events each box sends in the run."""
+    return round(rate * seconds)
+
+
 def devices_worker(port: int, first: int, count: int, rate: float, seconds: float, start_at: float) -> None:
     """``count`` boxes, each publishing ``rate`` events/s in the device envelope, QoS 1."""
     clients = []
@@ -46,22 +51,17 @@ def devices_worker(port: int, first: int, count: int, rate: float, seconds: floa
     while time.time() < start_at:
         time.sleep(0.01)
     period = 1.0 / rate
-    seq = 0
-    next_at = start_at
-    end = start_at + seconds
-    while next_at < end:
-        seq += 1
+    for seq in range(1, ticks(rate, seconds) + 1):
+        tick = start_at + (seq - 1) * period
         # Spread the boxes over the period instead of firing them all at once.
         for k, (device, site, c) in enumerate(clients):
-            due = next_at + period * k / count
-            delay = due - time.time()
+            delay = tick + period * k / count - time.time()
             if delay > 0:
                 time.sleep(delay)
             body = {"type": "policy.warn", "category": "insult", "basis": "abuse.detected"}
             env = {"id": f"e{device}:{seq}", "epoch": f"e{device}", "device": device, "site": site, "seq": seq,
                    "ts": time.time(), "event": body}  # fmt: skip
             c.publish(f"lineguard/{site}/{device}/event", json.dumps(env), qos=1)
-        next_at += period
     time.sleep(2)
     for _, _, c in clients:
         c.disconnect()
@@ -95,7 +95,7 @@ def run(devices: int, rate: float, seconds: float, workers: int) -> dict[str, fl
         b0, c0, t0 = cpu_seconds(broker.proc.pid), cpu_seconds(central.pid), time.time()
         for p in procs:
             p.join()
-        expected = devices * int(seconds * rate)
+        expected = devices * ticks(rate, seconds)
         deadline = time.time() + 30
         got = 0
         while time.time() < deadline:
