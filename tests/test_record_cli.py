@@ -75,7 +75,8 @@ def test_decrypt_writes_wav_and_opus_and_is_audited(
 
     entries = read_chain(audit_path(data_dir)).entries
     assert [e["ref"] for e in entries] == ["decrypt", "decrypt"]
-    assert entries[0]["body"]["detail"]["output"] == str(out)
+    assert entries[0]["detail"]["output"] == str(out)
+    assert entries[0]["action"] == "decrypt" and entries[0]["actor"]
     assert verify(data_dir).ok
 
 

@@ -156,3 +156,19 @@ def test_verify_command_exit_status_and_json(data_dir: Path, capsys: pytest.Capt
     assert main(["verify", "--data-dir", str(data_dir)]) == 1
     out = capsys.readouterr().out
     assert "PROBLEMS FOUND" in out and "recording c1 is missing" in out
+
+
+def test_a_line_written_around_the_audit_chain_is_reported_and_the_chain_goes_on(data_dir: Path) -> None:
+    path = audit_path(data_dir)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(
+            json.dumps({"wall": "2026-11-23T02:00:00+00:00", "action": "config.apply", "detail": "x"}) + "\n"
+        )
+    log = AuditLog(path)
+    log.append("export", "central", {"call": "c1"})
+    report = verify(data_dir)
+    assert report.problems == [
+        "audit log: audit.jsonl line 2: not a hash-chained entry (written around the chain, or altered)"
+    ]
+    assert [e["seq"] for e in log.entries()] == [0, 1]
+    assert [e["action"] for e in log.entries()] == ["config-change", "export"]

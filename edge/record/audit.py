@@ -27,6 +27,18 @@ def current_actor() -> str:
         return f"uid:{os.getuid()}"
 
 
+def audit_fields(action: str, actor: str, detail: Any) -> dict[str, Any]:
+    """The readable fields of one audit line."""
+    return {"action": action, "actor": actor, "detail": detail}
+
+
+def audit_digest(entry: Mapping[str, Any]) -> str:
+    """The digest of an audit line's readable fields."""
+    return sha256_hex(
+        canonical(audit_fields(entry.get("action", ""), entry.get("actor", ""), entry.get("detail")))
+    )
+
+
 class AuditLog:
     """Append-only, hash-chained audit entries; each line keeps its details readable."""
 
@@ -35,9 +47,12 @@ class AuditLog:
         self._chain = HashChain(path)
 
     def append(self, action: str, actor: str, detail: Mapping[str, Any] | str) -> str:
-        """Log one action (``decrypt``, ``export``, ``config-change``...) by ``actor``; returns the head hash."""
-        body = {"actor": actor, "detail": detail if isinstance(detail, str) else dict(detail)}
-        return self._chain.append(KIND_AUDIT, action, sha256_hex(canonical(body)), body=body)
+        """Log one action (``decrypt``, ``export``, ``config.apply``...) by ``actor``; returns the head hash.
+
+        The line keeps ``action``, ``actor`` and ``detail`` as plain fields beside the chain fields.
+        """
+        fields = audit_fields(action, actor, detail if isinstance(detail, str) else dict(detail))
+        return self._chain.append(KIND_AUDIT, action, audit_digest(fields), extra=fields)
 
     def entries(self) -> list[dict[str, Any]]:
         """Every entry, oldest first (unchecked; ``verify`` checks)."""

@@ -25,6 +25,9 @@ KIND_DELETED = "recording-deleted"
 """A recording removed by the retention rule: verify then expects its file to be gone."""
 
 
+RESERVED = frozenset({"seq", "wall", "kind", "ref", "digest", "prev", "hash"})
+
+
 def chain_path(data_dir: Path) -> Path:
     """Where the appliance's hash chain lives in a data dir."""
     return data_dir / CHAIN_NAME
@@ -68,9 +71,10 @@ class HashChain:
         self.path = path
         self._lock = threading.Lock()
 
-    def append(self, kind: str, ref: str, digest: str, body: Mapping[str, Any] | None = None) -> str:
+    def append(self, kind: str, ref: str, digest: str, extra: Mapping[str, Any] | None = None) -> str:
         """Add one line covering ``ref`` of ``kind`` with content ``digest``; returns the new head hash.
 
+        ``extra`` fields are stored in the line beside the chain fields (and covered by its hash).
         Raises ``OSError`` (e.g. disk full) with the file left as it was.
         """
         with self._lock:
@@ -88,8 +92,10 @@ class HashChain:
                     "digest": digest,
                     "prev": prev,
                 }
-                if body is not None:
-                    entry["body"] = dict(body)
+                for key, value in (extra or {}).items():
+                    if key in RESERVED:
+                        raise ValueError(f"{key!r} is a chain field and cannot be an extra field")
+                    entry[key] = value
                 entry["hash"] = entry_hash(entry)
                 line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
                 try:
@@ -123,13 +129,23 @@ def _last_link(fd: int, size: int) -> tuple[int, str]:
     if size == 0:
         return 0, GENESIS
     tail = os.pread(fd, min(size, 1 << 16), max(0, size - (1 << 16)))
-    last = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    lines = tail.rstrip(b"\n").split(b"\n")
+    last = lines[-1]
+    own = _chain_fields(last)
+    if own is not None:
+        return own[0] + 1, own[1]
+    # A line that is not a chain entry (written around the chain, or altered) is chained over, never
+    # dropped: the next line links to its bytes, and verify reports it.
+    seq = next((f[0] + 1 for f in map(_chain_fields, reversed(lines)) if f is not None), 0)
+    return seq, sha256_hex(last)
+
+
+def _chain_fields(line: bytes) -> tuple[int, str] | None:
     try:
-        entry = json.loads(last)
-        return int(entry["seq"]) + 1, str(entry["hash"])
+        entry = json.loads(line)
+        return int(entry["seq"]), str(entry["hash"])
     except (ValueError, KeyError, TypeError):
-        # Never silently restart the chain; a broken last line is chained over and verify reports it.
-        return -1, sha256_hex(last)
+        return None
 
 
 @dataclass
@@ -166,9 +182,10 @@ def read_chain(path: Path) -> ChainRead:
                 raise ValueError("not an object")
             seq, link, own = int(entry["seq"]), str(entry["prev"]), str(entry["hash"])
         except (ValueError, KeyError, TypeError):
-            result.problems.append(f"{path.name} line {number}: not a chain entry (altered)")
+            result.problems.append(
+                f"{path.name} line {number}: not a hash-chained entry (written around the chain, or altered)"
+            )
             prev = sha256_hex(line)
-            expected_seq = -1
             continue
         if own != entry_hash(entry):
             result.problems.append(f"{path.name} line {number}: content altered (hash does not match)")
@@ -176,7 +193,7 @@ def read_chain(path: Path) -> ChainRead:
             result.problems.append(
                 f"{path.name} line {number}: does not follow the line before (a line was removed or altered)"
             )
-        if expected_seq >= 0 and seq != expected_seq:
+        if seq != expected_seq:
             result.problems.append(f"{path.name} line {number}: sequence {seq}, expected {expected_seq}")
         expected_seq = seq + 1
         prev = own

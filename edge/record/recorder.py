@@ -567,7 +567,7 @@ class Recorder:
 
     def _chain_deletion(self, call_id: str, digest: str, reason: str) -> bool:
         try:
-            self.chain.append(KIND_DELETED, call_id, digest, body={"reason": reason})
+            self.chain.append(KIND_DELETED, call_id, digest, extra={"reason": reason})
         except OSError:
             return False
         return True

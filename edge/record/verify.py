@@ -7,17 +7,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.record.audit import KIND_AUDIT, audit_path
+from edge.record.audit import KIND_AUDIT, audit_digest, audit_path
 from edge.record.chain import (
     KIND_DELETED,
     KIND_EVENT,
     KIND_RECORDING,
-    canonical,
     chain_path,
     event_digest,
     file_digest,
     read_chain,
-    sha256_hex,
 )
 from edge.record.lgrec import SUFFIX, RecordingFormatError, scan_frames
 from edge.record.recorder import recordings_dir
@@ -131,8 +129,7 @@ def verify(data_dir: Path) -> VerifyReport:
     report.problems.extend(f"audit log: {p}" for p in audit.problems)
     report.audit_entries = len(audit.entries)
     for entry in audit.entries:
-        body = entry.get("body")
-        if entry.get("kind") != KIND_AUDIT or sha256_hex(canonical(body)) != entry.get("digest"):
+        if entry.get("kind") != KIND_AUDIT or audit_digest(entry) != entry.get("digest"):
             report.problems.append(f"audit log entry {entry.get('seq')} was altered")
     report.ok = not report.problems
     return report
