@@ -209,13 +209,25 @@ class _FskUart:
         out: list[tuple[bytes, float, str]] = []
         soft, base, bit = self._soft, self._base, self.bit
         end = base + soft.size
+        min_run = self._MIN_MARK_BITS * bit
         while self._pos < end:
             rel = self._pos - base
-            not_mark = np.flatnonzero(soft[rel:] <= 0.0)
+            not_mark = rel + np.flatnonzero(soft[rel:] <= 0.0)
             if not_mark.size == 0:
                 self._pos = end
                 break
-            i = rel + int(not_mark[0])
+            if self._collecting:
+                i = int(not_mark[0])
+            else:
+                # Outside a message only a start bit after a long run of marks matters: find it vectorised.
+                run_from = np.concatenate(([self._run_start - base], not_mark[:-1] + 1.0))
+                long_runs = np.flatnonzero(not_mark - run_from >= min_run)
+                if long_runs.size == 0:
+                    self._run_start = float(base + not_mark[-1] + 1)
+                    self._pos = end
+                    break
+                i = int(not_mark[long_runs[0]])
+                self._run_start = float(base + run_from[long_runs[0]])
             if soft[i] == 0.0:  # no carrier: whatever was being received is over
                 self._abort()
                 self._pos = base + i + 1
@@ -230,8 +242,10 @@ class _FskUart:
             centres = edge + (np.arange(10) + 0.5) * bit
             idx = np.round(centres).astype(int)
             values = (soft[idx - 1] + soft[idx] + soft[idx + 1]) / 3.0
-            if values[0] >= 0.0:  # a glitch inside the marks, not a start bit
+            if values[0] >= 0.0:  # a glitch, not a start bit
                 self._pos = base + i + 1
+                if not self._collecting:
+                    self._run_start = float(self._pos)
                 continue
             if values[9] <= 0.0:  # framing error: lose sync and wait for steady marks again
                 self._abort()

@@ -70,6 +70,7 @@ class DtmfDetector:
         tones = ROW_HZ + COL_HZ
         self._lengths = np.array([round(sample_rate * _CYCLES_PER_WINDOW / f) for f in tones])
         self._span = int(self._lengths.max())
+        self._offsets = np.arange(self._span)
         kernel = np.zeros((self._span, 3 * len(tones)), dtype=np.complex128)
         for k, (freq, length) in enumerate(zip(tones, self._lengths, strict=True)):
             n = np.arange(length)
@@ -77,7 +78,7 @@ class DtmfDetector:
                 kernel[self._span - length :, 3 * k + j] = np.exp(
                     -2j * np.pi * freq * factor * n / sample_rate
                 )
-        self._kernel = kernel
+        self._kernel = np.concatenate((kernel.real, kernel.imag), axis=1)
         self._scale = 2.0 / np.repeat(self._lengths.astype(np.float64) ** 2, 3)
         self._floor = dbm0_to_power(self.limits.min_level_dbm0)
         self._buf = np.zeros(self._span, dtype=np.float64)
@@ -102,7 +103,7 @@ class DtmfDetector:
         stream = np.concatenate((self._buf, data[: hops * self._hop]))
         self._buf = stream[-self._span :].copy()
         ends = self._span + self._hop * np.arange(1, hops + 1)
-        windows = np.lib.stride_tricks.sliding_window_view(stream, self._span)[ends - self._span]
+        windows = stream[(ends - self._span)[:, None] + self._offsets]
         digits = self._classify(windows)
         hits: list[DtmfHit | None] = []
         for digit in digits:
@@ -116,47 +117,43 @@ class DtmfDetector:
         return [hit] if hit is not None else []
 
     def _classify(self, windows: npt.NDArray[np.float64]) -> list[str | None]:
-        powers = (np.abs(windows @ self._kernel) ** 2) * self._scale
+        limits = self.limits
+        hops = np.arange(windows.shape[0])
+        projected = windows @ self._kernel  # real matrix: cosine and sine halves, so BLAS stays real
+        half = projected.shape[1] // 2
+        powers = (projected[:, :half] ** 2 + projected[:, half:] ** 2) * self._scale
         nominal = powers[:, 0::3]
         guard = np.maximum(powers[:, 1::3], powers[:, 2::3])
-        total = powers[:, 0::3] + powers[:, 1::3] + powers[:, 2::3]
+        total = nominal + powers[:, 1::3] + powers[:, 2::3]
         rows = np.argmax(nominal[:, :4], axis=1)
         cols = 4 + np.argmax(nominal[:, 4:], axis=1)
-        limits = self.limits
-        out: list[str | None] = []
+        low, high = total[hops, rows], total[hops, cols]
+        ok = (low >= self._floor) & (high >= self._floor)
+        ok &= (nominal[hops, rows] > guard[hops, rows]) & (nominal[hops, cols] > guard[hops, cols])
+        twist_db = 10.0 * np.log10(np.maximum(high, 1e-12) / np.maximum(low, 1e-12))
+        ok &= (twist_db <= limits.reverse_twist_db) & (twist_db >= -limits.normal_twist_db)
         rival = 10.0 ** (limits.rival_db / 10.0)
-        for i in range(windows.shape[0]):
-            r, c = rows[i], cols[i]
-            low, high = total[i, r], total[i, c]
-            if low < self._floor or high < self._floor:
-                out.append(None)
-                continue
-            if nominal[i, r] <= guard[i, r] or nominal[i, c] <= guard[i, c]:
-                out.append(None)
-                continue
-            twist_db = 10.0 * np.log10(high / low)
-            if twist_db > limits.reverse_twist_db or twist_db < -limits.normal_twist_db:
-                out.append(None)
-                continue
-            row_others = np.delete(nominal[i, :4], r)
-            col_others = np.delete(nominal[i, 4:], c - 4)
-            if row_others.max() * rival > nominal[i, r] or col_others.max() * rival > nominal[i, c]:
-                out.append(None)
-                continue
-            length = int(self._lengths[r])
-            segment = windows[i, -length:]
-            variance = float(np.var(segment))
-            if low + high < limits.tone_share * variance:
-                out.append(None)
-                continue
-            # A window only partly inside the burst is uneven; requiring evenness keeps the duration honest.
-            half = length // 2
-            early, late = float(np.var(segment[:half])), float(np.var(segment[half:]))
-            if early < limits.evenness * late or late < limits.evenness * early:
-                out.append(None)
-                continue
-            out.append(KEYPAD[r][c - 4])
-        return out
+        ranked_rows, ranked_cols = np.sort(nominal[:, :4], axis=1), np.sort(nominal[:, 4:], axis=1)
+        ok &= (ranked_rows[:, -2] * rival <= ranked_rows[:, -1]) & (
+            ranked_cols[:, -2] * rival <= ranked_cols[:, -1]
+        )
+        if not ok.any():
+            return [None] * windows.shape[0]
+        # Power and evenness over the low tone's own window, for each of the four row window lengths.
+        variance = np.empty((windows.shape[0], 4))
+        early = np.empty_like(variance)
+        late = np.empty_like(variance)
+        for r in range(4):
+            segment = windows[:, -int(self._lengths[r]) :]
+            half = segment.shape[1] // 2
+            variance[:, r] = np.var(segment, axis=1)
+            early[:, r] = np.var(segment[:, :half], axis=1)
+            late[:, r] = np.var(segment[:, half:], axis=1)
+        ok &= low + high >= limits.tone_share * variance[hops, rows]
+        # A window only partly inside the burst is uneven; requiring evenness keeps the duration honest.
+        e, lt = early[hops, rows], late[hops, rows]
+        ok &= (e >= limits.evenness * lt) & (lt >= limits.evenness * e)
+        return [KEYPAD[r][c - 4] if good else None for r, c, good in zip(rows, cols, ok, strict=True)]
 
     def _track(self, digit: str | None) -> DtmfHit | None:
         if digit is not None and digit == self._digit:

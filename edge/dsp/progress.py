@@ -56,7 +56,8 @@ class CallProgressDetector:
         freqs = sorted({f for spec in self._specs.values() for f in spec.freqs_hz})
         self._freqs = freqs
         n = np.arange(self._block)
-        self._kernel = np.exp(-2j * np.pi * np.outer(n, freqs) / sample_rate)
+        kernel = np.exp(-2j * np.pi * np.outer(n, freqs) / sample_rate)
+        self._kernel = np.concatenate((kernel.real, kernel.imag), axis=1)
         self._pairs = sorted({self._pair_label(spec) for spec in self._specs.values()})
         self._tone_floor = dbm0_to_power(self.MIN_TONE_DBM0)
         self._silence_floor = dbm0_to_power(self.config.silence_dbm0)
@@ -86,7 +87,9 @@ class CallProgressDetector:
         return events
 
     def _label(self, blocks: npt.NDArray[np.float64]) -> list[str]:
-        power = 2.0 * np.abs(blocks @ self._kernel) ** 2 / self._block**2
+        projected = blocks @ self._kernel
+        half = projected.shape[1] // 2
+        power = 2.0 * (projected[:, :half] ** 2 + projected[:, half:] ** 2) / self._block**2
         variance = np.var(blocks, axis=1)
         labels: list[str] = []
         for i in range(blocks.shape[0]):
