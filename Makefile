@@ -31,3 +31,14 @@ model:
 
 bench-kws: setup
 	@nice -n 10 $(PY) bench/bench_kws.py
+
+# Raspberry Pi board: tests, bench, and the wheel the image's pi-gen stage installs.
+.PHONY: test-pi bench-pi pi-wheel
+test-pi: setup
+	@$(PY) -m pytest -q tests/test_pi_*.py
+
+bench-pi: setup
+	@nice -n 10 $(PY) bench/bench_pi.py
+
+pi-wheel: setup
+	@$(PY) -m pip wheel --no-deps -q -w firmware/pi-gen/stage-lineguard/02-app/files .

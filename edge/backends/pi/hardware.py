@@ -35,7 +35,11 @@ from edge.ports import AudioPort, EventSink
 log = logging.getLogger(__name__)
 
 TICK_S = 0.005
-"""How often the board's timers (debounce, ring qualification, cadence) are looked at."""
+"""How often the board's timers (debounce, ring qualification, cadence) are looked at while busy."""
+IDLE_TICK_S = 0.1
+"""The timer thread's pace when nothing is pending; any input edge wakes it at once."""
+BUSY_AFTER_EDGE_S = 2.0
+""""Busy" lasts this long after an input edge (ring qualification, debounce, long press)."""
 
 DEFAULT_LONG_PRESS_S = 1.5
 
@@ -129,6 +133,8 @@ class PiPhone:
         self.caller_id_sender: CallerIdSender | None = None
         """Set by the runtime: sends FSK caller ID on the phone leg; called once in the first ring pause."""
         self.off_hook = False
+        self.wake: Callable[[], None] | None = None
+        """Wakes the board's timer thread so the cadence runs at the busy pace."""
 
     @property
     def ringing(self) -> bool:
@@ -143,6 +149,8 @@ class PiPhone:
             self._cadence = RingCadence(
                 self._settings.phone_ring_on_s, self._settings.phone_ring_off_s, time.monotonic()
             )
+            if self.wake is not None:
+                self.wake()
             self._cid = (number, name)
             self._step(time.monotonic())
 
@@ -301,6 +309,8 @@ class PiHardware:
         self._shared = _Clocked()
         self._sink: EventSink | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._last_edge = -1e9
         self._thread: threading.Thread | None = None
         self._closed = False
         self._devices: list[Any] = []
@@ -333,6 +343,7 @@ class PiHardware:
         self.line = PiLine(oh, cid, self._loop, self._loop_in, self._shared)
         self.phone = PiPhone(rm, self._pwm, settings, self._shared)
         self.phone.off_hook = self._hook.level
+        self.phone.wake = self._wake.set
         self.relays = PiRelays(relay, kick, pd, settings, self._shared, lambda: self._ring.ringing)
         self.led = PiLed(led)
         self.audio: AudioPort = audio if audio is not None else PiAudio(settings)
@@ -364,7 +375,14 @@ class PiHardware:
 
     def _edge(self, feed: Callable[[float], None]) -> None:
         with self._shared.lock:
-            feed(time.monotonic())
+            now = time.monotonic()
+            self._last_edge = now
+            feed(now)
+        self._wake.set()
+
+    def _busy(self, now: float) -> bool:
+        with self._shared.lock:
+            return self.phone.ringing or now - self._last_edge < BUSY_AFTER_EDGE_S or self._loop.pending
 
     def _loop_event(self, current: bool, t: float) -> None:
         cause = self._loop.feed(current, t)
@@ -396,8 +414,11 @@ class PiHardware:
             log.exception("event sink failed on %r", event)
 
     def _run(self) -> None:
-        while not self._stop.wait(TICK_S):
-            self.poll(time.monotonic())
+        while not self._stop.is_set():
+            now = time.monotonic()
+            self.poll(now)
+            self._wake.wait(TICK_S if self._busy(now) else IDLE_TICK_S)
+            self._wake.clear()
 
     def poll(self, now: float) -> None:
         """Look at every timer once: emits the events that became due by ``now``."""
@@ -435,6 +456,7 @@ class PiHardware:
             return
         self._closed = True
         self._stop.set()
+        self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=1.0)
         with self._shared.lock:

@@ -165,6 +165,11 @@ class LoopMonitor:
             return "loop_drop"
         return None
 
+    @property
+    def pending(self) -> bool:
+        """Whether a loss of loop current is being timed (the caller must keep polling)."""
+        return self._armed_at is not None and not self._fired and not self._current
+
     def _settle_end(self) -> float:
         return (self._armed_at or 0.0) + self._settle_s
 
