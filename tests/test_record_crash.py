@@ -128,3 +128,39 @@ def test_recovery_cuts_a_torn_record(tmp_path: Path) -> None:
     assert decrypted.problems == ()
     assert len(decrypted.audio) == 8000
     assert verify(tmp_path).problems == []
+
+
+def test_a_recording_the_chain_could_not_take_is_chained_later(tmp_path: Path) -> None:
+    key = PrivateKey.generate()
+    public = base64.b64encode(bytes(key.public_key)).decode()
+    (tmp_path / "chain.jsonl").mkdir()  # the chain cannot be written (as on a dead or full disk)
+    alarms: list[str] = []
+    recorder = Recorder(RecordingConfig(public_key=public), tmp_path, lambda c, m: alarms.append(c))
+    recorder.start("late-1", {})
+    for _ in range(50):
+        recorder.write("late-1", np.zeros(160, np.int16), np.zeros(160, np.int16))
+    recorder.stop("late-1")
+    assert recorder.flush()
+    assert alarms == ["recording.error"]
+    (tmp_path / "chain.jsonl").rmdir()
+    assert verify(tmp_path).problems == [
+        "recording late-1 is finished but not in the chain (added or chain cut)"
+    ]
+    recorder.close()  # retries at close
+    assert verify(tmp_path).problems == []
+
+    # And if the process died before any retry, the next start's recovery chains it.
+    (tmp_path / "chain.jsonl").rename(tmp_path / "chain.old")
+    (tmp_path / "chain.jsonl").mkdir()
+    second = Recorder(RecordingConfig(public_key=public), tmp_path, lambda c, m: None)
+    second.start("late-2", {})
+    second.write("late-2", np.zeros(160, np.int16), np.zeros(160, np.int16))
+    second.stop("late-2")
+    assert second.flush()
+    second._unchained.clear()  # the process "died" before retrying
+    (tmp_path / "chain.jsonl").rmdir()
+    (tmp_path / "chain.old").rename(tmp_path / "chain.jsonl")
+    third = Recorder(RecordingConfig(public_key=public), tmp_path, lambda c, m: None)
+    assert third.recover() == []
+    third.close()
+    assert verify(tmp_path).problems == []

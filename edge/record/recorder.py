@@ -42,6 +42,8 @@ QUEUE_SECONDS = 10.0
 """Audio the writer may fall behind by before frames are dropped."""
 _CALL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _DAY = 86400.0
+UNCHAINED = "unchained"
+"""Sidecar state of a finished recording whose hash-chain line could not be written yet."""
 
 
 def recordings_dir(data_dir: Path) -> Path:
@@ -105,6 +107,7 @@ class Recorder:
         self._disk_full = False
         self._reported_drops = 0
         self._unclosed: list[tuple[Path, str]] = []
+        self._unchained: list[tuple[str, Path, str]] = []
         self._bytes_written = 0
         self._chunks_written = 0
         self._last_error: str | None = None
@@ -211,8 +214,9 @@ class Recorder:
                 continue
             side = self._read_sidecar(call_id)
             if scan.finished and not scan.torn:
-                if side.get("state") == "recording":
+                if side.get("state") in ("recording", UNCHAINED):
                     self._close_out(call_id, path, side, "finished")
+                    self._unchained = [u for u in self._unchained if u[0] != call_id]
                 continue
             if self._public_key is None:
                 self._alarm_no_key()
@@ -470,6 +474,7 @@ class Recorder:
                 continue
             self._close_out(call_id, path, self._read_sidecar(call_id), "finished")
         self._unclosed = still
+        self._retry_unchained()
 
     def _close_out(self, call_id: str, path: Path, side: dict[str, Any], state: str) -> None:
         """Chain the finished file and record its state beside it."""
@@ -477,8 +482,17 @@ class Recorder:
         try:
             self.chain.append(KIND_RECORDING, call_id, digest)
         except OSError as exc:
+            # Retried when space returns, at close and by the next start's recovery.
             self._alarm("recording.error", f"could not add {call_id} to the hash chain: {exc}")
+            self._unchained.append((call_id, path, state))
+            state = UNCHAINED
         self._write_sidecar(call_id, {**side, "state": state, "size": _size(path), "sha256": digest})
+
+    def _retry_unchained(self) -> None:
+        pending, self._unchained = self._unchained, []
+        for call_id, path, state in pending:
+            if path.exists():
+                self._close_out(call_id, path, self._read_sidecar(call_id), state)
 
     def _on_incident(self, call_id: str, basis: str) -> None:
         call = self._calls.get(call_id)
