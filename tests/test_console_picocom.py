@@ -1,4 +1,4 @@
-"""A technician's view: picocom in tmux on one end of a null-modem pair, ``lineguard console`` on the other."""
+"""A technician's view: picocom in tmux on one end of a null-modem pair, ``lineguard console --sim`` on the other."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def technician(tmp_path: Path) -> Iterator[tuple[Technician, subprocess.Popen[st
     cable = NullModem()
     console = subprocess.Popen(
         [sys.executable, "-m", "edge", "console", "--serial", cable.device_a,
-         "--config", str(config_path), "--data-dir", str(data)],
+         "--config", str(config_path), "--data-dir", str(data), "--sim"],
         stderr=subprocess.PIPE,
         text=True,
     )  # fmt: skip
@@ -112,7 +112,7 @@ def test_technician_logs_in_edits_a_line_uses_history_and_completion(
     tech.type("a")  # "sttusxx" -> "sttus" -> "st|tus" -> "status"
     tech.keys("Enter")
     screen = tech.wait_for("incidents")
-    assert "device=lg-demo-0001" in screen
+    assert "device=lg-demo-0001" in screen and "state=idle" in screen  # the live (simulated) line
     assert "lineguard> status" in screen
 
     tech.keys("C-l")

@@ -10,14 +10,18 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.cli import CommonParsers, UserError, data_dir_of
 from edge.config import load_with_fallback, resolve_config_path
 from edge.console.auth import AuthStore, PasswordError
+from edge.console.backend import ConsoleBackend
 from edge.console.local_backend import LocalBackend
 from edge.console.serve import SerialConsole
 from edge.console.settings import STANDARD_BAUDS
+
+if TYPE_CHECKING:
+    from edge.console.simhost import SimAppliance
 
 
 def register(subparsers: Any, common: CommonParsers) -> None:
@@ -36,6 +40,11 @@ def register(subparsers: Any, common: CommonParsers) -> None:
     p.add_argument("--baud", type=int, default=None, help="line speed (default: [console] baud, 115200)")
     p.add_argument(
         "--log", metavar="FILE", default=None, help="log file shown by 'log tail' (default: the journal)"
+    )
+    p.add_argument(
+        "--sim",
+        action="store_true",
+        help="also run the appliance on the sim backend in this process, so status, diag and tests are live",
     )
     p.set_defaults(handler=_console)
 
@@ -70,7 +79,16 @@ def _console(args: argparse.Namespace) -> int:
             raise UserError(f"--baud must be one of {', '.join(map(str, STANDARD_BAUDS))}")
         settings = settings.model_copy(update={"baud": args.baud})
     log_path = Path(args.log) if args.log else None
-    backend = LocalBackend(config_path, data_dir, log_path=log_path)
+    sim: SimAppliance | None = None
+    backend: ConsoleBackend
+    if args.sim:
+        from edge.console.simhost import SimAppliance
+
+        sim = SimAppliance(config, config_path, data_dir, log_path=log_path)
+        sim.start()
+        backend = sim.backend
+    else:
+        backend = LocalBackend(config_path, data_dir, log_path=log_path)
     console = SerialConsole(backend, settings, data_dir, device=device)
     logging.basicConfig(level=logging.INFO, format="lineguard console: %(message)s")
     done = threading.Event()
@@ -84,6 +102,8 @@ def _console(args: argparse.Namespace) -> int:
     print(f"lineguard: console on {device} at {settings.baud} 8N1; Ctrl-C stops", file=sys.stderr, flush=True)
     done.wait()
     console.stop()
+    if sim is not None:
+        sim.close()
     return 0
 
 

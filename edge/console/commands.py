@@ -23,6 +23,7 @@ from edge.console.text import clip
 
 KNOWN_PROMPTS: tuple[str, ...] = (
     "recording_notice", "warning", "cut", "duration_notice", "duration_cut", "lunch", "after_hours", "blocked",
+    "office_moved",
 )  # fmt: skip
 """Prompt ids every box ships (DESIGN.md section 7)."""
 
