@@ -92,6 +92,7 @@ class Receiver:
         self._saved = store.next_seqs()
         self._inbox: queue.SimpleQueue[mqtt.MQTTMessage] = queue.SimpleQueue()
         self._pending: dict[bytes, tuple[threading.Event, list[dict[str, Any]]]] = {}
+        self._resends: dict[bytes, float] = {}
         self._uploads: dict[str, dict[int, bytes]] = defaultdict(dict)
         self.uploads: dict[str, Path] = {}
         self._sites: dict[str, str] = {}
@@ -138,10 +139,13 @@ class Receiver:
 
     # -- commands to devices ------------------------------------------------------------------
 
-    def send_command(self, site: str, device: str, name: str, payload: dict[str, Any]) -> bytes:
+    def send_command(
+        self, site: str, device: str, name: str, payload: dict[str, Any], *, wait: bool = True
+    ) -> bytes:
         """Publish ``cmd/<name>`` with a response topic and correlation data; returns the correlation id."""
         correlation = uuid.uuid4().hex.encode()
-        self._pending[correlation] = (threading.Event(), [])
+        if wait:
+            self._pending[correlation] = (threading.Event(), [])
         props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         props.ResponseTopic = f"{self.prefix}/{site}/{device}/reply/{correlation.decode()}"
         props.CorrelationData = correlation
@@ -295,6 +299,9 @@ class Receiver:
         if not self.connected:
             return
         now = time.monotonic()
+        for correlation, asked in list(self._resends.items()):
+            if now - asked > 60:  # the box never answered (offline); a new request will follow
+                del self._resends[correlation]
         for stream in self.streams.values():
             wanted_to = min(stream.held) - 1 if stream.held else stream.known_last
             if wanted_to < stream.next_seq:
@@ -303,22 +310,23 @@ class Receiver:
                 continue
             last = min(wanted_to, stream.next_seq + RESEND_LIMIT - 1)
             payload = {"epoch": stream.epoch, "first": stream.next_seq, "last": last}
-            self.send_command(stream.site, stream.device, RESEND_COMMAND, payload)
+            correlation = self.send_command(stream.site, stream.device, RESEND_COMMAND, payload, wait=False)
+            self._resends[correlation] = now
             stream.asked_at = now
             self.counters.resend_requests += 1
 
     def _reply(self, device: str, message: mqtt.MQTTMessage, data: dict[str, Any]) -> None:
         correlation = bytes(getattr(message.properties, "CorrelationData", None) or b"")
-        entry = self._pending.get(correlation)
-        if entry is None:
+        if self._resends.pop(correlation, None) is not None:
+            result = data.get("result")
+            if isinstance(result, dict):
+                self._after_resend(device, result)
             return
-        done, box = entry
-        box.append(data)
-        done.set()
-        result = data.get("result")
-        if data.get("command") == RESEND_COMMAND and isinstance(result, dict):
-            self._pending.pop(correlation, None)
-            self._after_resend(device, result)
+        entry = self._pending.get(correlation)
+        if entry is not None:
+            done, box = entry
+            box.append(data)
+            done.set()
 
     def _after_resend(self, device: str, result: dict[str, Any]) -> None:
         epoch, first = result.get("epoch"), result.get("first_available")

@@ -1,0 +1,61 @@
+"""Central asks boxes again for events the broker acknowledged but never passed on, and records real losses."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from central.receiver import Receiver
+from central.store import Store
+from edge.telemetry.client import Telemetry
+from tests.mqtt_support import Broker
+from tests.mqtt_support.fixtures import *  # noqa: F403 (fixtures)
+from tests.mqtt_support.fixtures import wait_for
+
+
+class _Quiet:
+    def handle(self, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+
+@pytest.mark.parametrize("keep_sent", [1000, 0], ids=["kept", "pruned"])
+def test_events_sent_while_central_had_no_session_are_recovered_or_recorded_lost(
+    tmp_path: Path, broker: Broker, keep_sent: int
+) -> None:
+    tele = Telemetry(
+        broker.settings("lg-a", outbox_keep_sent=keep_sent), "lg-a", "site-a", tmp_path / "box", _Quiet()
+    )
+    tele.start()
+    store = Store(f"sqlite:///{tmp_path / 'central.db'}")
+    receiver = Receiver(broker.settings("central"), store, stall_s=0.3)
+    try:
+        wait_for(lambda: tele.connected, 10, "box did not connect")
+        for n in range(1, 6):
+            tele.publish_event({"type": "test", "n": n})
+        wait_for(lambda: tele.outbox_depth() == 0, 10, "broker did not acknowledge")
+        tele.outbox.prune()
+        # Central was not subscribed: the broker acknowledged five events nobody received.
+        receiver.start()
+        wait_for(lambda: receiver.connected, 10, "central did not connect")
+        # Reconnecting makes the box announce last_seq=5 in its retained status.
+        tele._client.reconnect()
+        if keep_sent:
+            wait_for(lambda: receiver.counters.events == 5, 10, "missed events not resent")
+            assert receiver.counters.resend_requests >= 1 and receiver.counters.lost == 0
+        else:
+            wait_for(lambda: receiver.counters.lost == 5, 10, "loss not recorded")
+            assert store.query("SELECT first_seq, last_seq FROM losses") == [(1, 5)]
+        tele.publish_event({"type": "test", "n": 6})
+        wait_for(
+            lambda: store.query("SELECT max(seq) FROM events")[0][0] == 6, 10, "stream stuck after repair"
+        )
+        time.sleep(0.2)
+    finally:
+        tele.stop()
+        receiver.stop()
+    seqs = [r[0] for r in store.query("SELECT seq FROM events ORDER BY rowid")]
+    assert seqs == ([1, 2, 3, 4, 5, 6] if keep_sent else [6])
+    store.close()
