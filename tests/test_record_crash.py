@@ -164,3 +164,30 @@ def test_a_recording_the_chain_could_not_take_is_chained_later(tmp_path: Path) -
     assert third.recover() == []
     third.close()
     assert verify(tmp_path).problems == []
+
+
+def test_recovery_never_cuts_a_closed_recording_that_was_damaged(tmp_path: Path) -> None:
+    key = PrivateKey.generate()
+    public = base64.b64encode(bytes(key.public_key)).decode()
+    recorder = Recorder(RecordingConfig(public_key=public, chunk_seconds=0.5), tmp_path, lambda c, m: None)
+    recorder.start("kept-1", {})
+    for _ in range(100):
+        recorder.write("kept-1", np.ones(160, np.int16), np.ones(160, np.int16))
+    recorder.stop("kept-1")
+    recorder.close()
+    path = tmp_path / "recordings" / "kept-1.lgrec"
+    data = bytearray(path.read_bytes())
+    data[len(b"LGREC1\n\0") + 4] = ord("Z")  # the header's kind byte: the framing now ends right there
+    path.write_bytes(bytes(data))
+    assert scan_frames(path).torn
+
+    alarms: list[tuple[str, str]] = []
+    fresh = Recorder(RecordingConfig(public_key=public), tmp_path, lambda c, m: alarms.append((c, m)))
+    assert fresh.recover() == []
+    fresh.close()
+    assert path.read_bytes() == bytes(data)
+    assert alarms and alarms[0][0] == "recording.error" and "left untouched" in alarms[0][1]
+    assert verify(tmp_path).problems == ["recording kept-1 was altered (its sha256 differs from the chain)"]
+    decrypted = decrypt_recording(path, key)
+    assert "record 0: kind byte was changed" in decrypted.problems
+    assert len(decrypted.audio) == 8000 * 2  # the key holder still gets every chunk

@@ -253,6 +253,8 @@ def open_recording(path: Path, private_key: PrivateKey) -> OpenedRecording:
             if inner_kind != KIND_HEADER:
                 raise RecordingFormatError(f"{path}: the first record is not a header")
             opened = OpenedRecording(header=json.loads(body))
+            if kind != KIND_HEADER:
+                opened.problems.append("record 0: kind byte was changed")
             file_id = rec_id
             expected_seq = 1
             continue

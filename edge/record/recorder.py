@@ -26,7 +26,7 @@ import numpy as np
 from nacl.public import PublicKey
 
 from edge.ports import SAMPLE_RATE, Pcm
-from edge.record.chain import KIND_DELETED, KIND_RECORDING, HashChain, chain_path, file_digest
+from edge.record.chain import KIND_DELETED, KIND_RECORDING, HashChain, chain_path, file_digest, read_chain
 from edge.record.codec import CHANNELS, encode_chunk
 from edge.record.lgrec import SUFFIX, RecordingFormatError, RecordingWriter, close_cut_short, scan_frames
 from edge.record.retention import DiskUsage, RetentionRule, StoredRecording, decide
@@ -44,6 +44,7 @@ _CALL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _DAY = 86400.0
 UNCHAINED = "unchained"
 """Sidecar state of a finished recording whose hash-chain line could not be written yet."""
+CLOSED_STATES = ("finished", "recovered", UNCHAINED)
 
 
 def recordings_dir(data_dir: Path) -> Path:
@@ -203,6 +204,9 @@ class Recorder:
         for tmp in self.directory.glob("*.tmp"):
             tmp.unlink(missing_ok=True)
         open_now = set(self._positions)
+        chained = {
+            str(e.get("ref")) for e in read_chain(self.chain.path).entries if e.get("kind") == KIND_RECORDING
+        }
         for path in sorted(self.directory.glob("*" + SUFFIX)):
             call_id = path.name[: -len(SUFFIX)]
             if call_id in open_now:
@@ -217,6 +221,13 @@ class Recorder:
                 if side.get("state") in ("recording", UNCHAINED):
                     self._close_out(call_id, path, side, "finished")
                     self._unchained = [u for u in self._unchained if u[0] != call_id]
+                continue
+            if call_id in chained or side.get("state") in CLOSED_STATES:
+                # It was closed once, so this is damage or tampering, not a crash: keep it as evidence.
+                self._alarm(
+                    "recording.error",
+                    f"recording {path.name} was closed but now looks cut or altered; left untouched for verify",
+                )
                 continue
             if self._public_key is None:
                 self._alarm_no_key()
