@@ -172,3 +172,16 @@ def test_a_line_written_around_the_audit_chain_is_reported_and_the_chain_goes_on
     ]
     assert [e["seq"] for e in log.entries()] == [0, 1]
     assert [e["action"] for e in log.entries()] == ["config-change", "export"]
+
+
+def test_events_deleted_by_the_store_retention_are_expected_gone(data_dir: Path) -> None:
+    conn = sqlite3.connect(data_dir / "lineguard.db")
+    with conn:
+        conn.execute("DELETE FROM events WHERE id IN (1, 2)")
+    conn.close()
+    chain = HashChain(chain_path(data_dir))
+    chain.append("event-deleted", "1", "0" * 64)
+    report = verify(data_dir)
+    assert report.problems == ["event 2 was removed from the events table"]
+    chain.append("event-deleted", "2", "0" * 64)
+    assert verify(data_dir).ok

@@ -23,6 +23,8 @@ KIND_EVENT = "event"
 KIND_RECORDING = "recording"
 KIND_DELETED = "recording-deleted"
 """A recording removed by the retention rule: verify then expects its file to be gone."""
+KIND_EVENT_DELETED = "event-deleted"
+"""An event row removed by the store's own retention: verify then expects the row to be gone."""
 
 
 RESERVED = frozenset({"seq", "wall", "kind", "ref", "digest", "prev", "hash"})

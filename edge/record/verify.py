@@ -11,6 +11,7 @@ from edge.record.audit import KIND_AUDIT, audit_digest, audit_path
 from edge.record.chain import (
     KIND_DELETED,
     KIND_EVENT,
+    KIND_EVENT_DELETED,
     KIND_RECORDING,
     chain_path,
     event_digest,
@@ -69,6 +70,7 @@ def verify(data_dir: Path) -> VerifyReport:
     recordings: dict[str, str] = {}
     deleted: set[str] = set()
     events: dict[int, str] = {}
+    deleted_events: set[int] = set()
     for entry in chain.entries:
         kind, ref, digest = entry.get("kind"), str(entry.get("ref")), str(entry.get("digest"))
         if kind == KIND_RECORDING:
@@ -76,11 +78,17 @@ def verify(data_dir: Path) -> VerifyReport:
             deleted.discard(ref)
         elif kind == KIND_DELETED:
             deleted.add(ref)
-        elif kind == KIND_EVENT:
+        elif kind in (KIND_EVENT, KIND_EVENT_DELETED):
             try:
-                events[int(ref)] = digest
+                row_id = int(ref)
             except ValueError:
                 report.problems.append(f"chain names event {ref!r}, which is not an event id")
+                continue
+            if kind == KIND_EVENT:
+                events[row_id] = digest
+                deleted_events.discard(row_id)
+            else:
+                deleted_events.add(row_id)
 
     folder = recordings_dir(data_dir)
     on_disk = {p.name[: -len(SUFFIX)]: p for p in folder.glob("*" + SUFFIX)} if folder.is_dir() else {}
@@ -115,6 +123,12 @@ def verify(data_dir: Path) -> VerifyReport:
         report.notes.append("no events table found; recordings checked only")
     else:
         for row_id, digest in sorted(events.items()):
+            if row_id in deleted_events:
+                if row_id in table:
+                    report.problems.append(
+                        f"event {row_id} was deleted by retention but is back in the table"
+                    )
+                continue
             report.events_checked += 1
             if row_id not in table:
                 report.problems.append(f"event {row_id} was removed from the events table")
