@@ -86,3 +86,38 @@ def test_pi_section_is_in_the_config_and_validated() -> None:
 def test_every_pi_field_is_described() -> None:
     for name, field in PiConfig.model_fields.items():
         assert field.title and field.description, name
+
+
+def test_drive_safe_releases_every_output_relay_first() -> None:
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    from edge.backends.pi.commands import drive_safe
+
+    factory = MockFactory(revision="c03112", pin_class=MockPWMPin)
+    pins = load_pinmap()
+    done = drive_safe(pins, factory)
+    assert done[0]["pin"] == "relay_en" and done[1]["pin"] == "daa_oh"
+    assert {d["pin"] for d in done} == {n for n, s in pins.pins.items() if s.direction == "out"}
+    for item in done:
+        spec = pins[item["pin"]]
+        # Released = the level that is not asserted: low for active-high outputs, high for active-low ones.
+        assert bool(factory.pin(spec.bcm).state) == (not spec.active_high), item
+
+
+def test_bypass_command_reports_the_pins(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import json
+
+    from edge.cli import main
+
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    monkeypatch.setenv("GPIOZERO_MOCK_PIN_CLASS", "mockpwmpin")
+    # A broken config must not stop the fail-safe: it falls back to the packaged defaults.
+    bad = tmp_path / "broken.toml"
+    bad.write_text("[pi\n")
+    assert main(["bypass", "--json", "--config", str(bad), "--data-dir", str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is True
+    assert report["pins"][0] == {"pin": "relay_en", "bcm": 17, "level": "low"}
+    assert {"pin": "daa_oh", "bcm": 22, "level": "high"} in report["pins"]
