@@ -52,7 +52,7 @@ def _answers_status() -> bool:
     return "device=lg-demo-0001" in text and text.endswith("lineguard> ")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chunks=st.lists(_noise, min_size=1, max_size=8))
 def test_random_bytes_then_status_still_answers(chunks: list[bytes]) -> None:
     _SESSION.data_received(b"\x03")

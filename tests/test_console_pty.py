@@ -94,3 +94,36 @@ def test_noise_at_the_wrong_baud_rate_then_a_clean_line_still_works(served: Serv
     served.term.expect(r"\^C\r\nlineguard> $")
     assert "(input dropped: invalid UTF-8)" in served.term.received.decode("utf-8", "replace")
     assert "lg-demo-0001" in served.run("status")
+
+
+class _FlakyAudit(LocalBackend):
+    """A backend whose audit fails once, as a bug elsewhere in the appliance might."""
+
+    failed = False
+
+    def audit(self, action: str, detail: str) -> None:
+        if action == "console.login" and not self.failed:
+            self.failed = True
+            raise RuntimeError("audit sink broke")
+        super().audit(action, detail)
+
+
+def test_an_internal_error_restarts_the_session_instead_of_killing_the_console(tmp_path: Path) -> None:
+    box = Served(tmp_path)
+    box.console.stop()
+    config_path = tmp_path / "lineguard.toml"
+    console = SerialConsole(
+        _FlakyAudit(config_path, box.data), box.settings, box.data, device=box.term.device
+    )
+    console.start()
+    try:
+        box.term.send("\r")
+        box.term.expect("Password: ")
+        box.term.send(PASSWORD + "\r")
+        box.term.expect(r"\(internal error; it is in the log\)")
+        box.term.expect("lineguard login")
+        box.login()
+        assert "lg-demo-0001" in box.run("status")
+    finally:
+        console.stop()
+        box.term.close()

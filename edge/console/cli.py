@@ -121,5 +121,7 @@ def _passwd(args: argparse.Namespace) -> int:
         raise UserError(f"{exc}; nothing was changed") from None
     except OSError as exc:
         raise UserError(f"cannot write {store.path}: {exc.strerror or exc}") from None
+    detail = "set with 'lineguard passwd'" + (", to be changed at the next login" if args.expire else "")
+    LocalBackend(None, data_dir_of(args)).audit("console.passwd", detail)
     print(f"console password set in {store.path}", file=sys.stderr)
     return 0

@@ -74,9 +74,15 @@ def run_session(port: SerialLike, make_session: Callable[[Callable[[bytes], None
     session.connection_made()
     while not stop.is_set():
         data = port.read(max(1, min(port.in_waiting, 4096)))
-        if data:
-            session.data_received(data)
-        session.tick()
+        try:
+            if data:
+                session.data_received(data)
+            session.tick()
+        except Exception:  # a bug in one command must not take the only way in with it
+            log.exception("console: internal error")
+            send(b"\r\n(internal error; it is in the log)\r\n")
+            session = make_session(send)  # start clean: logged out, nothing half-done
+            session.connection_made()
     if dropped:
         log.info("console: %d bytes of output dropped (no reader)", dropped)
 

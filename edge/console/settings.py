@@ -21,7 +21,7 @@ class ConsoleConfig(Section):
         description="Line speed of the serial port (8 data bits, no parity, 1 stop bit).",
     )
     idle_logout_s: float = Field(
-        600.0,
+        300.0,
         ge=10.0,
         le=86400.0,
         title="Idle logout",
