@@ -116,9 +116,9 @@ class Events:
             self.items.append(event)
             self._cond.notify_all()
 
-    def wait_for(self, event: Event, timeout: float = 2.0) -> None:
+    def wait_for(self, event: Event, timeout: float = 2.0, count: int = 1) -> None:
         with self._cond:
-            if not self._cond.wait_for(lambda: event in self.items, timeout):
+            if not self._cond.wait_for(lambda: self.items.count(event) >= count, timeout):
                 raise AssertionError(f"{event!r} did not come; got {self.items!r}")
 
 
@@ -396,3 +396,46 @@ def test_sigkill_stops_the_kicks_so_the_external_watchdog_drops_the_relay(tmp_pa
     assert coil_engaged(rows, killed_at)
     # ...but with no more kicks the monostable times out and the coil drops: phone on the wall line.
     assert not coil_engaged(rows, killed_at + WATCHDOG_TIMEOUT_S)
+
+
+def test_caller_id_path_opens_in_the_ring_pause_only(
+    board: tuple[PiHardware, JournalFactory, Events, CountingAudio],
+) -> None:
+    hw, factory, events, _ = board
+    assert factory.level("daa_cid") == 1  # active low: closed
+    ring_burst(factory, 0.3)
+    events.wait_for(RingStopped())
+    time.sleep(0.02)
+    assert factory.level("daa_cid") == 0  # open for the FSK between the rings
+    ringer = threading.Thread(target=lambda: ring_burst(factory, 0.3))
+    ringer.start()
+    events.wait_for(RingStarted(), count=2)
+    assert factory.level("daa_cid") == 1  # never during a burst
+    cid_closed = max(t for t, bcm, v in factory.journal if bcm == PINS["daa_cid"] and v == 1.0)
+    second_burst = [
+        t for t, bcm, v in factory.journal if bcm == PINS["daa_ring"] and v == 0.0 and t > cid_closed - 0.05
+    ]
+    assert cid_closed - second_burst[0] < 0.01  # closed on the burst's first pulse, not after qualification
+    ringer.join()
+    events.wait_for(RingStopped(), count=2)
+    time.sleep(0.02)
+    assert factory.level("daa_cid") == 0
+    hw.line.set_off_hook(True)  # answered: the talk path carries the audio now
+    assert factory.level("daa_cid") == 1
+
+
+def test_caller_id_path_can_stay_open_while_idle() -> None:
+    factory = JournalFactory()
+    hw = PiHardware(fast_settings(cid_path_idle=True), pin_factory=factory, audio=CountingAudio())
+    events = Events()
+    hw.start(events)
+    try:
+        time.sleep(0.25)
+        assert factory.level("daa_cid") == 0
+        hw.line.set_off_hook(True)
+        assert factory.level("daa_cid") == 1
+        hw.line.set_off_hook(False)
+        time.sleep(0.25)
+        assert factory.level("daa_cid") == 0
+    finally:
+        hw.close()

@@ -46,6 +46,9 @@ DEFAULT_LONG_PRESS_S = 1.5
 CallerIdSender = Callable[[str | None, str | None], None]
 """Sends a caller ID (number, name) towards the desk phone; called in the first ring pause, must not block."""
 
+CALLER_ID_WINDOW_S = 4.0
+"""How long the caller ID path stays open after a ring burst (the Korean pause is 2 s; FSK starts ~0.5 s in)."""
+
 LED_PATTERNS: dict[str, tuple[float, float] | None] = {"blink": (0.5, 0.5), "fast": (0.1, 0.1)}
 
 
@@ -110,8 +113,13 @@ class PiLine:
                 self._oh.off()
                 self._loop.disarm()
 
+    @property
+    def caller_id_path(self) -> bool:
+        """Whether the DAA's on-hook caller ID path is open."""
+        return bool(self._cid.is_active)
+
     def set_caller_id_path(self, open_: bool) -> None:
-        """Open the DAA's on-hook caller ID path (between the first two rings)."""
+        """Open the DAA's on-hook caller ID path (never while off hook, where the talk path carries audio)."""
         with self._shared.lock:
             if open_ and not self._oh.is_active:
                 self._cid.on()
@@ -152,7 +160,7 @@ class PiPhone:
             if self.wake is not None:
                 self.wake()
             self._cid = (number, name)
-            self._step(time.monotonic())
+            self.step(time.monotonic())
 
     def stop_ringing(self) -> None:
         """Stop now: F/R stops first, then RM drops back to talk mode."""
@@ -172,7 +180,7 @@ class PiPhone:
             self._pwm.set_ringing(False)
             self._rm.off()
 
-    def _step(self, now: float) -> None:
+    def step(self, now: float) -> None:
         """Advance the cadence; called under the lock by the board's timer thread."""
         if self._cadence is None:
             return
@@ -351,7 +359,7 @@ class PiHardware:
             counted = self.audio
             self.relays.progress = lambda: counted.frames_captured
 
-        self._ring_in.when_activated = lambda: self._edge(self._ring.pulse)
+        self._ring_in.when_activated = lambda: self._edge(self._ring_pulse)
         self._loop_in.when_activated = lambda: self._edge(lambda t: self._loop_event(True, t))
         self._loop_in.when_deactivated = lambda: self._edge(lambda t: self._loop_event(False, t))
         self._shk_in.when_activated = lambda: self._edge(lambda t: self._hook.feed(True, t))
@@ -359,6 +367,7 @@ class PiHardware:
         self._button_in.when_activated = lambda: self._edge(lambda t: self._press.feed(True, t))
         self._button_in.when_deactivated = lambda: self._edge(lambda t: self._press.feed(False, t))
         self._polarity_pending: str | None = None
+        self._cid_until: float | None = None
 
         _live_boards.add(self)
 
@@ -383,6 +392,12 @@ class PiHardware:
     def _busy(self, now: float) -> bool:
         with self._shared.lock:
             return self.phone.ringing or now - self._last_edge < BUSY_AFTER_EDGE_S or self._loop.pending
+
+    def _ring_pulse(self, t: float) -> None:
+        self._ring.pulse(t)
+        # Ring voltage must not reach the caller-ID path: close it on the first pulse, before qualification.
+        if self.line.caller_id_path:
+            self.line.set_caller_id_path(False)
 
     def _loop_event(self, current: bool, t: float) -> None:
         cause = self._loop.feed(current, t)
@@ -430,6 +445,7 @@ class PiHardware:
             elif ring == "stop":
                 events.append(RingStopped())
                 self.relays.apply_pending()
+            self._caller_id_window(ring, now)
             hook = self._hook.poll(now)
             if hook is True:
                 # Ring trip: an off-hook phone is never left ringing, whatever the core does next.
@@ -446,9 +462,25 @@ class PiHardware:
             self._polarity_pending = None
             if cause is not None:
                 events.append(FarEndHangup(cause=cause))
-            self.phone._step(now)
+            self.phone.step(now)
         for event in events:
             self._emit(event)
+
+    def _caller_id_window(self, ring: str | None, now: float) -> None:
+        """The DAA passes on-hook caller ID only with CID asserted: open it in ring pauses, never in a burst."""
+        if ring == "start":
+            self.line.set_caller_id_path(False)
+            self._cid_until = None
+        elif ring == "stop" and not self.line.off_hook:
+            self.line.set_caller_id_path(True)
+            self._cid_until = now + CALLER_ID_WINDOW_S
+        elif self.line.off_hook:
+            self._cid_until = None
+        elif self._cid_until is not None and now >= self._cid_until:
+            self._cid_until = None
+            self.line.set_caller_id_path(self.settings.cid_path_idle)
+        elif self.settings.cid_path_idle and not self._ring.ringing and not self.line.caller_id_path:
+            self.line.set_caller_id_path(True)
 
     def close(self) -> None:
         """Stop, leave the relay in bypass, the line on hook and the SLIC quiet, and release every pin."""

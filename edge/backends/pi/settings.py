@@ -111,6 +111,11 @@ class PiConfig(Section):
         title="Polarity reversal is hang-up",
         description="Treat a short loop-current dropout (a polarity reversal) as far-end hang-up; exchange-dependent.",
     )
+    cid_path_idle: bool = Field(
+        False,
+        title="Caller ID path open while idle",
+        description="Keep the DAA's caller-ID path open whenever on hook and not ringing, for exchanges that send caller ID before the first ring.",
+    )
     seize_settle_ms: float = Field(
         600.0,
         ge=0.0,
