@@ -83,7 +83,8 @@ def stacked_bars(title: str, data: dict[str, dict[str, int]], width: int = 640, 
             f'<text x="{width / 2}" y="{20 + plot_h / 2}" text-anchor="middle" fill="#777">no data</text>'
         )
     for i, (label, bar) in enumerate(data.items()):
-        x = left + i * step + step * 0.15
+        bar_w = min(step * 0.7, 48.0)
+        x = left + i * step + (step - bar_w) / 2
         y = 20.0 + plot_h
         for s in series:
             value = bar.get(s, 0)
@@ -92,11 +93,11 @@ def stacked_bars(title: str, data: dict[str, dict[str, int]], width: int = 640, 
             h = plot_h * value / top
             y -= h
             parts.append(
-                f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{step * 0.7:.1f}" height="{h:.1f}" '
+                f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
                 f'fill="{colour[s]}"><title>{escape(label)} {escape(s)}: {value}</title></rect>'
             )
         parts.append(
-            f'<text x="{x + step * 0.35:.1f}" y="{20 + plot_h + 16}" text-anchor="middle" font-size="10">'
+            f'<text x="{x + bar_w / 2:.1f}" y="{20 + plot_h + 16}" text-anchor="middle" font-size="10">'
             f"{escape(label[-5:] if len(label) == 10 else label)}</text>"
         )
     for i, s in enumerate(series):

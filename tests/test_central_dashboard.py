@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from nacl.signing import VerifyKey
 
+from central import cli
 from central.receiver import Receiver
 from central.store import EventRow, Store
 from central.web import render, serve, summary
@@ -105,26 +106,37 @@ def test_dashboard_renders_in_headless_chromium(tmp_path: Path, broker: Broker, 
     assert shot.exists() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
 
 
-def _central(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "central.cli", *args]
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=30, **kw)
+def _central(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run ``lineguard-central`` in this process: (exit status, stdout, stderr)."""
+    try:
+        status = cli.main(list(args))
+    except SystemExit as exc:
+        status = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return status, out, err
 
 
-def test_cli_refuses_bad_input_in_one_sentence(tmp_path: Path) -> None:
-    bad = _central("--broker", "http://example", "--http", "off")
-    assert bad.returncode == 2 and "must start with mqtt://" in bad.stderr and "Traceback" not in bad.stderr
-    db = _central("--broker", "mqtt://127.0.0.1:1", "--db", "mysql://x", "--http", "off")
-    assert db.returncode == 2 and "sqlite:///path or postgresql://" in db.stderr
+def test_cli_refuses_bad_input_in_one_sentence(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = _central(capsys, "--broker", "http://example", "--http", "off")
+    assert status == 2 and "must start with mqtt://" in err and "Traceback" not in err
+    status, _, err = _central(capsys, "--broker", "mqtt://127.0.0.1:1", "--db", "mysql://x", "--http", "off")
+    assert status == 2 and "sqlite:///path or postgresql://" in err
+    status, _, err = _central(
+        capsys, "command", "--broker", "mqtt://127.0.0.1:1", "s", "d", "config.get", "[1]"
+    )
+    assert status == 2 and "must be a JSON object" in err
 
 
-def test_cli_keygen_and_sign_model_make_a_payload_the_box_accepts(tmp_path: Path) -> None:
+def test_cli_keygen_and_sign_model_make_a_payload_the_box_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     key = tmp_path / "model-signing.key"
-    made = _central("keygen", str(key))
-    public = bytes.fromhex(json.loads(made.stdout)["public_key_hex"])
-    assert _central("keygen", str(key)).returncode == 2  # never overwrites
+    _, made, _ = _central(capsys, "keygen", str(key))
+    public = bytes.fromhex(json.loads(made)["public_key_hex"])
+    assert _central(capsys, "keygen", str(key))[0] == 2  # never overwrites
     model = tmp_path / "kws.tflite"
     model.write_bytes(b"TFL3model")
-    payload = json.loads(_central("sign-model", "--key", str(key), str(model), "v7").stdout)
+    payload = json.loads(_central(capsys, "sign-model", "--key", str(key), str(model), "v7")[1])
     data = base64.b64decode(payload["model_b64"])
     assert data == b"TFL3model" and payload["version"] == "v7"
     VerifyKey(public).verify(data, base64.b64decode(payload["signature_b64"]))
@@ -151,9 +163,11 @@ def test_cli_runs_the_receiver_and_dashboard_and_stops_on_sigterm(tmp_path: Path
                 return -1
 
         wait_for(lambda: events() == 1, 20, "central CLI did not store the event")
-        reply = _central(
-            "command", "--broker", url, "site-c", "lg-c", "outbox.resend", '{"first": 1, "last": 1}'
-        )
+        reply = subprocess.run(
+            [sys.executable, "-m", "central.cli", "command", "--broker", url, "site-c", "lg-c", "outbox.resend",
+             '{"first": 1, "last": 1}'],
+            cwd=REPO, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
         assert reply.returncode == 0 and json.loads(reply.stdout)["result"]["resent"] == 1
     finally:
         tele.stop()
