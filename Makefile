@@ -42,3 +42,13 @@ bench-pi: setup
 
 pi-wheel: setup
 	@$(PY) -m pip wheel --no-deps -q -w firmware/pi-gen/stage-lineguard/02-app/files .
+
+# Telemetry (issue 6): central receiver + dashboard against a local broker, and the 500-box bench.
+BROKER ?= mqtt://127.0.0.1:1883
+.PHONY: central bench-mqtt
+central: setup
+	@.venv/bin/lineguard-central --broker $(BROKER) --db sqlite:///$(DEMO_DIR)/central.db --files $(DEMO_DIR)/central-files
+
+bench-mqtt: setup
+	@nice -n 10 $(PY) bench/bench_mqtt_outbox.py
+	@nice -n 10 $(PY) bench/bench_mqtt.py --devices 500 --rate 1 3 --seconds 15
