@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,33 @@ def register(subparsers: Any, common: CommonParsers) -> None:
         "config-schema", help="print the JSON schema of the config, with every key described"
     )
     p.set_defaults(handler=_config_schema)
+
+    p = subparsers.add_parser(
+        "simulate",
+        parents=[common.state, common.report],
+        help="run a scenario through the whole appliance on the sim backend",
+    )
+    p.add_argument("scenario", metavar="SCENARIO", help="a scenario TOML file, or the name of a shipped one")
+    p.add_argument(
+        "--realtime", action="store_true", help="run at wall-clock speed instead of as fast as possible"
+    )
+    p.add_argument("--mqtt", metavar="URL", default=None, help="also publish the events to this MQTT broker")
+    p.set_defaults(handler=_simulate)
+
+    p = subparsers.add_parser("calls", parents=[common.state, common.report], help="list recent calls")
+    p.add_argument("--limit", type=int, default=20, help="how many calls (default 20)")
+    p.add_argument("--events", action="store_true", help="also list each call's events")
+    p.set_defaults(handler=_calls)
+
+    p = subparsers.add_parser(
+        "demo", parents=[common.state], help="run every shipped scenario and show where everything went"
+    )
+    p.set_defaults(handler=_demo)
+
+    p = subparsers.add_parser(
+        "run", parents=[common.state], help="run the appliance (the systemd service runs this)"
+    )
+    p.set_defaults(handler=_run)
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -71,10 +100,18 @@ def _find_scenario(name: str) -> Path:
     raise UserError(f"no scenario file {name!r}; give a path or one of the shipped scenarios: {names}")
 
 
-def _run_one(path: Path, args: argparse.Namespace, data_dir: Path, publisher: Any = None) -> SimResult:
+def _run(args: argparse.Namespace) -> int:
+    from edge.app import run_daemon
+
+    return run_daemon(resolve_config_path(args.config), data_dir_of(args))
+
+
+def _run_one(
+    path: Path, args: argparse.Namespace, data_dir: Path, publisher: Any = None, base: Config | None = None
+) -> SimResult:
     try:
         scenario = load_scenario(path)
-        config = scenario_config(scenario, _base_config(args), str(path))
+        config = scenario_config(scenario, base or _base_config(args), str(path))
     except ScenarioError as error:
         raise UserError(f"the scenario {error.source} has errors: " + "; ".join(error.problems)) from None
     try:
@@ -88,6 +125,7 @@ def _run_one(path: Path, args: argparse.Namespace, data_dir: Path, publisher: An
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    logging.getLogger("lineguard").setLevel(logging.ERROR)  # alarms are in the timeline already
     path = _find_scenario(args.scenario)
     data_dir = data_dir_of(args)
     publisher = None
@@ -145,27 +183,50 @@ def _calls(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    logging.getLogger("lineguard").setLevel(logging.ERROR)  # alarms are in the timelines already
     data_dir = (
         data_dir_of(args) if (args.data_dir or os.environ.get("LINEGUARD_DATA_DIR")) else Path("demo-data")
     )
     data_dir = data_dir.resolve()
+    base, keys = _demo_base(_base_config(args), data_dir)
     failures = 0
     for path in shipped_scenarios():
-        result = _run_one(path, args, data_dir)
+        result = _run_one(path, args, data_dir, base=base)
         print(format_timeline(result))
         print()
         failures += bool(result.expectation_failures())
-    print(demo_epilogue(data_dir))
+    print(demo_epilogue(data_dir, keys))
     return 1 if failures else 0
 
 
-def demo_epilogue(data_dir: Path) -> str:
+def _demo_base(base: Config, data_dir: Path) -> tuple[Config, Path | None]:
+    """The demo seals recordings to a demo key pair made in the data folder when none is configured."""
+    if base.recording.public_key is not None:
+        return base, None
+    from edge.record.seal import generate_keypair
+
+    keys = data_dir / "demo-keys"
+    if not (keys / "central.pub").exists():
+        generate_keypair(keys)
+    recording = base.recording.model_copy(update={"public_key": str(keys / "central.pub")})
+    return base.model_copy(update={"recording": recording}), keys
+
+
+def demo_epilogue(data_dir: Path, keys: Path | None) -> str:
     """Where the demo's data went and how to look at it, naming what is not built yet."""
+    lg = "lineguard" if shutil.which("lineguard") else ".venv/bin/lineguard"
     lines = [
         f"Call records: {data_dir / DB_NAME}",
-        f"  lineguard calls --data-dir {data_dir}            (add --events or --json)",
+        f"  {lg} calls --data-dir {data_dir}            (add --events or --json)",
         f"  sqlite3 {data_dir / DB_NAME} 'select call_id, outcome, basis from calls'",
+        f"Sealed recordings: {data_dir / 'recordings'}",
+        f"  {lg} verify --data-dir {data_dir}           (hash chain over recordings and events)",
     ]
+    if keys is not None:
+        lines += [
+            f"  {lg} decrypt --key {keys / 'central.key'} {data_dir / 'recordings'}/<call>.lgrec -o call.wav",
+            f"  (demo only: {keys / 'central.key'} is the private key; a real box never holds it)",
+        ]
     for name, module, what in MISSING_PARTS:
         if importlib.util.find_spec(module) is None:
             lines.append(f"Not built yet: {name} ({what}).")

@@ -330,18 +330,23 @@ class Appliance:
         detector: Detector | None = None,
         publisher: EventPublisher | None = None,
         should_record: Callable[[str | None], bool] | None = None,
+        store_hook: Callable[[int, dict[str, Any]], None] | None = None,
     ) -> None:
         self.config = config
         self.data_dir = data_dir
         self.clock = clock
         self.tones = tones
-        self.store = CallStore(data_dir)
+        self.store = CallStore(data_dir, on_event=store_hook)
         self.prompts = PromptLibrary(config.prompts, cache_dir=data_dir / "cache")
         self.writer = Writer(threaded)
         self.recorder = recorder
+        self.recorder_impl: Any = recorder
+        """The concrete recorder, for the daemon's retention and the console's diagnostics."""
         self.recorder_missing = recorder_missing
         self.recording_enabled = True
         self.detector = detector
+        self.detector_missing = ""
+        self.closers: list[Callable[[], None]] = []
         self.publisher = publisher
         self.should_record = should_record or (lambda number: True)
         self.timeline: list[Record] = []
@@ -385,8 +390,10 @@ class Appliance:
         self._events.put(event)
 
     def close(self) -> None:
-        """Stop: finish writes, close the store, leave the relay in bypass."""
+        """Stop: finish writes, close the parts, the store, and leave the relay in bypass."""
         self.writer.close()
+        for closer in reversed(self.closers):
+            closer()
         self.hardware.close()
         self.store.close()
 
@@ -464,6 +471,14 @@ class Appliance:
 
     # -- status -------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _part_health(part: object, missing: str) -> dict[str, Any]:
+        if part is None:
+            return {"state": "not available", "reason": missing}
+        health = getattr(part, "health", None)
+        report: dict[str, Any] = health() if callable(health) else {}
+        return {"state": "on", **report}
+
     def status(self) -> dict[str, Any]:
         """Everything a technician or central IT wants at a glance."""
         state = self.line.state
@@ -480,8 +495,8 @@ class Appliance:
                 "bypass": state.bypass,
                 "faults": sorted(state.faults),
             },
-            "recorder": "on" if self.recorder is not None else f"not available: {self.recorder_missing}",
-            "detector": "on" if self.detector is not None else "not available",
+            "recorder": self._part_health(self.recorder, self.recorder_missing),
+            "detector": self._part_health(self.detector, self.detector_missing),
             "writer": {"dropped": self.writer.dropped, "errors": list(self.writer.errors)},
             "alarms": [r.as_dict() for r in list(self.alarms)[-5:]],
         }

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge.app import build_appliance
 from edge.backends.sim.world import SimWorld
 from edge.config import Config
 from edge.core.state import Instant
-from edge.mixer import ToneFactory
 from edge.ports import FRAME_SECONDS
 from edge.runtime import POLICY_TYPES, Appliance, EventPublisher, Record
 from edge.scenarios import Scenario
@@ -19,6 +19,7 @@ from edge.scenarios import Scenario
 SETTLE_S = 5.0
 """Seconds the simulation runs on after the last scripted thing, so every call record closes."""
 MAX_CALL_S = 3 * 3600.0
+FLUSH_EVERY_FRAMES = 250
 
 
 class SimClock:
@@ -74,14 +75,6 @@ class SimResult:
         }
 
 
-def default_tones() -> ToneFactory:
-    """The call-progress tone generator of the DSP package."""
-    from edge.dsp.generate import ToneSource
-
-    factory: ToneFactory = ToneSource
-    return factory
-
-
 def run_scenario(
     scenario: Scenario,
     config: Config,
@@ -89,36 +82,33 @@ def run_scenario(
     *,
     realtime: bool = False,
     publisher: EventPublisher | None = None,
-    appliance_options: dict[str, Any] | None = None,
+    settle_s: float = SETTLE_S,
 ) -> SimResult:
     """Play ``scenario`` against a fresh appliance whose state lives in ``data_dir``."""
     start = scenario.start or config.sim.start
     world = SimWorld(scenario, start, cache_dir=data_dir / "cache")
     world.prepare_audio()
     clock = SimClock(world)
-    app = Appliance(
-        config,
-        data_dir,
-        world.hardware,
-        clock,
-        default_tones(),
-        publisher=publisher,
-        **(appliance_options or {}),
-    )
+    app = build_appliance(config, data_dir, world.hardware, clock, threaded=False, publisher=publisher)
     wall_start = time.monotonic()
     try:
         app.start()
         t = 0.0
         limit = world.last_call_start + MAX_CALL_S
         quiet_since: float | None = None
+        frames = 0
+        recorder = app.recorder_impl
         while t < limit:
             world.advance(t)
             app.pump(world.hardware.audio.read(0.0))
             idle = not world.pending and app.line.state.call is None
             quiet_since = (quiet_since if quiet_since is not None else t) if idle else None
-            if quiet_since is not None and t - quiet_since >= SETTLE_S:
+            if quiet_since is not None and t - quiet_since >= settle_s:
                 break
             t += FRAME_SECONDS
+            frames += 1
+            if not realtime and recorder is not None and frames % FLUSH_EVERY_FRAMES == 0:
+                recorder.flush()  # virtual time waits for the disk, so nothing is dropped at 100x speed
             if realtime:
                 lag = (wall_start + t) - time.monotonic()
                 if lag > 0:

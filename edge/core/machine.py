@@ -191,6 +191,8 @@ class CallMachine:
             )
         out.append(a.StartRecording(call.call_id))
         call = replace(call, recording=True)
+        if not self.config.recording.notice:
+            return self._ring_phone(replace(state, phase=Phase.ANNOUNCING, call=call), now, out)
         return self._play_then(state, call, "recording_notice", None, After.RING_PHONE, out)
 
     def _play_then(
@@ -216,18 +218,20 @@ class CallMachine:
             if call.after == After.NOTICE:
                 out: list[Action] = [a.StartRecording(call.call_id)]
                 call = replace(call, recording=True)
+                if not self.config.recording.notice:
+                    return self._ring_phone(replace(state, call=call), now, out)
                 return self._play_then(state, call, "recording_notice", None, After.RING_PHONE, out)
             if call.after == After.RING_PHONE:
-                return self._ring_phone(state, now)
+                return self._ring_phone(state, now, [])
             return self._finish(state, call.outcome, call.basis, "box")
         return state, []
 
-    def _ring_phone(self, state: LineState, now: Instant) -> Result:
+    def _ring_phone(self, state: LineState, now: Instant, out: list[Action]) -> Result:
         call = _require(state)
         if state.phone_off_hook:
-            return self._connect(state, now, [])
+            return self._connect(state, now, out)
         call = replace(call, phone_ringing=True, tones=True, phone_ring_started=now.mono)
-        out: list[Action] = [a.RingPhone(call.number, call.name), a.StartTone("ringback", e.Leg.LINE)]
+        out = [*out, a.RingPhone(call.number, call.name), a.StartTone("ringback", e.Leg.LINE)]
         return replace(state, phase=Phase.RINGING_PHONE, call=call), out
 
     def _connect(self, state: LineState, now: Instant, out: list[Action]) -> Result:

@@ -1,0 +1,252 @@
+"""Composition root: builds the appliance for the chosen backend and runs it as a daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import importlib.util
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from edge.config import Config, load_with_fallback
+from edge.core import events as e
+from edge.core.state import Instant
+from edge.mixer import ToneFactory
+from edge.ports import FRAME_SECONDS, Hardware
+from edge.record.recorder import Recorder
+from edge.runtime import Appliance, Clock, EventPublisher
+
+log = logging.getLogger("lineguard.app")
+
+HEALTH_EVERY_S = 60.0
+RETENTION_EVERY_S = 3600.0
+AUDIO_STALL_S = 2.0
+"""No audio frame for this long is a fault: the phone goes back on the wall line."""
+
+
+class WallClock:
+    """Real time: the monotonic clock for timers and the configured zone's local time for the calendar."""
+
+    def __init__(self, timezone: str) -> None:
+        from zoneinfo import ZoneInfo
+
+        self.zone = ZoneInfo(timezone)
+
+    def now(self) -> Instant:
+        """Now."""
+        return Instant(time.monotonic(), dt.datetime.now(self.zone).replace(tzinfo=None))
+
+
+def tone_factory() -> ToneFactory:
+    """The call-progress tone generator of the DSP package."""
+    from edge.dsp.generate import ToneSource
+
+    factory: ToneFactory = ToneSource
+    return factory
+
+
+def chain_hook(data_dir: Path) -> Any:
+    """A store hook that links every stored event into the integrity hash chain."""
+    from edge.record.chain import HashChain, chain_path, event_digest
+
+    chain = HashChain(chain_path(data_dir))
+
+    def on_event(event_id: int, row: dict[str, Any]) -> None:
+        digest = event_digest(
+            event_id, row["call_id"], row["t"], row["wall"], row["type"], row["basis"], row["data"]
+        )
+        chain.append("event", str(event_id), digest)
+
+    return on_event
+
+
+def build_appliance(
+    config: Config,
+    data_dir: Path,
+    hardware: Hardware,
+    clock: Clock,
+    *,
+    threaded: bool,
+    publisher: EventPublisher | None = None,
+) -> Appliance:
+    """The appliance with every part that is built: recorder, detector, integrity chain, telemetry sink."""
+    app = Appliance(
+        config,
+        data_dir,
+        hardware,
+        clock,
+        tone_factory(),
+        threaded=threaded,
+        publisher=publisher,
+        store_hook=chain_hook(data_dir),
+    )
+    attach_recorder(app)
+    attach_detector(app)
+    return app
+
+
+def attach_recorder(app: Appliance) -> Recorder:
+    """Give the appliance its call recorder (recover cut-short recordings, apply retention once)."""
+
+    def on_alarm(kind: str, detail: str) -> None:
+        app.alarm(app.clock.now(), kind, detail)
+
+    recorder = Recorder(app.config.recording, app.data_dir, on_alarm)
+    for recovered in recorder.recover():
+        app.record(app.clock.now(), "recording_recovered", None, None, {"file": recovered})
+    recorder.enforce_retention(time.time())
+    app.recorder = recorder
+    app.recorder_impl = recorder
+    app.should_record = recorder.should_record
+    app.closers.append(recorder.close)
+    return recorder
+
+
+def attach_detector(app: Appliance) -> None:
+    """Load the abuse detector; a missing or corrupt model leaves the box in safe mode with an alarm."""
+    if importlib.util.find_spec("edge.detect.detector") is None:
+        app.detector_missing = "the keyword-spotting detector is not built yet"
+        return
+    from edge.detect.detector import load_detector
+
+    detector, problem = load_detector(app.config.detection)
+    if detector is None:
+        app.detector_missing = problem or "the detector did not load"
+        app.alarm(app.clock.now(), "detector_safe_mode", app.detector_missing)
+        return
+    app.detector = detector
+    app.closers.append(detector.close)
+
+
+def build_hardware(config: Config) -> tuple[Hardware, Clock, Any]:
+    """The backend's ports and the clock that goes with them (and the sim world, for the sim backend)."""
+    if config.device.backend == "pi":
+        from edge.backends.pi.hardware import PiHardware
+
+        hardware: Hardware = PiHardware(config.pi)
+        return hardware, WallClock(config.device.timezone), None
+    from edge.backends.sim.world import SimWorld
+    from edge.simulate import SimClock
+
+    world = SimWorld(None, WallClock(config.device.timezone).now().wall)
+    return world.hardware, SimClock(world), world
+
+
+class Daemon:
+    """``lineguard run``: the audio loop on its own thread, health, retention and systemd on asyncio."""
+
+    def __init__(self, config_path: Path | None, data_dir: Path) -> None:
+        self.config_path = config_path
+        self.data_dir = data_dir
+        config, problems = load_with_fallback(config_path, data_dir)
+        self.config = config
+        self.hardware, self.clock, self.world = build_hardware(config)
+        self.telemetry: Any = None
+        if config.mqtt.enabled:
+            self.telemetry = self._telemetry(config)
+        self.app = build_appliance(
+            config, data_dir, self.hardware, self.clock, threaded=True, publisher=self.telemetry
+        )
+        for problem in problems:
+            self.app.alarm(self.clock.now(), "config_invalid", problem)
+        self._stop = threading.Event()
+        self._last_frame = time.monotonic()
+        self._audio_fault = False
+
+    def _telemetry(self, config: Config) -> Any:
+        from edge.telemetry.client import Telemetry
+        from edge.telemetry.commands import BaseCommandHandler
+
+        handler = BaseCommandHandler(get_config=lambda: self.app.config, apply_config=self.apply_config)
+        return Telemetry(config.mqtt, config.device.id, config.device.site, self.data_dir, handler)
+
+    def apply_config(self, config: Config) -> None:
+        """Swap in a validated config (from MQTT or the console) between events."""
+        self.app.apply_config(config)
+
+    def audio_loop(self) -> None:
+        """Pump frames until stopped; a stalled audio device raises a fault (bypass) and clears it on return."""
+        audio = self.hardware.audio
+        while not self._stop.is_set():
+            if self.world is not None:
+                self.world.advance(self.world.clock.t + FRAME_SECONDS)
+                time.sleep(FRAME_SECONDS)
+            frame = audio.read(0.1)
+            now = time.monotonic()
+            if frame is not None:
+                self._last_frame = now
+                if self._audio_fault:
+                    self._audio_fault = False
+                    self.app.inject(e.FaultCleared("audio"))
+            elif now - self._last_frame > AUDIO_STALL_S and not self._audio_fault:
+                self._audio_fault = True
+                self.app.inject(e.FaultRaised("audio", f"no audio for {AUDIO_STALL_S:.0f} s"))
+            self.app.pump(frame)
+
+    def audio_alive(self) -> bool:
+        """Whether the audio loop made progress recently (the only condition for the watchdog kick)."""
+        return time.monotonic() - self._last_frame < AUDIO_STALL_S
+
+    async def run(self) -> None:
+        """Run until SIGTERM/SIGINT."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        if self.telemetry is not None:
+            self.telemetry.start()
+        self.app.start()
+        audio = threading.Thread(target=self.audio_loop, name="lineguard-audio", daemon=True)
+        audio.start()
+        tasks = [
+            asyncio.create_task(self._notify(), name="systemd-notify"),
+            asyncio.create_task(self._health(), name="health"),
+            asyncio.create_task(self._retention(), name="retention"),
+        ]
+        while not self._stop.is_set():
+            await asyncio.sleep(0.2)
+        for task in tasks:
+            task.cancel()
+        audio.join(timeout=5)
+        if self.telemetry is not None:
+            self.telemetry.stop()
+        self.app.close()
+
+    async def _notify(self) -> None:
+        from edge.sdnotify import notify
+
+        notify("READY=1")
+        while True:
+            if self.audio_alive():
+                notify("WATCHDOG=1")
+            await asyncio.sleep(5.0)
+
+    async def _health(self) -> None:
+        interval = self.config.mqtt.health_interval_s if self.telemetry is not None else HEALTH_EVERY_S
+        while True:
+            status = self.app.status()
+            if self.telemetry is not None:
+                status["outbox_depth"] = self.telemetry.outbox_depth()
+                self.telemetry.publish_health(status)
+            await asyncio.sleep(interval)
+
+    async def _retention(self) -> None:
+        while True:
+            recorder = self.app.recorder_impl
+            if recorder is not None:
+                await asyncio.to_thread(recorder.enforce_retention, time.time())
+            await asyncio.sleep(RETENTION_EVERY_S)
+
+
+def run_daemon(config_path: Path | None, data_dir: Path) -> int:
+    """Entry point of ``lineguard run``."""
+    logging.basicConfig(
+        level=os.environ.get("LINEGUARD_LOG", "INFO"), format="%(asctime)s %(name)s %(message)s"
+    )
+    daemon = Daemon(config_path, data_dir)
+    asyncio.run(daemon.run())
+    return 0

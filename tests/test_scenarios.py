@@ -1,0 +1,141 @@
+"""Every shipped scenario through the whole appliance on the sim backend: exact actions and legal bases."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from edge.scenarios import CallScript, Scenario, load_scenario, scenario_config, shipped_scenarios
+from edge.simulate import SimResult, run_scenario
+
+FLOW = {
+    "call_started",
+    "prompt",
+    "phone_ringing",
+    "connected",
+    "warning",
+    "cut",
+    "staff_alert",
+    "duration_notice",
+    "strike",
+    "call_ended",
+    "block_notice",
+    "calendar_message",
+    "caller_marked",
+    "tone",
+}
+NOTICE = [("call_started", None, None), ("prompt", "recording_notice", None), ("phone_ringing", None, None)]
+ANSWERED = [*NOTICE, ("connected", None, None)]
+
+
+def staff_cut(basis: str) -> list[tuple[str, str | None, str | None]]:
+    return [
+        ("prompt", "warning", basis),
+        ("warning", None, basis),
+        ("prompt", "cut", basis),
+        ("cut", None, basis),
+        ("strike", None, basis),
+        ("call_ended", "cut", basis),
+    ]
+
+
+EXPECTED: dict[str, list[tuple[str, str | None, str | None]]] = {
+    "01_normal_call": [*ANSWERED, ("call_ended", "completed", None)],
+    "02_lunch_hour": [
+        ("call_started", None, None),
+        ("prompt", "lunch", "calendar.lunch"),
+        ("calendar_message", "lunch", "calendar.lunch"),
+        ("call_ended", "calendar", "calendar.lunch"),
+    ],
+    "03_blocked_number": [
+        ("call_started", None, None),
+        ("prompt", "blocked", "blocked.number"),
+        ("block_notice", "blocked", "blocked.number"),
+        ("call_ended", "blocked", "blocked.number"),
+    ],
+    "04_duration_cut": [
+        *ANSWERED,
+        ("prompt", "duration_notice", "duration.limit"),
+        ("duration_notice", None, "duration.limit"),
+        ("prompt", "duration_cut", "duration.limit"),
+        ("cut", None, "duration.limit"),
+        ("call_ended", "cut", "duration.limit"),
+    ],
+    "05_staff_button_cut": [*ANSWERED, *staff_cut("staff.request")],
+    "06_dtmf_cut": [*ANSWERED, *staff_cut("staff.request")],
+    "07_abusive_caller": [
+        *ANSWERED,
+        ("staff_alert", None, "abuse.profanity"),
+        ("tone", "alert", None),
+        *staff_cut("abuse.profanity"),
+    ],
+    "08_outgoing_call": [
+        ("call_started", None, None),
+        ("connected", None, None),
+        ("call_ended", "completed", None),
+    ],
+}
+
+
+def flow(result: SimResult) -> list[tuple[str, str | None, str | None]]:
+    return [
+        (r.type, r.data.get("prompt") or r.data.get("outcome") or r.data.get("tone"), r.basis)
+        for r in result.timeline
+        if r.type in FLOW
+    ]
+
+
+def run(path: Path, data_dir: Path) -> SimResult:
+    scenario = load_scenario(path)
+    return run_scenario(scenario, scenario_config(scenario), data_dir)
+
+
+def test_every_shipped_scenario_has_an_expected_sequence() -> None:
+    assert sorted(EXPECTED) == [p.stem for p in shipped_scenarios()]
+
+
+@pytest.mark.parametrize("path", shipped_scenarios(), ids=lambda p: p.stem)
+def test_shipped_scenario_actions_and_bases(path: Path, tmp_path: Path) -> None:
+    result = run(path, tmp_path)
+    assert flow(result) == EXPECTED[path.stem]
+    assert result.expectation_failures() == []
+    hw = result.world.hardware
+    assert not hw.line.off_hook, "the line is released at the end"
+    assert hw.relays.history[:2] == [(0.0, True), (0.0, False)], "the box steps into the line once ready"
+    assert hw.relays.bypass, "closing the appliance leaves the phone on the wall line"
+    assert all(call["ended"] is not None for call in result.calls), "every call record is closed"
+    if any(t == "phone_ringing" for t, _, _ in EXPECTED[path.stem]):
+        script = result.scenario.calls[0]
+        assert hw.phone.caller_id_shown[0][0] == script.number, "caller ID is passed on to the desk phone"
+
+
+def test_duration_cut_runs_far_faster_than_real_time(tmp_path: Path) -> None:
+    result = run(next(p for p in shipped_scenarios() if "duration" in p.stem), tmp_path)
+    assert result.sim_seconds > 1200
+    assert result.calls[0]["duration_s"] == pytest.approx(1214.1, abs=1.0)
+
+
+def test_realtime_mode_follows_the_wall_clock(tmp_path: Path) -> None:
+    scenario = Scenario(name="missed", calls=[CallScript(number="01011112222", gives_up_after_rings=1)])
+    config = scenario_config(scenario).model_copy()
+    config = config.model_copy(update={"call": config.call.model_copy(update={"ring_gone_s": 4.0})})
+    started = time.monotonic()
+    result = run_scenario(scenario, config, tmp_path, realtime=True, settle_s=0.2)
+    elapsed = time.monotonic() - started
+    assert result.outcomes() == ["missed"]
+    assert elapsed >= result.sim_seconds * 0.95
+
+
+def test_scenario_strikes_accumulate_across_calls(tmp_path: Path) -> None:
+    path = next(p for p in shipped_scenarios() if "button" in p.stem)
+    scenario = load_scenario(path)
+    three = scenario.model_copy(
+        update={"calls": [c.model_copy(update={"at": 200.0 * i}) for i in range(3) for c in scenario.calls]}
+    )
+    result = run_scenario(three, scenario_config(three), tmp_path)
+    strikes = [r for r in result.timeline if r.type == "strike"]
+    assert [s.data["strikes"] for s in strikes] == [1, 2, 3]
+    proposed = [r for r in result.timeline if r.type == "block_proposed"]
+    assert len(proposed) == 1 and proposed[0].data["number"] == "01077776666"
