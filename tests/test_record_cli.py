@@ -129,3 +129,24 @@ def test_recording_section_in_config() -> None:
         with pytest.raises(ConfigError) as error:
             parse_config_text(f"[recording]\n{line}\n")
         assert message in "; ".join(error.value.problems)
+
+
+def test_export_returns_the_sealed_file_and_audits_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edge.record.recorder import export_recording
+
+    keys = keygen(tmp_path / "central", capsys)
+    data_dir = tmp_path / "data"
+    recording = make_recording(data_dir, keys["public_key"], "exp-1")
+    assert export_recording(data_dir, "exp-1", "mqtt:central") == recording.read_bytes()
+    for bad in ("nope", "../data/recordings/exp-1", ""):
+        with pytest.raises(FileNotFoundError):
+            export_recording(data_dir, bad, "mqtt:central")
+    (entry,) = read_chain(audit_path(data_dir)).entries
+    assert (entry["action"], entry["actor"], entry["detail"]["call_id"]) == (
+        "export",
+        "mqtt:central",
+        "exp-1",
+    )
+    assert verify(data_dir).ok

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
+import hashlib
 import json
 import os
 import re
@@ -614,3 +615,22 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
+
+
+def export_recording(data_dir: Path, call_id: str, actor: str) -> bytes:
+    """The sealed bytes of one finished recording, for upload; the export is audited first.
+
+    Raises ``FileNotFoundError`` for an unknown (or malformed) call id, ``OSError`` when the audit log
+    cannot be written (nothing leaves the box unlogged).
+    """
+    from edge.record.audit import AuditLog, audit_path
+
+    path = recordings_dir(data_dir) / f"{call_id}{SUFFIX}"
+    if not _CALL_ID.match(call_id) or not path.is_file():
+        raise FileNotFoundError(f"no recording for call {call_id!r}")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    AuditLog(audit_path(data_dir)).append(
+        "export", actor, {"call_id": call_id, "sha256": digest, "bytes": len(data)}
+    )
+    return data
