@@ -123,6 +123,9 @@ class SerialConsole:
                 self._report(f"cannot open {self.device}: {exc}")
                 self._stop.wait(REOPEN_DELAY_S)
                 continue
+            with contextlib.suppress(serial.SerialException, OSError):
+                # Bytes typed before we listened were seen by a cooked tty (maybe echoed): stale, drop them.
+                port.reset_input_buffer()
             self.opened.set()
             try:
                 run_session(port, self._make_session, self._stop)
