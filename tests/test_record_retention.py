@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nacl.public import PrivateKey
 
 from edge.record.recorder import Recorder
@@ -113,8 +115,8 @@ def test_on_disk_ages_incidents_cap_and_alarm_before_delete(tmp_path: Path) -> N
         # Record whether the incident recording still exists when the alarm is raised.
         seen.append((code, message, (folder / "inc.lgrec").exists()))
 
-    settings = RecordingConfig(public_key=public, chunk_seconds=0.5)
-    recorder = Recorder(settings, tmp_path, on_alarm)
+    config = RecordingConfig(public_key=public, chunk_seconds=0.5)
+    recorder = Recorder(config, tmp_path, on_alarm)
     rng = np.random.default_rng(1)
     for call_id in ("ord", "inc", "live"):
         recorder.start(call_id, {})
@@ -149,3 +151,56 @@ def test_on_disk_ages_incidents_cap_and_alarm_before_delete(tmp_path: Path) -> N
     report = verify(tmp_path)
     assert report.problems == []
     assert report.recordings_checked == 0
+
+
+recordings_strategy = st.lists(
+    st.builds(
+        StoredRecording,
+        ref=st.uuids().map(str),
+        age_days=st.floats(0, 2000),
+        size=st.integers(1, 500),
+        incident=st.booleans(),
+    ),
+    max_size=30,
+    unique_by=lambda r: r.ref,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    recordings=recordings_strategy,
+    days=st.floats(1, 400),
+    extra_days=st.floats(0, 1500),
+    cap=st.floats(1, 98),
+    other_bytes=st.integers(0, 5000),
+)
+def test_policy_invariants(
+    recordings: list[StoredRecording], days: float, extra_days: float, cap: float, other_bytes: int
+) -> None:
+    rule = RetentionRule(days=days, incident_days=days + extra_days, cap_percent=cap)
+    used = other_bytes + sum(r.size for r in recordings)
+    usage = DiskUsage(total=max(used, 1) * 2, used=used)
+    decision = decide(recordings, rule, usage)
+    gone = set(decision.refs)
+    kept = [r for r in recordings if r.ref not in gone]
+    codes = [code for code, _ in decision.alarms]
+    assert len(gone) == len(decision.refs)  # nothing deleted twice
+    for r in kept:  # nothing kept past its limit
+        assert r.age_days <= (rule.incident_days if r.incident else rule.days)
+    cap_bytes = usage.total * cap / 100
+    if decision.usage_after.used > cap_bytes:  # over the cap only when nothing is left to delete
+        assert kept == [] and "retention.cap_unreachable" in codes
+    cap_victims = [d for d in decision.deletions if d.reason in ("cap", "cap-incident")]
+    if any(d.reason == "cap-incident" for d in cap_victims):  # incidents go only after every ordinary one
+        assert not any(not r.incident for r in kept)
+        assert "retention.incident_evicted" in codes
+    # Cap deletions go oldest first within each class.
+    for reason in ("cap", "cap-incident"):
+        ages = [
+            next(r.age_days for r in recordings if r.ref == d.ref) for d in cap_victims if d.reason == reason
+        ]
+        assert ages == sorted(ages, reverse=True)
+    # The cap never deletes more than it needs: keeping the last cap victim would break the cap.
+    if cap_victims:
+        last = next(r for r in recordings if r.ref == cap_victims[-1].ref)
+        assert decision.usage_after.used + last.size > cap_bytes
