@@ -138,6 +138,11 @@ def test_without_a_key_nothing_is_recorded_and_an_alarm_says_why(tmp_path: Path)
     recorder.stop("call-4")
     recorder.close()
     assert alarms.codes == ["recording.no_key"]
+    keyed = Recorder(settings_for(PrivateKey.generate()), tmp_path / "k", alarms)
+    keyed.start("../escape", {})  # never a path outside the folder, and never an exception into the call
+    keyed.close()
+    assert alarms.codes == ["recording.no_key", "recording.error"]
+    assert not (tmp_path / "escape.lgrec").exists()
     assert "public_key" in alarms.seen[0][1]
     assert list((tmp_path / "recordings").glob("*")) == []
     assert recorder.health()["key_loaded"] is False

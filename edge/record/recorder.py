@@ -134,9 +134,14 @@ class Recorder:
         return number is None or number not in self.settings.no_record
 
     def start(self, call_id: str, meta: dict[str, Any]) -> None:
-        """Begin recording ``call_id``; ``meta`` (number, direction...) is sealed into the header."""
+        """Begin recording ``call_id``; ``meta`` (number, direction...) is sealed into the header.
+
+        A call id that cannot be a file name (1-100 letters, digits, '.', '_', '-') is not recorded and
+        raises the alarm ``recording.error``; the call itself goes on.
+        """
         if not _CALL_ID.match(call_id):
-            raise ValueError(f"call id {call_id!r} must be 1-100 letters, digits, '.', '_' or '-'")
+            self._alarm("recording.error", f"call id {call_id!r} cannot name a recording file; not recorded")
+            return
         if not self.settings.enabled or self._closed:
             return
         if self._public_key is None:
