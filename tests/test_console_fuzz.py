@@ -73,6 +73,7 @@ def test_a_long_burst_of_random_bytes_over_a_pty_then_status(tmp_path: Path) -> 
     term = PtyTerminal()
     console = SerialConsole(LocalBackend(config_path, data), _SETTINGS, data, device=term.device)
     console.start()
+    assert console.opened.wait(5.0)
     try:
         term.send("\r")
         term.expect("Password: ")

@@ -116,6 +116,7 @@ def test_an_internal_error_restarts_the_session_instead_of_killing_the_console(t
         _FlakyAudit(config_path, box.data), box.settings, box.data, device=box.term.device
     )
     console.start()
+    assert console.opened.wait(5.0)
     try:
         box.term.send("\r")
         box.term.expect("Password: ")
