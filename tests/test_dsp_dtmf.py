@@ -88,6 +88,11 @@ def test_a_40_ms_pause_separates_repeated_digits() -> None:
     assert digits(x) == "555"
 
 
+def test_a_10_ms_break_inside_a_digit_is_bridged() -> None:
+    x = np.concatenate((dtmf_pair("5", 60), silence(10), dtmf_pair("5", 60)))
+    assert digits(x) == "5"
+
+
 def test_15_db_snr_at_the_weakest_level() -> None:
     rng = np.random.default_rng(3)
     parts = []
