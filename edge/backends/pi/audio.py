@@ -116,6 +116,8 @@ class PiAudio:
         self._last_callback = 0.0
         self._opened_at = 0.0
         self._state_lock = threading.Lock()
+        self._restarting: threading.Thread | None = None
+        self._closed = False
         self.frames_captured = 0
         """8 kHz frames handed to the appliance so far (the audio loop's progress)."""
         self.frames_played = 0
@@ -137,7 +139,7 @@ class PiAudio:
         import sounddevice as sd
 
         with self._state_lock:
-            if self._stream is not None:
+            if self._stream is not None or self._closed:
                 return
             try:
                 stream = sd.Stream(
@@ -207,6 +209,7 @@ class PiAudio:
             except Exception:
                 log.exception("closing the stalled stream failed")
         self.restarts += 1
+        self._last_callback = time.monotonic()
         try:
             self.open()
         except AudioUnavailableError as exc:
@@ -234,14 +237,23 @@ class PiAudio:
 
     def _check_stalled(self) -> None:
         now = time.monotonic()
-        if self._stream is None:
-            if now - self._opened_at >= self._settings.stall_restart_s:
-                self._opened_at = now
-                self._restart("is closed")
+        if self._restarting is not None and self._restarting.is_alive():
             return
-        if now - self._last_callback >= self._settings.stall_restart_s:
-            self._opened_at = now
-            self._restart(f"stalled (no callback for {now - self._last_callback:.1f} s)")
+        if self._stream is None:
+            why = "is closed"
+            if now - self._opened_at < self._settings.stall_restart_s:
+                return
+        elif now - self._last_callback >= self._settings.stall_restart_s:
+            why = f"stalled (no callback for {now - self._last_callback:.1f} s)"
+        else:
+            return
+        self._opened_at = now
+        # On its own thread: closing a wedged stream can block until the driver lets go, and the audio
+        # loop must keep running (it reports the fault; no frames means no watchdog kicks meanwhile).
+        self._restarting = threading.Thread(
+            target=self._restart, args=(why,), name="pi-audio-restart", daemon=True
+        )
+        self._restarting.start()
 
     def _convert(self, block: npt.NDArray[np.int16]) -> None:
         stereo = block.astype(np.float64)
@@ -283,8 +295,9 @@ class PiAudio:
         }
 
     def close(self) -> None:
-        """Stop and close the stream."""
+        """Stop and close the stream (for good: a restart in progress will not reopen it)."""
         with self._state_lock:
+            self._closed = True
             stream, self._stream = self._stream, None
         if stream is not None:
             stream.abort()
