@@ -291,6 +291,8 @@ def test_watchdog_is_kicked_only_while_audio_flows(
         hw.relays.kick_watchdog()
     assert len(factory.changes("wdt_kick")) == 5
     assert hw.relays.kicks_refused == 5
+    stats = hw.stats()
+    assert (stats["watchdog_kicks"], stats["watchdog_kicks_refused"], stats["bypass"]) == (5, 5, True)
 
 
 def test_off_hook_phone_is_never_rung(
@@ -439,3 +441,29 @@ def test_caller_id_path_can_stay_open_while_idle() -> None:
         assert factory.level("daa_cid") == 0
     finally:
         hw.close()
+
+
+def test_hardware_pwm_through_sysfs_rings_the_cadence(tmp_path: Path) -> None:
+    chip = tmp_path / "pwmchip0"
+    (chip / "pwm0").mkdir(parents=True)  # as after `echo 0 > export` on the device
+    for name in ("export", "unexport", "pwm0/period", "pwm0/duty_cycle", "pwm0/enable"):
+        (chip / name).write_text("")
+    factory = JournalFactory()
+    settings = fast_settings(ring_pwm="sysfs", pwm_chip=str(chip), phone_ring_hz=25.0)
+    hw = PiHardware(settings, pin_factory=factory, audio=CountingAudio())
+    hw.start(Events())
+    try:
+        pwm = chip / "pwm0"
+        assert pwm.joinpath("period").read_text() == "40000000\n"  # 25 Hz
+        assert pwm.joinpath("enable").read_text() == "0\n"
+        hw.phone.start_ringing(None, None)
+        assert factory.level("slic_rm") == 1
+        assert pwm.joinpath("duty_cycle").read_text() == "20000000\n"  # 50 %
+        assert pwm.joinpath("enable").read_text() == "1\n"
+        time.sleep(0.3)  # into the pause
+        assert pwm.joinpath("enable").read_text() == "0\n" and factory.level("slic_rm") == 0
+        hw.phone.stop_ringing()
+    finally:
+        hw.close()
+    assert (chip / "unexport").read_text() == "0\n"
+    assert (chip / "pwm0" / "enable").read_text() == "0\n"

@@ -482,6 +482,20 @@ class PiHardware:
         elif self.settings.cid_path_idle and not self._ring.ringing and not self.line.caller_id_path:
             self.line.set_caller_id_path(True)
 
+    def stats(self) -> dict[str, int | str | bool]:
+        """Counters for health reports: relay, watchdog kicks, rejected ring pulses, events, audio."""
+        out: dict[str, int | str | bool] = {
+            "bypass": self.relays.bypass,
+            "watchdog_kicks": self.relays.kicks,
+            "watchdog_kicks_refused": self.relays.kicks_refused,
+            "ring_pulses_rejected": self._ring.rejected,
+            "events_sent": self.events_sent,
+        }
+        audio_stats = getattr(self.audio, "stats", None)
+        if callable(audio_stats):
+            out.update({f"audio_{key}": value for key, value in audio_stats().items()})
+        return out
+
     def close(self) -> None:
         """Stop, leave the relay in bypass, the line on hook and the SLIC quiet, and release every pin."""
         if self._closed:
