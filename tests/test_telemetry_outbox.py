@@ -12,6 +12,7 @@ import pytest
 from central.receiver import Receiver
 from edge.telemetry.client import Telemetry
 from edge.telemetry.outbox import Outbox, OutboxError
+from edge.telemetry.settings import MqttConfig
 from tests.mqtt_support import Broker
 from tests.mqtt_support.fixtures import *  # noqa: F403 (fixtures)
 from tests.mqtt_support.fixtures import wait_for
@@ -108,3 +109,22 @@ def test_publishing_never_waits_for_the_broker_and_the_backlog_drains_when_it_co
         tele.stop()
     rows = receiver.store.query("SELECT seq, body FROM events ORDER BY rowid")
     assert [r[0] for r in rows] == list(range(1, 301))
+
+
+def test_a_corrupt_outbox_is_kept_aside_and_reporting_goes_on(tmp_path: Path) -> None:
+    garbage = b"this is not an SQLite file" * 100
+    (tmp_path / "outbox.db").write_bytes(garbage)
+    tele = Telemetry(MqttConfig(enabled=True, tls=False), "lg-a", "site-a", tmp_path, _Quiet())
+    tele.publish_event({"n": 1})
+    assert tele.outbox.set_aside is not None and tele.outbox.set_aside.read_bytes() == garbage
+    assert tele.last_error and "kept aside" in tele.last_error
+    assert [r.seq for r in tele.outbox.pending(0, 10)] == [1]
+    tele.outbox.close()
+
+
+def test_unusable_certificate_files_are_a_clear_error(tmp_path: Path) -> None:
+    settings = MqttConfig(
+        enabled=True, ca_file=tmp_path / "ca.pem", cert_file=tmp_path / "c.pem", key_file=tmp_path / "k"
+    )
+    with pytest.raises(ValueError, match="TLS files cannot be used"):
+        Telemetry(settings, "lg-a", "site-a", tmp_path, _Quiet())

@@ -56,12 +56,17 @@ def make_client(settings: MqttConfig, client_id: str) -> mqtt.Client:
         reconnect_on_failure=True,
     )
     if settings.tls:
-        client.tls_set(
-            ca_certs=str(settings.ca_file) if settings.ca_file else None,
-            certfile=str(settings.cert_file) if settings.cert_file else None,
-            keyfile=str(settings.key_file) if settings.key_file else None,
-            cert_reqs=ssl.CERT_REQUIRED,
-        )
+        try:
+            client.tls_set(
+                ca_certs=str(settings.ca_file) if settings.ca_file else None,
+                certfile=str(settings.cert_file) if settings.cert_file else None,
+                keyfile=str(settings.key_file) if settings.key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(
+                f"the MQTT TLS files cannot be used ({settings.cert_file}, {settings.ca_file}): {exc}"
+            ) from None
     if settings.username:
         client.username_pw_set(settings.username, settings.password)
     client.reconnect_delay_set(min_delay=1, max_delay=10)
@@ -77,6 +82,7 @@ def user_properties(props: Properties | None) -> dict[str, str]:
 class Telemetry:
     """Publishes events and health through the durable outbox and answers central's commands.
 
+    Raises ValueError for unusable TLS files and OutboxError when no outbox file can be opened at all.
     Nothing here blocks the caller on the network: ``publish_event`` returns once the row is in the
     outbox file; a sender thread hands rows to paho in order and marks them sent on PUBACK.
     """
@@ -100,7 +106,9 @@ class Telemetry:
             keep_sent=settings.outbox_keep_sent,
             synchronous=settings.outbox_synchronous,
         )
-        self.last_error: str | None = None
+        self.last_error: str | None = (
+            f"outbox was unreadable; kept aside as {self.outbox.set_aside}" if self.outbox.set_aside else None
+        )
         self.dropped_events = 0
         """Events lost because the disk was unusable and the memory reserve ran over (should stay 0)."""
         self._connected = threading.Event()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -77,16 +78,35 @@ class Outbox:
         self.keep_sent = keep_sent
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.set_aside: Path | None = None
+        """Where an unreadable outbox file was moved (kept for inspection), if that happened."""
         try:
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._open(path, synchronous)
+        except sqlite3.DatabaseError as exc:
+            # A corrupt file must not stop reporting: keep it aside untouched and start a new epoch.
+            self.set_aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+            try:
+                os.replace(path, self.set_aside)
+                for suffix in ("-wal", "-shm"):
+                    side = path.with_name(path.name + suffix)
+                    if side.exists():
+                        os.replace(side, self.set_aside.with_name(self.set_aside.name + suffix))
+                self._open(path, synchronous)
+            except (OSError, sqlite3.DatabaseError) as again:
+                raise OutboxError(f"outbox {path} cannot be opened ({exc}) nor replaced ({again})") from again
+        self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
+        self._adds_since_check = 0
+
+    def _open(self, path: Path, synchronous: str) -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
             self._db.executescript(_SCHEMA)
             self.epoch = self._meta_epoch()
-        except sqlite3.DatabaseError as exc:
-            raise OutboxError(f"outbox {path} cannot be opened: {exc}") from exc
-        self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
-        self._adds_since_check = 0
+        except sqlite3.DatabaseError:
+            self._db.close()
+            raise
 
     def _meta_epoch(self) -> str:
         row = self._db.execute("SELECT value FROM meta WHERE key='epoch'").fetchone()
