@@ -467,3 +467,26 @@ def test_hardware_pwm_through_sysfs_rings_the_cadence(tmp_path: Path) -> None:
         hw.close()
     assert (chip / "unexport").read_text() == "0\n"
     assert (chip / "pwm0" / "enable").read_text() == "0\n"
+
+
+def test_from_config_takes_the_staff_long_press_unless_pi_sets_one() -> None:
+    from edge.config import parse_config_text
+
+    for text, expected in (
+        ("[staff]\nlong_press_s = 0.6\n", 0.6),
+        ("[staff]\nlong_press_s = 0.6\n[pi]\nlong_press_s = 0.9\n", 0.9),
+    ):
+        factory = JournalFactory()
+        hw = PiHardware.from_config(parse_config_text(text), pin_factory=factory, audio=CountingAudio())
+        events = Events()
+        hw.start(events)
+        try:
+            button = factory.pin(PINS["button"])
+            start = time.monotonic()
+            button.drive_low()
+            events.wait_for(ButtonPressed(long=True), timeout=2.0)
+            held = time.monotonic() - start
+            button.drive_high()
+            assert expected <= held < expected + 0.2
+        finally:
+            hw.close()

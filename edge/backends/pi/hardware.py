@@ -13,7 +13,7 @@ import weakref
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from edge.backends.pi.audio import AudioUnavailableError, PiAudio
 from edge.backends.pi.pinmap import PinMap, PinSpec, load_pinmap
@@ -31,6 +31,9 @@ from edge.core.events import (
     RingStopped,
 )
 from edge.ports import AudioPort, EventSink
+
+if TYPE_CHECKING:
+    from edge.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -370,6 +373,16 @@ class PiHardware:
         self._cid_until: float | None = None
 
         _live_boards.add(self)
+
+    @classmethod
+    def from_config(
+        cls, config: Config, pin_factory: Any = None, audio: AudioPort | None = None
+    ) -> PiHardware:
+        """The board for a whole config: ``[pi]``, with ``[staff].long_press_s`` unless ``[pi]`` sets its own."""
+        settings = config.pi
+        if settings.long_press_s is None:
+            settings = settings.model_copy(update={"long_press_s": config.staff.long_press_s})
+        return cls(settings, pin_factory=pin_factory, audio=audio)
 
     def _add(self, device: Any) -> Any:
         self._devices.append(device)
