@@ -127,6 +127,26 @@ def main() -> None:
         chunks += 1
     per_chunk = (time.process_time() - cpu0) / chunks
     print(f"\nOpus encode alone (16 kbit/s, 1.0 s chunk, both legs): {per_chunk * 1000:.1f} ms CPU per chunk")
+    print(f"Recorder.write() on the audio thread: {write_cost(caller, staff, key)}")
+
+
+def write_cost(caller: np.ndarray, staff: np.ndarray, key: PrivateKey) -> str:
+    """Wall time of one write() call while the writer thread encodes beside it."""
+    public = base64.b64encode(bytes(key.public_key)).decode()
+    with tempfile.TemporaryDirectory() as tmp:
+        recorder = Recorder(RecordingConfig(public_key=public), Path(tmp), lambda c, m: None)
+        recorder.start("w", {})
+        costs = []
+        for frame, i in enumerate(range(0, min(len(caller), 60 * RATE) - 159, 160)):
+            t0 = time.perf_counter()
+            recorder.write("w", caller[i : i + 160], staff[i : i + 160])
+            costs.append(time.perf_counter() - t0)
+            if frame % 50 == 49:
+                time.sleep(0.05)  # let the writer run, as the real 20 ms pacing does
+        recorder.stop("w")
+        recorder.close()
+    us = np.array(costs) * 1e6
+    return f"median {np.median(us):.0f} us, p99 {np.percentile(us, 99):.0f} us, max {us.max():.0f} us per 20 ms frame"
 
 
 if __name__ == "__main__":
