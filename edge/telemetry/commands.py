@@ -201,7 +201,7 @@ class BaseCommandHandler:
         get_config: Callable[[], Config],
         apply_config: Callable[[Config], None],
         model_public_key: bytes | None = None,
-        install_model: Callable[[str, bytes], None] | None = None,
+        install_model: Callable[[str, bytes], object] | None = None,
         rollback_model: Callable[[], str] | None = None,
         sync_repeat_callers: Callable[[int, list[str]], None] | None = None,
         save_prompt: Callable[[str, bytes], None] | None = None,

@@ -35,9 +35,7 @@ class Box:
             get_config=lambda: self.config,
             apply_config=self._apply,
             model_public_key=bytes(CENTRAL_KEY.verify_key),
-            install_model=lambda version, blob: (
-                self.slot.install(version, blob, check=self._check_model) and None
-            ),
+            install_model=lambda version, blob: self.slot.install(version, blob, check=self._check_model),
             rollback_model=self.slot.rollback,
             sync_repeat_callers=lambda version, numbers: self.shared.append((version, numbers)),
             save_prompt=lambda prompt, _wav: self.prompts.append(prompt),
