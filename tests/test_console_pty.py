@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,3 +129,25 @@ def test_an_internal_error_restarts_the_session_instead_of_killing_the_console(t
     finally:
         console.stop()
         box.term.close()
+
+
+def test_a_port_that_appears_later_is_opened_then(tmp_path: Path) -> None:
+    """A USB-serial adapter plugged in after boot: the console keeps trying and serves once it exists."""
+    config_path = tmp_path / "lineguard.toml"
+    config_path.write_text(default_config_text(), encoding="utf-8")
+    data = tmp_path / "data"
+    AuthStore(data).set_password(PASSWORD)
+    link = tmp_path / "ttyUSB0"
+    console = SerialConsole(LocalBackend(config_path, data), ConsoleConfig(), data, device=str(link))
+    console.start()
+    term = PtyTerminal()
+    try:
+        time.sleep(0.3)
+        assert not console.opened.is_set()
+        assert console.last_error is not None and "cannot open" in console.last_error
+        link.symlink_to(term.device)
+        assert console.opened.wait(5.0)
+        term.expect("lineguard login")
+    finally:
+        console.stop()
+        term.close()

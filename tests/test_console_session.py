@@ -246,3 +246,31 @@ def test_garbage_before_login_is_not_a_failed_attempt(tmp_path: Path, garbage: b
     answer = box.type(garbage)
     assert "Wrong" not in answer and answer.endswith("Password: ")
     box.login()
+
+
+def test_secrets_are_never_printed_or_audited(tmp_path: Path) -> None:
+    box = Box(tmp_path)
+    box.login()
+    answer = box.type("config set mqtt.password s3cret-broker-pw\r")
+    assert "draft: mqtt.password = ***" in answer
+    box.type("config set mqtt.username box-7\r")
+    diff = box.type("config diff\r")
+    assert '+username = "box-7"' in diff and '+password = "***"' in diff
+    assert "mqtt.password: changed (secret)" in box.type("config apply\r")
+    assert "s3cret-broker-pw" in box.config_path.read_text()  # the file has it: the runtime needs it
+    shown = (
+        box.type("config show\r") + box.type("config show mqtt\r") + box.type("config get mqtt.password\r")
+    )
+    shown += box.type("mqtt\r")
+    assert "s3cret" not in shown and "***" in shown
+    assert "s3cret" not in (box.data / "audit.jsonl").read_text()
+
+
+def test_ascii_only_setting_keeps_every_byte_7_bit(tmp_path: Path) -> None:
+    box = Box(tmp_path, ascii_only=True)
+    with box.config_path.open("a", encoding="utf-8") as handle:
+        handle.write('\n[prompts.texts]\nlunch = "지금은 점심시간입니다."\n')
+    box.login()
+    shown = box.type("config show\r") + box.type("status\r") + box.type("config get prompts.texts.lunch\r")
+    assert bytes(box.out).isascii()
+    assert "jigeumeun jeomsimsiganipnida." in shown

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import shlex
 import tomllib
 import types
@@ -55,6 +56,19 @@ class UsageError(Exception):
 
 
 # -- config keys --------------------------------------------------------------------------------------
+
+_SECRET_LINE = re.compile(r"^(\s*[\w.-]*(?:password|secret|token)[\w-]*\s*=\s*)(.+)$", re.IGNORECASE)
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a key holds a secret whose value the console never prints (MQTT password and the like)."""
+    last = key.rsplit(".", 1)[-1].lower()
+    return any(word in last for word in ("password", "secret", "token"))
+
+
+def mask_secret_lines(text: str) -> list[str]:
+    """TOML lines with the values of secret keys replaced by ``"***"`` (shoulder-surfing on a site visit)."""
+    return [_SECRET_LINE.sub(r'\1"***"', line) for line in text.splitlines()]
 
 
 def _section_class(annotation: Any) -> type[BaseModel] | None:
@@ -143,7 +157,9 @@ def config_changes(old_text: str, new_text: str) -> list[str]:
     old = _flatten(parse_config_text(old_text).model_dump(mode="json"))
     new = _flatten(parse_config_text(new_text).model_dump(mode="json"))
     return [
-        f"{key}: {render.fmt(old.get(key))} -> {render.fmt(new.get(key))}"
+        f"{key}: changed (secret)"
+        if is_secret_key(key)
+        else f"{key}: {render.fmt(old.get(key))} -> {render.fmt(new.get(key))}"
         for key in sorted(old.keys() | new.keys())
         if old.get(key) != new.get(key)
     ]
@@ -310,7 +326,7 @@ class ConsoleCommands:
     def _config_show(self, rest: list[str]) -> Reply:
         text = self.backend.config_text()
         if not rest:
-            return Reply(text.splitlines() or ["(empty: every key takes its default)"])
+            return Reply(mask_secret_lines(text) or ["(empty: every key takes its default)"])
         data = parse_config_text(text, "running config").model_dump(mode="json")
         try:
             section = _lookup(data, rest[0])
@@ -318,7 +334,12 @@ class ConsoleCommands:
             raise UsageError(f"no section '{rest[0]}'") from None
         if not isinstance(section, dict):
             return Reply([f"{rest[0]} = {render.fmt(section)}"])
-        return Reply([f"{k} = {render.fmt(v)}" for k, v in _flatten(section, f"{rest[0]}.").items()])
+        return Reply(
+            [
+                f"{k} = {'***' if v and is_secret_key(k) else render.fmt(v)}"
+                for k, v in _flatten(section, f"{rest[0]}.").items()
+            ]
+        )
 
     def _config_get(self, rest: list[str]) -> Reply:
         if len(rest) != 1:
@@ -332,13 +353,15 @@ class ConsoleCommands:
             value = render.fmt(_lookup(running, key))
         except KeyError:
             value = "(not set)"
+        if is_secret_key(key) and value != "-":
+            value = "*** (set; never shown)"
         lines = [f"{key} = {value}", f"  {info.title}: {info.description}"]
         if self.draft is not None:
             try:
                 drafted = render.fmt(_lookup(tomllib.loads(self.draft), key))
             except (KeyError, tomllib.TOMLDecodeError):
                 drafted = None
-            if drafted is not None and drafted != value:
+            if drafted is not None and drafted != value and not is_secret_key(key):
                 lines.append(f"  draft: {drafted}")
         return Reply(lines)
 
@@ -363,8 +386,9 @@ class ConsoleCommands:
                 return Reply([f"refused: {p}" for p in own])
             problems = error.problems
         self.draft = candidate
-        self.backend.audit("config.set", f"{key} = {raw} (draft)")
-        lines = [f"draft: {key} = {raw}  (see 'config diff'; 'config apply' makes it live)"]
+        shown = "***" if is_secret_key(key) else raw
+        self.backend.audit("config.set", f"{key} = {shown} (draft)")
+        lines = [f"draft: {key} = {shown}  (see 'config diff'; 'config apply' makes it live)"]
         lines += [f"  not yet valid: {p}" for p in problems]
         return Reply(lines)
 
@@ -372,13 +396,16 @@ class ConsoleCommands:
         if self.draft is None:
             return Reply(["no draft: use 'config set KEY VALUE' first"])
         diff = difflib.unified_diff(
-            self.backend.config_text().splitlines(),
-            self.draft.splitlines(),
+            mask_secret_lines(self.backend.config_text()),
+            mask_secret_lines(self.draft),
             "running",
             "draft",
             lineterm="",
         )
-        return Reply(list(diff) or ["the draft equals the running configuration"])
+        lines = list(diff)
+        if not lines and self.draft != self.backend.config_text():
+            lines = ["the draft differs from the running configuration only in secret values"]
+        return Reply(lines or ["the draft equals the running configuration"])
 
     def _config_apply(self) -> Reply:
         if self.draft is None:
