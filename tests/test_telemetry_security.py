@@ -137,3 +137,17 @@ def test_model_update_needs_central_signature(box: Box, receiver: Receiver) -> N
     )
     assert bad_file["ok"] is False and "does not load" in bad_file["error"]
     assert box.slot.current() == "v2"
+
+
+def test_model_rollback_returns_to_the_previous_signed_model(box: Box, receiver: Receiver) -> None:
+    nothing = receiver.command("site-a", "lg-a", "model.rollback", {})
+    assert nothing["ok"] is False and "no previous model" in nothing["error"]
+    for version in ("v1", "v2"):
+        blob = MODEL + version.encode()
+        signature = CENTRAL_KEY.sign(blob).signature
+        assert receiver.command("site-a", "lg-a", "model.update", _model_payload(version, blob, signature))[
+            "ok"
+        ]
+    back = receiver.command("site-a", "lg-a", "model.rollback", {})
+    assert back["ok"] is True and back["result"]["version"] == "v1" and box.slot.current() == "v1"
+    assert box.slot.path("v1").read_bytes() == MODEL + b"v1"
