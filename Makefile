@@ -52,6 +52,7 @@ central: setup
 bench-mqtt: setup
 	@nice -n 10 $(PY) bench/bench_mqtt_outbox.py
 	@nice -n 10 $(PY) bench/bench_mqtt.py --devices 500 --rate 1 3 --seconds 15
+	@nice -n 10 $(PY) bench/bench_mqtt.py --devices 500 --rate 1 3 --seconds 15 --tls
 
 # Signal processing (issue 3): detector cost, caller-ID grid, DTMF talk-off on an hour of speech.
 .PHONY: bench-dsp

@@ -24,7 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.mqtt_support import Broker  # noqa: E402
+from tests.mqtt_support import Broker, make_pki  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:
@@ -38,16 +38,30 @@ def ticks(rate: float, seconds: float) -> int:
     return round(rate * seconds)
 
 
-def devices_worker(port: int, first: int, count: int, rate: float, seconds: float, start_at: float) -> None:
-    """``count`` boxes, each publishing ``rate`` events/s in the device envelope, QoS 1."""
+def devices_worker(
+    port: int,
+    first: int,
+    count: int,
+    rate: float,
+    seconds: float,
+    start_at: float,
+    tls: tuple[str, str, str] | None,
+) -> None:
+    """``count`` boxes, each publishing ``rate`` events/s in the device envelope, QoS 1.
+
+    With ``tls`` (ca, cert, key) all boxes share one client certificate, CN ``lg-bench``: the ACL then lets
+    them publish only under ``lineguard/<site>/lg-bench/``, so each box is told apart by its epoch.
+    """
     clients = []
     for i in range(first, first + count):
         c = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"bench-{i}", protocol=mqtt.MQTTv5
         )
+        if tls:
+            c.tls_set(ca_certs=tls[0], certfile=tls[1], keyfile=tls[2])
         c.connect("127.0.0.1", port, keepalive=60)
         c.loop_start()
-        clients.append((f"lg-{i:04d}", f"site-{i // 10:03d}", c))
+        clients.append(("lg-bench" if tls else f"lg-{i:04d}", f"site-{i // 10:03d}", c))
     while time.time() < start_at:
         time.sleep(0.01)
     period = 1.0 / rate
@@ -59,7 +73,8 @@ def devices_worker(port: int, first: int, count: int, rate: float, seconds: floa
             if delay > 0:
                 time.sleep(delay)
             body = {"type": "policy.warn", "category": "insult", "basis": "abuse.detected"}
-            env = {"id": f"e{device}:{seq}", "epoch": f"e{device}", "device": device, "site": site, "seq": seq,
+            epoch = f"e{first + k:04d}"
+            env = {"id": f"{epoch}:{seq}", "epoch": epoch, "device": device, "site": site, "seq": seq,
                    "ts": time.time(), "event": body}  # fmt: skip
             c.publish(f"lineguard/{site}/{device}/event", json.dumps(env), qos=1)
     time.sleep(2)
@@ -68,22 +83,31 @@ def devices_worker(port: int, first: int, count: int, rate: float, seconds: floa
         c.loop_stop()
 
 
-def run(devices: int, rate: float, seconds: float, workers: int) -> dict[str, float]:
+def run(devices: int, rate: float, seconds: float, workers: int, use_tls: bool) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
-        broker = Broker(Path(tmp) / "broker").start()
+        tls: tuple[str, str, str] | None = None
+        url = ""
+        pki = None
+        if use_tls:
+            pki = make_pki(Path(tmp) / "pki", ["central", "lg-bench"])
+            tls = (str(pki.ca), str(pki.cert("lg-bench")), str(pki.key("lg-bench")))
+        broker = Broker(Path(tmp) / "broker", pki).start()
+        url = broker.url()
+        if pki is not None:
+            url = f"mqtts://127.0.0.1:{broker.port}?ca={pki.ca}&cert={pki.cert('central')}&key={pki.key('central')}"
         db = Path(tmp) / "central.db"
         central = subprocess.Popen(
-            [sys.executable, "-m", "central.cli", "--broker", broker.url(), "--db", f"sqlite:///{db}", "--http", "off"],
+            [sys.executable, "-m", "central.cli", "--broker", url, "--db", f"sqlite:///{db}", "--http", "off"],
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         time.sleep(2.0)
         assert broker.proc is not None
-        start_at = time.time() + 3 + devices / 200
+        start_at = time.time() + 3 + devices / (50 if use_tls else 200)
         per = -(-devices // workers)
         procs = [
             mp.Process(
                 target=devices_worker,
-                args=(broker.port, w * per, min(per, devices - w * per), rate, seconds, start_at),
+                args=(broker.port, w * per, min(per, devices - w * per), rate, seconds, start_at, tls),
             )
             for w in range(workers)
             if w * per < devices
@@ -114,6 +138,7 @@ def run(devices: int, rate: float, seconds: float, workers: int) -> dict[str, fl
         broker.stop()
     return {
         "devices": devices,
+        "tls": use_tls,
         "offered_events_per_s": devices * rate,
         "events_expected": expected,
         "events_stored": got,
@@ -131,9 +156,10 @@ def main() -> int:
     parser.add_argument("--rate", type=float, nargs="+", default=[1.0], help="events per second per box")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--tls", action="store_true", help="client certificates and the ACL, as deployed")
     args = parser.parse_args()
     for rate in args.rate:
-        print(json.dumps(run(args.devices, rate, args.seconds, args.workers)), flush=True)
+        print(json.dumps(run(args.devices, rate, args.seconds, args.workers, args.tls)), flush=True)
     return 0
 
 
