@@ -90,3 +90,22 @@ def test_scale_to_dbm0() -> None:
     x = np.random.default_rng(0).normal(0, 1000, 8000)
     assert abs(dbm0(scale_to_dbm0(x, -16.0)) - (-16.0)) < 0.05
     assert np.all(scale_to_dbm0(np.zeros(10), -16.0) == 0)
+
+
+@pytest.mark.parametrize("rate", [16000, 11025])
+def test_detectors_work_at_other_sample_rates(rate: int) -> None:
+    from scipy.signal import resample_poly
+
+    from edge.dsp.callerid import CallerIdDecoder
+    from edge.dsp.progress import CallProgressDetector
+
+    def up(x: np.ndarray) -> np.ndarray:
+        return np.round(resample_poly(x.astype(float), rate, 8000)).astype(np.int16)
+
+    fsk = up(np.concatenate((callerid_fsk("0212345678"), np.zeros(800, dtype=np.int16))))
+    assert [m.number for m in CallerIdDecoder(rate).feed(fsk)] == ["0212345678"]
+    dtmf = DtmfDetector(rate)
+    assert [h.digit for h in dtmf.feed(up(dtmf_digits("*9#"))) + dtmf.flush()] == ["*", "9", "#"]
+    busy = ToneSource("busy")
+    tone = up(np.concatenate([busy.next_frame() for _ in range(150)]))
+    assert [e.kind for e in CallProgressDetector(rate).feed(tone)] == ["busy"]
