@@ -91,7 +91,7 @@ def test_every_pi_field_is_described() -> None:
 def test_drive_safe_releases_every_output_relay_first() -> None:
     from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-    from edge.backends.pi.commands import drive_safe
+    from edge.backends.pi.bypass import drive_safe
 
     factory = MockFactory(revision="c03112", pin_class=MockPWMPin)
     pins = load_pinmap()
@@ -121,3 +121,35 @@ def test_bypass_command_reports_the_pins(
     assert report["ok"] is True
     assert report["pins"][0] == {"pin": "relay_en", "bcm": 17, "level": "low"}
     assert {"pin": "daa_oh", "bcm": 22, "level": "high"} in report["pins"]
+
+
+def test_bypass_module_runs_standalone_and_fast(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock", "GPIOZERO_MOCK_PIN_CLASS": "mockpwmpin"}
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge.backends.pi.bypass", "--json", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["pins"][0] == {"pin": "relay_en", "bcm": 17, "level": "low"}
+    # It must not load every subcommand (the full CLI imports scipy and the model runtime).
+    assert (
+        "scipy"
+        not in subprocess.run(
+            [sys.executable, "-c", "import sys, edge.backends.pi.bypass; print(' '.join(sys.modules))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert elapsed < 30

@@ -35,6 +35,8 @@ def _units_for_this_machine(tmp_path: Path) -> Path:
         text = unit.read_text()
         text = text.replace("/opt/lineguard/current/bin/lineguard", str(LINEGUARD))
         text = text.replace("/opt/lineguard/factory/bin/lineguard", str(LINEGUARD))
+        text = text.replace("/opt/lineguard/current/bin/python", sys.executable)
+        text = text.replace("/opt/lineguard/factory/bin/python", sys.executable)
         text = text.replace(
             "/usr/local/sbin/lineguard-firstboot", str(FIRMWARE / "files" / "lineguard-firstboot")
         )
@@ -62,7 +64,7 @@ def test_main_unit_has_the_required_settings() -> None:
     assert set(settings["SupplementaryGroups"].split()) == {"gpio", "audio", "dialout"}
     assert settings["ProtectSystem"] == "strict" and settings["NoNewPrivileges"] == "yes"
     assert settings["StateDirectory"] == "lineguard"
-    assert " bypass" in settings["ExecStopPost"]
+    assert settings["ExecStopPost"].split()[1:3] == ["-m", "edge.backends.pi.bypass"]
 
 
 @needs(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
