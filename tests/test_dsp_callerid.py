@@ -163,3 +163,14 @@ def test_parse_rejects_inconsistent_structure() -> None:
 def test_unknown_standard_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="bell202"):
         CallerIdDecoder(standards=("bell203",))
+
+
+def test_an_endless_mark_tone_keeps_memory_flat_and_a_message_after_it_still_decodes() -> None:
+    decoder = CallerIdDecoder(standards=("bell202",))
+    n = np.arange(8000 * 30)
+    mark = to_pcm(amplitude(-15) * np.sin(2 * np.pi * 1200 * n / 8000))
+    for i in range(0, mark.size, 160):
+        assert decoder.feed(mark[i : i + 160]) == []
+    assert decoder._fsk is not None and decoder._fsk._soft.size < 2000
+    got = decoder.feed(np.concatenate((callerid_fsk("0212345678", level_dbm0=-15), to_pcm(silence(50)))))
+    assert [m.number for m in got] == ["0212345678"]

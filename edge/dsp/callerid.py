@@ -197,6 +197,8 @@ class _FskUart:
         self._soft = np.concatenate((self._soft, soft))
         self._raw = np.concatenate((self._raw, samples))
         out = self._frame_bytes()
+        # A run of marks longer than the minimum counts the same, so an endless tone cannot grow the buffer.
+        self._run_start = max(self._run_start, self._pos - 2 * self._MIN_MARK_BITS * self.bit)
         keep_from = max(self._base, min(self._pos, int(self._run_start)) - self._HISTORY)
         drop = keep_from - self._base
         if drop > 0:
