@@ -151,3 +151,11 @@ def test_repeat_callers_across_sites_reach_every_box(box: Box, receiver: Receive
         10,
         f"shared list not received: {box.shared}",
     )
+
+
+def test_a_reporting_only_box_refuses_every_command() -> None:
+    from edge.telemetry.client import CommandRejected
+    from edge.telemetry.commands import NoCommands
+
+    with pytest.raises(CommandRejected, match="takes no commands"):
+        NoCommands().handle("reboot", {"confirm": True})

@@ -183,6 +183,16 @@ class Telemetry:
         }
         self._store("health", self.base + "/health", sample)
 
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until the broker has acknowledged everything stored (e.g. before a simulation exits)."""
+        deadline = time.monotonic() + timeout
+        while self.outbox_depth():
+            if time.monotonic() > deadline:
+                return False
+            self._wake.set()
+            time.sleep(0.02)
+        return True
+
     def outbox_depth(self) -> int:
         """Reports written but not yet acknowledged by the broker (including any held in memory)."""
         return self.outbox.depth() + len(self._overflow)

@@ -389,6 +389,14 @@ class BaseCommandHandler:
         return {"rebooting_in_s": self.reboot_delay_s}
 
 
+class NoCommands:
+    """A handler that refuses every command, for a box that only reports (``simulate --mqtt``)."""
+
+    def handle(self, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Refuse, saying why."""
+        raise CommandRejected(f"refused: {name} - this box only reports and takes no commands")
+
+
 def describe(payload: dict[str, Any]) -> str:
     """A short log line for a command payload (no blobs)."""
     return json.dumps({k: (v if len(str(v)) < 80 else "...") for k, v in payload.items()}, ensure_ascii=False)
