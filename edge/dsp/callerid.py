@@ -171,6 +171,8 @@ class _FskUart:
         self._phase = np.zeros(2)
         self._tail = np.zeros((2, self.taps - 1), dtype=np.complex128)
         self._floor = dbm0_to_power(floor_dbm0) * self.taps**2 / 2
+        # Below half the floor's amplitude everywhere in a window, no correlator can reach the floor.
+        self._gate = float(np.sqrt(2.0 * dbm0_to_power(floor_dbm0))) / 2
         self._soft = np.zeros(0)
         self._raw = np.zeros(0)
         self._base = 0  # absolute index of _soft[0]
@@ -183,6 +185,14 @@ class _FskUart:
 
     def feed(self, samples: npt.NDArray[np.float64]) -> list[tuple[bytes, float, str]]:
         n = samples.size
+        recent = self._raw[-(self.taps - 1) :]
+        if float(np.max(np.abs(samples))) < self._gate and (
+            recent.size == 0 or float(np.max(np.abs(recent))) < self._gate
+        ):
+            # Too quiet for any correlator to pass the floor: no carrier, skip the demodulator.
+            self._phase = (self._phase + self._w * n) % (2 * np.pi)
+            self._tail[:] = 0.0
+            return self._append(np.zeros(n), samples)
         k = np.arange(n)
         mixed = samples[None, :] * np.exp(-1j * (self._phase[:, None] + self._w[:, None] * k[None, :]))
         self._phase = (self._phase + self._w * n) % (2 * np.pi)
@@ -194,6 +204,11 @@ class _FskUart:
         energy = np.abs(window) ** 2
         total = energy[0] + energy[1]
         soft = np.where(total > self._floor, (energy[0] - energy[1]) / np.maximum(total, 1e-9), 0.0)
+        return self._append(soft, samples)
+
+    def _append(
+        self, soft: npt.NDArray[np.float64], samples: npt.NDArray[np.float64]
+    ) -> list[tuple[bytes, float, str]]:
         self._soft = np.concatenate((self._soft, soft))
         self._raw = np.concatenate((self._raw, samples))
         out = self._frame_bytes()

@@ -81,6 +81,7 @@ class DtmfDetector:
         self._kernel = np.concatenate((kernel.real, kernel.imag), axis=1)
         self._scale = 2.0 / np.repeat(self._lengths.astype(np.float64) ** 2, 3)
         self._floor = dbm0_to_power(self.limits.min_level_dbm0)
+        self._gate = float(np.sqrt(2.0 * self._floor))
         self._buf = np.zeros(self._span, dtype=np.float64)
         self._pending = np.zeros(0, dtype=np.float64)
         self._hop_end = 0  # absolute index (samples) of the end of the last hop analysed
@@ -117,6 +118,9 @@ class DtmfDetector:
         return [hit] if hit is not None else []
 
     def _classify(self, windows: npt.NDArray[np.float64]) -> list[str | None]:
+        # Two tones each above the floor have a peak above the floor's amplitude: quiet hops cost nothing.
+        if float(np.max(np.abs(windows))) < self._gate:
+            return [None] * windows.shape[0]
         limits = self.limits
         hops = np.arange(windows.shape[0])
         projected = windows @ self._kernel  # real matrix: cosine and sine halves, so BLAS stays real
