@@ -72,7 +72,7 @@ def devices_worker(
             delay = tick + period * k / count - time.time()
             if delay > 0:
                 time.sleep(delay)
-            body = {"type": "policy.warn", "category": "insult", "basis": "abuse.detected"}
+            body = {"type": "warning", "category": "insult", "basis": "abuse.insult"}
             epoch = f"e{first + k:04d}"
             env = {"id": f"{epoch}:{seq}", "epoch": epoch, "device": device, "site": site, "seq": seq,
                    "ts": time.time(), "event": body}  # fmt: skip

@@ -14,7 +14,7 @@ from edge.telemetry.outbox import Outbox
 
 
 def main(count: int = 2000) -> int:
-    body = {"type": "policy.warn", "category": "insult", "basis": "abuse.detected", "call_id": "c-000123"}
+    body = {"type": "warning", "category": "insult", "basis": "abuse.insult", "call_id": "c-000123"}
     for sync in ("full", "normal"):
         with tempfile.TemporaryDirectory() as tmp:
             box = Outbox(Path(tmp) / "outbox.db", synchronous=sync)  # type: ignore[arg-type]

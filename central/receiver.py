@@ -23,8 +23,8 @@ from edge.telemetry.settings import MqttConfig
 
 log = logging.getLogger(__name__)
 
-STRIKE_TYPES = frozenset({"call.cut", "policy.cut", "caller.marked", "strike"})
-"""Event types that count as a strike against the caller's number."""
+STRIKE_TYPES = frozenset({"strike"})
+"""Event types that count as a strike against the number they carry (the runtime records one per cut or mark)."""
 HELD_LIMIT = 100_000
 
 

@@ -15,7 +15,21 @@ from typing import Any
 from central.store import Store
 
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f")
-CUT_TYPES = ("call.cut", "policy.cut")
+CUT_TYPES = ("cut",)
+INCIDENT_TYPES = ("warning", "cut", "caller_marked")
+"""Policy actions that make a call an incident (as in the runtime)."""
+BASIS_CATEGORY = {"staff.request": "staff", "duration.limit": "duration", "blocked.number": "blocked"}
+
+
+def incident_category(kind: str, event: dict[str, Any]) -> str | None:
+    """The category an incident is counted under (abuse category, else from its legal basis); None if none."""
+    if kind not in INCIDENT_TYPES:
+        return None
+    category = event.get("category")
+    if isinstance(category, str) and category:
+        return category
+    basis = event.get("basis")
+    return BASIS_CATEGORY.get(basis, basis) if isinstance(basis, str) and basis else "other"
 
 
 def summary(store: Store, days: int = 14, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -41,8 +55,8 @@ def summary(store: Store, days: int = 14, extra: dict[str, Any] | None = None) -
     for site, ts, kind, body in store.query("SELECT site, ts, type, body FROM events WHERE ts >= ?", [since]):
         day = dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d")
         event = json.loads(body)
-        category = event.get("category")
-        if isinstance(category, str) and category:
+        category = incident_category(kind, event)
+        if category:
             incidents[day][category] += 1
             per_site[site][category] += 1
         if kind in CUT_TYPES:

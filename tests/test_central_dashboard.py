@@ -44,13 +44,12 @@ def _feed(broker: Broker, tmp_path: Path, receiver: Receiver) -> None:
         tele.start()
         boxes.append(tele)
         for category in ("insult", "insult", "threat"):
-            tele.publish_event({"type": "policy.warn", "category": category, "basis": "abuse.detected"})
-        tele.publish_event(
-            {"type": "call.cut", "category": "threat", "caller": "01055550000", "basis": "abuse"}
-        )
+            tele.publish_event({"type": "warning", "category": category, "basis": f"abuse.{category}"})
+        tele.publish_event({"type": "cut", "category": "threat", "basis": "abuse.threat"})
+        tele.publish_event({"type": "strike", "number": "01055550000", "basis": "abuse.threat", "strikes": 1})
         tele.publish_health({"uptime_s": 10, "cpu_temp_c": 48.5})
     wait_for(
-        lambda: receiver.counters.events == 8 and receiver.counters.health == 2, 15, "reports not received"
+        lambda: receiver.counters.events == 10 and receiver.counters.health == 2, 15, "reports not received"
     )
     boxes[1].stop()  # says offline itself
     # lg-a loses its link without a goodbye: the broker publishes its last will.
@@ -64,7 +63,7 @@ def _feed(broker: Broker, tmp_path: Path, receiver: Receiver) -> None:
 def test_duplicates_are_dropped_and_the_summary_counts_what_arrived(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'c.db'}")
     row = EventRow(
-        "lg-a", "site-a", "e", 1, time.time(), {"type": "policy.warn", "category": "<script>x</script>"}
+        "lg-a", "site-a", "e", 1, time.time(), {"type": "warning", "category": "<script>x</script>"}
     )
     store.commit_events([row, row], {("lg-a", "e"): 2})
     store.commit_events([row], {})
@@ -95,7 +94,7 @@ def test_dashboard_renders_in_headless_chromium(tmp_path: Path, broker: Broker, 
         )  # fmt: skip
     finally:
         server.shutdown()
-    assert "0 of 2 boxes online" in dom and "8 events" in dom
+    assert "0 of 2 boxes online" in dom and "10 events" in dom
     assert dom.count('class="device offline"') == 2
     incidents = dom.split('id="incidents"')[1].split("</figure>")[0]
     assert incidents.count('class="bar"') == 2 and "insult: 4" in incidents and "threat: 4" in incidents

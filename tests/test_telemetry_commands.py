@@ -139,7 +139,7 @@ def test_a_duplicate_command_is_answered_again_but_run_once(
 def test_repeat_callers_across_sites_reach_every_box(box: Box, receiver: Receiver) -> None:
     receiver.share_interval_s = 0.2
     now = time.time()
-    cut = {"type": "call.cut", "caller": "01012345678", "category": "insult"}
+    cut = {"type": "strike", "number": "01012345678", "basis": "abuse.insult", "strikes": 1}
     from central.store import EventRow
 
     rows = [EventRow("lg-x", "site-x", "e1", 1, now, cut), EventRow("lg-y", "site-y", "e2", 1, now, cut)]
