@@ -151,7 +151,15 @@ def _release(folder: Path, version: str, works: bool = True) -> Path:
     (folder / "VERSION").write_text(version + "\n")
     (folder / "bin" / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     (folder / "bin" / "python").chmod(0o755)
-    body = f'exec "{LINEGUARD}" "$@"' if works else "echo broken >&2; exit 1"
+    # A small stand-in for the release's lineguard that answers the two smoke-test questions for real:
+    # its version, and whether the device's config validates (with this checkout's edge.config).
+    check = "import pathlib, sys; from edge.config import load_config; load_config(pathlib.Path(sys.argv[1]))"
+    body = (
+        f'case "$1" in --version) echo "lineguard {version}" ;; '
+        f'check-config) exec "{sys.executable}" -c "{check}" "$2" ;; *) exit 2 ;; esac'
+        if works
+        else "echo broken >&2; exit 1"
+    )
     (folder / "bin" / "lineguard").write_text(f"#!/bin/sh\n{body}\n")
     (folder / "bin" / "lineguard").chmod(0o755)
     return folder
@@ -296,3 +304,14 @@ def test_first_boot_without_provisioning_files_fails_clearly(tmp_path: Path) -> 
     assert proc.returncode == 1
     assert "lineguard-provision" in proc.stderr
     assert not (tmp_path / "data" / "lineguard" / "var" / ".provisioned").exists()
+
+
+def test_update_refuses_a_release_that_rejects_the_device_config(
+    device: tuple[Path, SigningKey], tmp_path: Path
+) -> None:
+    root, key = device
+    (root / "etc" / "lineguard" / "lineguard.toml").write_text("[device]\nfuture_key = 1\n")
+    bundle, signature = _bundle(tmp_path, key, "0.5.0")
+    proc = _update(root, "install", str(bundle), str(signature))
+    assert proc.returncode == 1 and "rejects" in proc.stderr
+    assert _current(root) == "factory"
