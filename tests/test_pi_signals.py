@@ -80,6 +80,7 @@ def test_loop_monitor_reports_drop_only_after_settle_and_drop_time() -> None:
     m = LoopMonitor(drop_s=0.3, settle_s=0.5, polarity_hangup=False)
     m.arm(10.0)
     assert m.poll(10.4) is None  # no loop current yet, but still settling
+    assert m.poll(10.9) is None  # ...and none seen yet: no sensor is not a hang-up
     m.feed(True, 10.2)
     assert m.poll(11.0) is None
     m.feed(False, 11.0)
@@ -125,3 +126,11 @@ def test_ring_cadence_one_on_two_off() -> None:
     assert c.at(100.0).ringing and c.at(100.99).ringing
     assert not c.at(101.01).ringing and not c.at(102.99).ringing
     assert c.at(103.01).ringing and c.at(103.01).cycle == 1
+
+
+def test_loop_monitor_without_any_current_never_reports() -> None:
+    m = LoopMonitor(drop_s=0.1, settle_s=0.0, polarity_hangup=True)
+    m.arm(0.0)
+    m.feed(False, 0.01)
+    assert m.poll(10.0) is None
+    assert not m.seen_current and not m.pending

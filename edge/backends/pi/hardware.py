@@ -502,6 +502,7 @@ class PiHardware:
             "watchdog_kicks": self.relays.kicks,
             "watchdog_kicks_refused": self.relays.kicks_refused,
             "ring_pulses_rejected": self._ring.rejected,
+            "loop_current_seen": self._loop.seen_current,
             "events_sent": self.events_sent,
         }
         audio_stats = getattr(self.audio, "stats", None)

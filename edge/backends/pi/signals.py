@@ -113,7 +113,8 @@ class LoopMonitor:
     """Far-end hang-up from the loop-current sense while the line is off hook.
 
     Loss of loop current for ``drop_s`` is a hang-up (``"loop_drop"``); a shorter dropout is a polarity
-    reversal, a hang-up only where the exchange signals it that way (``polarity_hangup``).
+    reversal, a hang-up only where the exchange signals it that way (``polarity_hangup``). A loss counts only
+    after current was seen during this seizure: a missing or broken sensor must not end every call.
     """
 
     def __init__(self, drop_s: float, settle_s: float, polarity_hangup: bool) -> None:
@@ -124,12 +125,15 @@ class LoopMonitor:
         self._current = False
         self._lost_at: float | None = None
         self._fired = False
+        self.seen_current = False
+        """Whether loop current flowed at some point since the line was seized."""
 
     def arm(self, t: float) -> None:
         """The line was seized at ``t``: start watching after the settle time."""
         self._armed_at = t
         self._lost_at = None
         self._fired = False
+        self.seen_current = False
 
     def disarm(self) -> None:
         """The line was released: nothing to watch."""
@@ -139,6 +143,8 @@ class LoopMonitor:
     def feed(self, current: bool, t: float) -> str | None:
         """Loop current present (True) or absent at ``t``; a cause when a short dropout ended."""
         previous, self._current = self._current, current
+        if current and self._armed_at is not None:
+            self.seen_current = True
         if not self._watching(t):
             self._lost_at = None if current else t
             return None
@@ -154,7 +160,7 @@ class LoopMonitor:
 
     def poll(self, t: float) -> str | None:
         """``"loop_drop"`` once the current has been gone for ``drop_s``."""
-        if not self._watching(t) or self._fired:
+        if not self._watching(t) or self._fired or not self.seen_current:
             return None
         if self._current:
             return None
@@ -168,7 +174,7 @@ class LoopMonitor:
     @property
     def pending(self) -> bool:
         """Whether a loss of loop current is being timed (the caller must keep polling)."""
-        return self._armed_at is not None and not self._fired and not self._current
+        return self._armed_at is not None and not self._fired and self.seen_current and not self._current
 
     def _settle_end(self) -> float:
         return (self._armed_at or 0.0) + self._settle_s
