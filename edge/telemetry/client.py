@@ -183,6 +183,22 @@ class Telemetry:
         }
         self._store("health", self.base + "/health", sample)
 
+    @classmethod
+    def from_url(
+        cls, url: str, device_id: str, site: str, data_dir: Path, commands: CommandHandler | None = None
+    ) -> Telemetry:
+        """A Telemetry for ``mqtt://`` / ``mqtts://...?ca=&cert=&key=`` (``simulate --mqtt``); refuses commands
+        unless a handler is given. Raises ValueError for a bad URL or unusable TLS files."""
+        from edge.telemetry.commands import NoCommands
+
+        return cls(MqttConfig.from_url(url), device_id, site, data_dir, commands or NoCommands())
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Wait up to ``timeout`` for the broker to take everything, then stop; False if some is left over."""
+        drained = self.flush(timeout) if self._threads else False
+        self.stop()
+        return drained
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until the broker has acknowledged everything stored (e.g. before a simulation exits)."""
         deadline = time.monotonic() + timeout
