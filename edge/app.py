@@ -60,7 +60,11 @@ def chain_hook(data_dir: Path) -> Any:
         digest = event_digest(
             event_id, row["call_id"], row["t"], row["wall"], row["type"], row["basis"], row["data"]
         )
-        chain.append("event", str(event_id), digest)
+        try:
+            chain.append("event", str(event_id), digest)
+        except OSError as exc:
+            # A full disk must not lose the event itself; `lineguard verify` will name the unchained row.
+            log.error("event %s not hash-chained: %s", event_id, exc)
 
     return on_event
 

@@ -17,6 +17,10 @@ from edge.core import actions as a
 from edge.core import events as e
 from edge.core.machine import CallMachine
 from edge.core.state import Instant, LineState
+from edge.dsp.callerid import CallerIdDecoder
+from edge.dsp.dtmf import DtmfDetector
+from edge.dsp.progress import CallProgressDetector
+from edge.dsp.settings import DspConfig
 from edge.mixer import Mixer, ToneFactory
 from edge.ports import FRAME_SECONDS, AudioFrame, Hardware
 from edge.prompts import PromptError, PromptLibrary
@@ -28,6 +32,8 @@ POLICY_TYPES = frozenset(
     {"warning", "cut", "staff_alert", "duration_notice", "caller_marked", "block_notice", "calendar_message"}
 )
 """Event types that are policy actions; each carries its legal basis."""
+INCIDENT_KINDS = frozenset({"warning", "cut", "caller_marked"})
+"""Policy actions that make a call an incident: its recording is kept longer."""
 
 
 class Clock(Protocol):
@@ -140,6 +146,33 @@ class Writer:
             self._thread.join(timeout=10)
 
 
+class LineSignals:
+    """The telephony detectors of one line: DTMF on the phone leg, caller ID and call progress on the line leg."""
+
+    HANG_UP_TONES = frozenset({"busy", "reorder"})
+
+    def __init__(self, dsp: DspConfig) -> None:
+        self.dtmf = DtmfDetector()
+        self.callerid = CallerIdDecoder(standards=dsp.callerid_standards)
+        self.progress = CallProgressDetector(config=dsp)
+        self.caller_id_raw: deque[dict[str, Any]] = deque(maxlen=10)
+
+    def hear(self, frame: AudioFrame, line_live: bool) -> list[e.Event]:
+        """Events decoded from one frame; call progress is only listened for while the line is seized."""
+        found: list[e.Event] = [e.DtmfDigit(hit.digit, e.Leg.PHONE) for hit in self.dtmf.feed(frame.phone)]
+        for message in self.callerid.feed(frame.line):
+            self.caller_id_raw.append({"standard": message.standard, "checksum_ok": message.checksum_ok})
+            if message.checksum_ok:
+                found.append(
+                    e.CallerIdReceived(message.number, message.name, message.absence, message.datetime)
+                )
+        if line_live:
+            for tone in self.progress.feed(frame.line):
+                if tone.kind in self.HANG_UP_TONES:
+                    found.append(e.FarEndHangup(f"{tone.kind}_tone"))
+        return found
+
+
 class LineRuntime:
     """One line: the machine, its state, the mixer, and the executors of its actions."""
 
@@ -149,6 +182,8 @@ class LineRuntime:
         self.machine = CallMachine(app.config)
         self.state = LineState(line=line, seq=seq)
         self.mixer = Mixer(app.tones)
+        self.signals = LineSignals(app.config.dsp)
+        self.hw_line_live = False
         self.call_id: str | None = None
         self.caller_speech_s = 0.0
         self.staff_acted = False
@@ -163,7 +198,9 @@ class LineRuntime:
 
     def _log_input(self, event: e.Event, now: Instant) -> None:
         call_id = self.state.call.call_id if self.state.call else None
-        if isinstance(event, e.RingStarted | e.RingStopped | e.CallerIdReceived | e.AbuseDetected):
+        if isinstance(
+            event, e.RingStarted | e.RingStopped | e.CallerIdReceived | e.AbuseDetected | e.DtmfDigit
+        ):
             return  # the machine notes these itself, with their context
         data: dict[str, Any] = {}
         if isinstance(event, e.DtmfDigit):
@@ -181,6 +218,8 @@ class LineRuntime:
     def process_frame(self, frame: AudioFrame, now: Instant) -> None:
         """One 20 ms frame: detectors, recorder, mixer, output, and the clock tick."""
         app = self.app
+        for event in self.signals.hear(frame, self.hw_line_live):
+            self.handle(event, now)
         call = self.state.call
         if call is not None and call.bridged:
             self.caller_speech_s += FRAME_SECONDS
@@ -203,9 +242,12 @@ class LineRuntime:
         record = app.record
         if isinstance(action, a.SeizeLine):
             self.hw.line.set_off_hook(True)
+            self.hw_line_live = True
             record(now, "line_seized", self.call_id)
         elif isinstance(action, a.ReleaseLine):
             self.hw.line.set_off_hook(False)
+            self.hw_line_live = False
+            self.signals.progress = CallProgressDetector(config=self.app.config.dsp)
             record(now, "line_released", self.call_id)
         elif isinstance(action, a.PlayPrompt):
             self._play(action, now)
@@ -246,8 +288,10 @@ class LineRuntime:
         elif isinstance(action, a.CloseCall):
             self._close(action, now)
         elif isinstance(action, a.Note):
-            if action.kind in {"warning", "cut", "caller_marked"}:
+            if action.kind in INCIDENT_KINDS and action.call_id:
                 self.staff_acted = self.staff_acted or action.basis == a.Basis.STAFF
+                if app.recorder_impl is not None:
+                    app.recorder_impl.mark_incident(action.call_id, action.basis or "")
             record(now, action.kind, action.call_id, action.basis, dict(action.data))
         elif isinstance(action, a.RecordStrike):
             app.strike(action, now)

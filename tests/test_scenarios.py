@@ -139,3 +139,32 @@ def test_scenario_strikes_accumulate_across_calls(tmp_path: Path) -> None:
     assert [s.data["strikes"] for s in strikes] == [1, 2, 3]
     proposed = [r for r in result.timeline if r.type == "block_proposed"]
     assert len(proposed) == 1 and proposed[0].data["number"] == "01077776666"
+
+
+def test_busy_tone_alone_ends_the_call_and_its_recording(tmp_path: Path) -> None:
+    scenario = Scenario(
+        name="busy",
+        calls=[
+            CallScript.model_validate(
+                {
+                    "number": "01012345678",
+                    "hangup_signal": "busy_tone",
+                    "steps": [{"at": 5.0, "hangup": "caller"}],
+                }
+            )
+        ],
+    )
+    result = run_scenario(scenario, scenario_config(scenario), tmp_path)
+    hangup = next(r for r in result.timeline if r.type == "far_end_hangup")
+    ended = next(r for r in result.timeline if r.type == "call_ended")
+    connected = next(r for r in result.timeline if r.type == "connected")
+    assert hangup.data["cause"] == "busy_tone"
+    assert ended.t - (connected.t + 5.0) <= 2.0, "a far-end hang-up ends the call within 2 s"
+
+
+def test_caller_id_and_staff_codes_travel_as_real_signals(tmp_path: Path) -> None:
+    result = run(next(p for p in shipped_scenarios() if "dtmf" in p.stem), tmp_path)
+    assert result.calls[0]["number"] == "01033332222", "decoded from Bell 202 FSK between the rings"
+    assert list(result.appliance.line.signals.caller_id_raw) == [{"standard": "bell202", "checksum_ok": True}]
+    bases = [r.basis for r in result.timeline if r.type in ("warning", "cut")]
+    assert bases == ["staff.request", "staff.request"], "decoded from DTMF tones on the phone leg"

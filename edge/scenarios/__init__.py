@@ -93,6 +93,11 @@ class CallScript(Section):
         title="Far end answers after",
         description="Outgoing calls: seconds until the far end answers.",
     )
+    hangup_signal: Literal["loop_drop", "busy_tone"] = Field(
+        "loop_drop",
+        title="Hang-up signal",
+        description="How the exchange tells the box the caller hung up: loop-current drop, or only a busy tone.",
+    )
     gives_up_after_rings: int = Field(
         12, ge=1, le=50, title="Gives up after", description="Rings the caller waits if nobody answers."
     )

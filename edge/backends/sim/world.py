@@ -14,13 +14,13 @@ import numpy as np
 
 from edge.audio import read_wav, synthesize
 from edge.core import events as e
+from edge.dsp.generate import ToneSource, callerid_fsk, dtmf_digits
 from edge.ports import FRAME_SAMPLES, AudioFrame, EventSink, Pcm
 from edge.scenarios import CallScript, Scenario, Step
 
 RING_ON_S = 1.0
 RING_PERIOD_S = 3.0
 CID_AFTER_FIRST_RING_S = 0.5
-DTMF_SPACING_S = 0.16
 NOISE_SAMPLES = 8000 * 7
 STAFF_HANGS_UP_AFTER_S = 2.0
 """How long simulated staff take to put the handset down after the box ends a call."""
@@ -41,6 +41,11 @@ class _CallRun:
     connected_at: float | None = None
     over: bool = False
     anchors_done: set[str] = field(default_factory=set)
+
+
+def _tone_seconds(kind: str, seconds: float) -> Pcm:
+    source = ToneSource(kind)
+    return np.concatenate([source.next_frame() for _ in range(round(seconds / 0.02))])
 
 
 class SimClockSource:
@@ -197,6 +202,7 @@ class SimWorld:
         self._queue: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()
         self._caller_speech: list[_Speech] = []
+        self._line_onhook: list[_Speech] = []
         self._staff_speech: list[_Speech] = []
         rng = np.random.default_rng(seed)
         # A few seconds of line noise, cycled: cheap per frame and the same on every run.
@@ -243,12 +249,11 @@ class SimWorld:
         if script.direction == "out":
             self._phone_hook(True)
             self._schedule_steps(run, "ring", run.ring_at)
-            for i, digit in enumerate(script.number or ""):
-                self._at(run.ring_at + 1.0 + i * DTMF_SPACING_S, partial(self._emit, e.DtmfDigit(digit)))
+            if script.number:
+                self._at(run.ring_at + 1.0, partial(self._key, script.number))
             return
         if script.number is not None or script.withheld is not None:
-            cid = e.CallerIdReceived(script.number, script.name, script.withheld)
-            self._at(run.ring_at + RING_ON_S + CID_AFTER_FIRST_RING_S, lambda: self._caller_id(run, cid))
+            self._at(run.ring_at + RING_ON_S + CID_AFTER_FIRST_RING_S, partial(self._caller_id, run))
         for k in range(script.gives_up_after_rings):
             on = run.ring_at + k * RING_PERIOD_S
             self._at(on, partial(self._ring, run, True))
@@ -256,9 +261,12 @@ class SimWorld:
         self._at(run.ring_at + script.gives_up_after_rings * RING_PERIOD_S, lambda: self._give_up(run))
         self._schedule_steps(run, "ring", run.ring_at)
 
-    def _caller_id(self, run: _CallRun, cid: e.CallerIdReceived) -> None:
+    def _caller_id(self, run: _CallRun) -> None:
+        """The exchange sends Bell 202 FSK caller ID between the first and second ring."""
         if run.answered_at is None and not run.over:
-            self._emit(cid)
+            script = run.script
+            fsk = callerid_fsk(script.number, script.name, self.clock.wall(), absence=script.withheld)
+            self._line_onhook.append(_Speech(self.clock.t, fsk))
 
     def _ring(self, run: _CallRun, on: bool) -> None:
         if run.answered_at is None and not run.over:
@@ -286,6 +294,7 @@ class SimWorld:
             return
         run.over = True
         self._caller_speech.clear()
+        self._line_onhook.clear()
         if self.hardware.phone.off_hook and not self._staff_hangup_pending:
             self._staff_hangup_pending = True
             self._at(t + STAFF_HANGS_UP_AFTER_S, lambda: self._phone_hook(False))
@@ -336,7 +345,11 @@ class SimWorld:
         elif step.hangup == "caller":
             run.over = True
             self._caller_speech.clear()
-            self._emit(e.FarEndHangup("loop_drop"))
+            if run.script.hangup_signal == "busy_tone":
+                # No loop-current signal from this exchange: only the busy tone tells the call is over.
+                self._caller_speech.append(_Speech(t, _tone_seconds("busy", 6.0)))
+            else:
+                self._emit(e.FarEndHangup("loop_drop"))
             if self.hardware.phone.off_hook and not self._staff_hangup_pending:
                 self._staff_hangup_pending = True
                 self._at(t + STAFF_HANGS_UP_AFTER_S, lambda: self._phone_hook(False))
@@ -345,11 +358,15 @@ class SimWorld:
         elif step.press is not None:
             self._emit(e.ButtonPressed(long=step.press == "long"))
         elif step.dtmf is not None:
-            for i, digit in enumerate(step.dtmf):
-                self._at(t + i * DTMF_SPACING_S, partial(self._emit, e.DtmfDigit(digit)))
+            self._key(step.dtmf)
         elif step.detect is not None:
             d = step.detect
             self._emit(e.AbuseDetected(d.category, d.tier, d.keyword, d.score, source="scenario"))
+
+    def _key(self, digits: str) -> None:
+        """Staff key digits on the handset: DTMF tones on the phone leg, 80 ms on, 80 ms off."""
+        if self.hardware.phone.off_hook:
+            self._staff_speech.append(_Speech(self.clock.t, dtmf_digits(digits, level_dbm0=-8.0)))
 
     def _speech(self, text: str, voice: str) -> Pcm:
         key = (voice, text)
@@ -395,7 +412,7 @@ class SimWorld:
     def frame(self) -> AudioFrame:
         """The 20 ms both legs carry at the current instant."""
         line_live = self.hardware.line.off_hook
-        line = self._mix(self._caller_speech) if line_live else self._mix([])
+        line = self._mix(self._caller_speech) if line_live else self._mix(self._line_onhook)
         phone = self._mix(self._staff_speech) if self.hardware.phone.off_hook else self._mix([])
         return AudioFrame(line, phone)
 
