@@ -175,3 +175,121 @@ def test_ascii_only_mode_treats_8_bit_input_as_garbage() -> None:
 def test_break_nul_and_flow_control_bytes_are_harmless() -> None:
     h = Harness()
     assert h.feed(b"\x00st\x11at\x13us\x07\r") == [Submitted("status")]
+
+
+class Screen:
+    """Just enough of a VT100/xterm to check redraws: wide characters, pending wrap, CR, LF, CSI A-D, J, K."""
+
+    def __init__(self, columns: int, rows: int = 12) -> None:
+        self.columns = columns
+        self.cells = [[" "] * columns for _ in range(rows)]
+        self.row = self.col = 0
+        self.saved = (0, 0)
+
+    def feed(self, text: str) -> None:
+        i = 0
+        while i < len(text):
+            ch = text[i]
+            if ch == "\x1b":
+                if text[i + 1] in "78":
+                    if text[i + 1] == "7":
+                        self.saved = (self.row, self.col)
+                    else:
+                        self.row, self.col = self.saved
+                    i += 2
+                    continue
+                j = i + 2
+                while not text[j].isalpha():
+                    j += 1
+                self._csi(text[i + 2 : j], text[j])
+                i = j + 1
+                continue
+            if ch == "\r":
+                self.col = 0
+            elif ch == "\n":
+                self.row += 1
+            elif ch == "\a":
+                pass
+            else:
+                width = 2 if ord(ch) >= 0x1100 else 1
+                if self.col + width > self.columns:
+                    self.row, self.col = self.row + 1, 0
+                self.cells[self.row][self.col] = ch
+                if width == 2:
+                    self.cells[self.row][self.col + 1] = ""
+                self.col += width
+            i += 1
+
+    def _csi(self, params: str, final: str) -> None:
+        n = int(params) if params.isdigit() else 1
+        col = min(self.col, self.columns - 1)
+        if final == "A":
+            self.row, self.col = self.row - n, col
+        elif final == "B":
+            self.row, self.col = self.row + n, col
+        elif final == "C":
+            self.col = min(self.columns - 1, col + n)
+        elif final == "D":
+            self.col = max(0, col - n)
+        elif final == "K":
+            self.cells[self.row][col:] = [" "] * (self.columns - col)
+        elif final == "J":
+            self.cells[self.row][col:] = [" "] * (self.columns - col)
+            for row in self.cells[self.row + 1 :]:
+                row[:] = [" "] * self.columns
+
+    def lines(self) -> list[str]:
+        return ["".join(row).rstrip() for row in self.cells if "".join(row).strip()]
+
+
+def _editor_on_screen(columns: int) -> tuple[LineEditor, Screen]:
+    screen = Screen(columns)
+    editor = LineEditor(screen.feed, lambda event: None)
+    editor.columns = columns
+    editor.start("> ")
+    return editor, screen
+
+
+def test_long_lines_wrap_and_edits_in_the_middle_redraw_every_row() -> None:
+    editor, screen = _editor_on_screen(20)
+    text = "config set prompts.texts.cut abcdefghij"  # 2 + 39 columns: three rows of 20
+    editor.feed(text.encode())
+    assert screen.lines() == ["> config set prompts", ".texts.cut abcdefghi", "j"]
+    editor.feed(b"\x01" + b"\x1b[C" * 7 + b"XY")  # Home, 7 x Right, insert on the first row
+    assert "".join(screen.lines()) == "> config XYset prompts.texts.cut abcdefghij"
+    assert (screen.row, screen.col) == (0, 11)  # the cursor sits after the insertion
+    editor.feed(b"\x0b")  # Ctrl-K: every row after the cursor is cleared
+    assert screen.lines() == ["> config XY"]
+    editor.feed(b"\r")
+    assert screen.row == 1 and screen.col == 0
+
+
+def test_wide_hangul_lines_wrap_whole_characters_and_backspace_cleanly() -> None:
+    editor, screen = _editor_on_screen(10)
+    editor.feed("가나다라마바".encode())  # 2 + 12 columns: wraps inside the word
+    assert screen.lines() == ["> 가나다라", "마바"]
+    editor.feed(b"\x1b[D" * 3 + b"\x7f")  # back to after 다, delete it
+    assert screen.lines() == ["> 가나라마", "바"]
+    editor.feed(b"x")
+    assert screen.lines() == ["> 가나x라", "마바"]  # 라 no longer fits the row, so it moves whole
+    assert (screen.row, screen.col) == (0, 7)
+
+
+def test_exact_fit_and_history_recall_across_rows() -> None:
+    editor, screen = _editor_on_screen(10)
+    editor.feed(b"abcdefgh\r")  # prompt + 8 = exactly one row
+    editor.start("> ")
+    editor.feed(b"x")
+    editor.feed(b"\x1b[A")  # recall the exact-fit line over the short one
+    assert screen.lines()[-2:] == ["> abcdefgh", "> abcdefgh"]
+    editor.feed(b"Z")
+    assert screen.lines()[-2:] == ["> abcdefgh", "Z"]
+
+
+def test_terminal_width_answer_sets_the_columns_and_function_keys_do_not() -> None:
+    h = Harness()
+    h.feed(b"\x1b[1;2R")  # Shift-F3 on xterm: not a width
+    assert h.editor.columns == 80
+    h.feed(b"\x1b[24;132R")
+    assert h.editor.columns == 132
+    assert h.feed(b"status\r") == [Submitted("status")]

@@ -137,7 +137,16 @@ def test_technician_logs_in_edits_a_line_uses_history_and_completion(
     tech.wait_for("calendar.lunch.start: 12:00 -> 12:30")
     assert 'start = "12:30"' in config_path.read_text()
 
-    screen = tech.screen()
+    # A line longer than the 100-column pane wraps over two rows; the console learned the width from the
+    # terminal's cursor report, so going back to its start and killing it clears both rows.
+    tech.type("qz" * 85)
+    tech.wait_for("qzqz" * 20)
+    tech.keys("Home", "C-k")  # (Ctrl-A is picocom's own escape key)
+    tech.type("help status")
+    tech.keys("Enter")
+    screen = tech.wait_for("usage: status")
+    assert "qz" not in screen
+    assert "calendar.lunch.start: 12:00 -> 12:30" in screen  # the output above was not overwritten
     assert "\x1b" not in screen and "[K" not in screen  # escape sequences were interpreted, not printed
     tech.type("exit")
     tech.keys("Enter")

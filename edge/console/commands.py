@@ -316,7 +316,7 @@ class ConsoleCommands:
         if action == "apply":
             return self._config_apply()
         if action == "rollback":
-            return Reply(confirm=("Roll back to the configuration before the last apply?", self._rollback))
+            return Reply(confirm=("Roll back to the config before the last apply?", self._rollback))
         if action == "discard":
             had = self.draft is not None
             self.draft = None
@@ -477,7 +477,7 @@ class ConsoleCommands:
             self.backend.audit("reboot", "requested on the serial console")
             return Reply([self.backend.reboot()])
 
-        return Reply(confirm=("Reboot the box now? Calls in progress will drop to bypass.", reboot))
+        return Reply(confirm=("Reboot now (a call in progress drops to bypass)?", reboot))
 
     def _passwd(self, args: list[str]) -> Reply:
         _no_args(args)

@@ -11,13 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge.console.text import text_width
+from edge.console.text import char_width
 
 MAX_LINE = 256
 """Characters in one line; longer input is noise (or an accidental paste) and is dropped."""
 MAX_ESCAPE = 32
 """Bytes in one escape sequence; longer means we lost sync inside one."""
 HISTORY_SIZE = 50
+DEFAULT_COLUMNS = 80
+"""Assumed terminal width until the terminal answers ``query_width``."""
+WIDTH_QUERY = "\x1b7\x1b[999C\x1b[6n\x1b8"
+"""Save cursor, go far right, ask where the cursor is, restore: the answer's column is the width."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ class LineEditor:
         self._utf8_need = 0
         self._discarding: str | None = None
         self._after_cr = False
+        self.columns = DEFAULT_COLUMNS
+        self._cursor_row = 0  # the terminal cursor's row, counted from the prompt's row
 
     # -- public -------------------------------------------------------------------------------------
 
@@ -97,7 +103,12 @@ class LineEditor:
         self._buf = []
         self._cursor = 0
         self._hist_pos = len(self._history)
+        self._cursor_row = _layout(prompt, [], self.columns)[0]
         self._write(prompt)
+
+    def query_width(self) -> str:
+        """The escape sequence that asks the terminal for its width; its answer is taken by ``feed``."""
+        return WIDTH_QUERY
 
     def clear_history(self) -> None:
         """Forget every remembered line (at logout, so the next person cannot page through them)."""
@@ -123,7 +134,7 @@ class LineEditor:
         if byte == 0x03:  # Ctrl-C always gets the technician out, garbage or not
             self._reset_decoders()
             self._discarding = None
-            self._write("^C\r\n")
+            self._write(self._to_end() + "^C\r\n")
             self._reset_line()
             self._on_event(Interrupted())
             return
@@ -228,7 +239,9 @@ class LineEditor:
     def _key(self, seq: bytes) -> None:
         final = seq[-1:]
         params = seq[1:-1]
-        if final == b"A":
+        if final == b"R" and seq[:1] == b"[":
+            self._width_report(params)
+        elif final == b"A":
             self._history_step(-1)
         elif final == b"B":
             self._history_step(+1)
@@ -277,7 +290,8 @@ class LineEditor:
             self._cursor = start
             self._refresh()
         elif byte == 0x0C:  # Ctrl-L: redraw
-            self._write("\r\n")
+            self._write(self._to_end() + "\r\n")
+            self._cursor_row = 0
             self._refresh()
         elif byte == 0x10:
             self._history_step(-1)
@@ -287,7 +301,7 @@ class LineEditor:
             if self._buf:
                 self._delete_at_cursor()
             else:
-                self._write("\r\n")
+                self._write(self._to_end() + "\r\n")
                 self._on_event(EndOfInput())
         elif byte in _IGNORED_CONTROLS:
             return
@@ -305,9 +319,11 @@ class LineEditor:
         if self._secret:
             return
         if self._cursor == len(self._buf):
-            self._write(char)  # the common case: typing at the end costs one character on the wire
-        else:
-            self._refresh()
+            _, col = _layout(self._prompt, self._buf[:-1], self.columns)
+            if col + char_width(char) < self.columns:
+                self._write(char)  # the common case: typing at the end costs one character on the wire
+                return
+        self._refresh()
 
     def _delete_at_cursor(self) -> None:
         if self._cursor < len(self._buf):
@@ -351,7 +367,8 @@ class LineEditor:
                     common = common[:-1]
             addition = common[len(word) :]
             if not addition:
-                self._write("\r\n" + "  ".join(candidates) + "\r\n")
+                self._write(self._to_end() + "\r\n" + "  ".join(candidates) + "\r\n")
+                self._cursor_row = 0
                 self._refresh()
                 return
         for char in addition:
@@ -361,12 +378,43 @@ class LineEditor:
         self._refresh()
 
     def _refresh(self) -> None:
+        """Redraw prompt and line, over as many terminal rows as they take, and put the cursor back."""
         if self._secret:
             return
+        cols = self.columns
+        up = f"\x1b[{self._cursor_row}A" if self._cursor_row else ""
+        end_row, end_col = _layout(self._prompt, self._buf, cols)
+        wrap = ""
+        if end_col >= cols:  # the terminal waits to wrap; make it wrap so rows are where we think
+            wrap = "\r\n"
+            end_row, end_col = end_row + 1, 0
+        row, col = _layout(self._prompt, self._buf[: self._cursor], cols)
+        if col >= cols:
+            row, col = row + 1, 0
+        back = f"\x1b[{end_row - row}A" if end_row > row else ""
+        right = f"\x1b[{col}C" if col else ""
         text = "".join(self._buf)
-        tail = text_width("".join(self._buf[self._cursor :]))
-        back = f"\x1b[{tail}D" if tail else ""
-        self._write(f"\r{self._prompt}{text}\x1b[K{back}")
+        self._write(f"{up}\r{self._prompt}{text}{wrap}\x1b[J{back}\r{right}")
+        self._cursor_row = row
+
+    def _to_end(self) -> str:
+        """Cursor movement from where the cursor is to the last row of the line being edited."""
+        if self._secret:
+            return ""
+        end_row, end_col = _layout(self._prompt, self._buf, self.columns)
+        if end_col >= self.columns:
+            end_row += 1  # refresh left the cursor on the next row after an exact fit
+        down = end_row - self._cursor_row
+        self._cursor_row = end_row
+        return f"\x1b[{down}B" if down > 0 else ""
+
+    def _width_report(self, params: bytes) -> None:
+        try:
+            _, col = (int(x) for x in params.split(b";"))
+        except ValueError:
+            return
+        if 20 <= col <= 1000:  # else it is a key that happens to end in R (Shift-F3 is ESC [1;2R)
+            self.columns = col
 
     # -- line level ------------------------------------------------------------------------------------
 
@@ -380,7 +428,7 @@ class LineEditor:
         self._hist_pos = len(self._history)
 
     def _line_end(self) -> None:
-        self._write("\r\n")
+        self._write(self._to_end() + "\r\n")
         if self._discarding is not None:
             reason, self._discarding = self._discarding, None
             self._reset_line()
@@ -392,3 +440,18 @@ class LineEditor:
             del self._history[:-HISTORY_SIZE]
         self._reset_line()
         self._on_event(Submitted(text))
+
+
+def _layout(prompt: str, chars: list[str], columns: int) -> tuple[int, int]:
+    """Row and column after writing ``prompt`` then ``chars`` from column 0, wrapping as xterm does.
+
+    A column equal to ``columns`` means the terminal is waiting to wrap (the next character goes to the
+    next row); a wide character that does not fit at the end of a row moves to the next row whole.
+    """
+    row = col = 0
+    for char in (*prompt, *chars):
+        width = char_width(char)
+        if col + width > columns:
+            row, col = row + 1, 0
+        col += width
+    return row, col

@@ -191,6 +191,7 @@ class ConsoleSession:
 
     def _enter_shell(self) -> None:
         self._commands = ConsoleCommands(self._backend)
+        self._write(self._editor.query_width())  # long lines wrap right on wide terminals too
         self._write("Logged in. Type 'help' for the commands, Tab to complete.\r\n")
         self._shell_prompt()
 
@@ -212,7 +213,7 @@ class ConsoleSession:
         if reply.confirm is not None:
             question, self._confirm = reply.confirm
             self._mode = Mode.CONFIRM
-            self._editor.start(f"{question} Type yes to go ahead: ")
+            self._editor.start(f"{question} Type yes: ")
             return
         if reply.session == "logout":
             self._write("Logged out.\r\n")
