@@ -490,3 +490,20 @@ def test_from_config_takes_the_staff_long_press_unless_pi_sets_one() -> None:
             assert expected <= held < expected + 0.2
         finally:
             hw.close()
+
+
+def test_a_pin_in_use_fails_cleanly_and_a_retry_works() -> None:
+    from gpiozero import LED, GPIOPinInUse
+
+    factory = JournalFactory()
+    squatter = LED(PINS["led"], pin_factory=factory)  # another program holds the LED pin
+    with pytest.raises(GPIOPinInUse):
+        PiHardware(fast_settings(), pin_factory=factory, audio=CountingAudio())
+    squatter.close()
+    hw = PiHardware(
+        fast_settings(), pin_factory=factory, audio=CountingAudio()
+    )  # earlier pins were given back
+    try:
+        assert hw.relays.bypass
+    finally:
+        hw.close()

@@ -328,20 +328,25 @@ class PiHardware:
         self.events_sent = 0
         pins = self.pinmap
 
-        # Safe outputs first: the relay and the line are driven released before anything else exists.
-        relay = self._add(_output(pins["relay_en"], pin_factory))
-        oh = self._add(_output(pins["daa_oh"], pin_factory))
-        rm = self._add(_output(pins["slic_rm"], pin_factory))
-        kick = self._add(_output(pins["wdt_kick"], pin_factory))
-        cid = self._add(_output(pins["daa_cid"], pin_factory))
-        pd = self._add(_output(pins["slic_pd"], pin_factory))
-        led = self._add(_output(pins["led"], pin_factory))
-        self._pwm = self._ring_pwm(pins["slic_fr"])
+        try:
+            # Safe outputs first: the relay and the line are driven released before anything else exists.
+            relay = self._add(_output(pins["relay_en"], pin_factory))
+            oh = self._add(_output(pins["daa_oh"], pin_factory))
+            rm = self._add(_output(pins["slic_rm"], pin_factory))
+            kick = self._add(_output(pins["wdt_kick"], pin_factory))
+            cid = self._add(_output(pins["daa_cid"], pin_factory))
+            pd = self._add(_output(pins["slic_pd"], pin_factory))
+            led = self._add(_output(pins["led"], pin_factory))
+            self._pwm = self._ring_pwm(pins["slic_fr"])
 
-        self._ring_in = self._add(_input(pins["daa_ring"], pin_factory))
-        self._loop_in = self._add(_input(pins["loop_detect"], pin_factory))
-        self._shk_in = self._add(_input(pins["slic_shk"], pin_factory))
-        self._button_in = self._add(_input(pins["button"], pin_factory))
+            self._ring_in = self._add(_input(pins["daa_ring"], pin_factory))
+            self._loop_in = self._add(_input(pins["loop_detect"], pin_factory))
+            self._shk_in = self._add(_input(pins["slic_shk"], pin_factory))
+            self._button_in = self._add(_input(pins["button"], pin_factory))
+        except BaseException:
+            # A pin in use or a missing PWM chip: give back what was claimed, so a retry can succeed.
+            self._release_pins()
+            raise
 
         s = settings
         self._ring = RingQualifier(
@@ -383,6 +388,16 @@ class PiHardware:
         if settings.long_press_s is None:
             settings = settings.model_copy(update={"long_press_s": config.staff.long_press_s})
         return cls(settings, pin_factory=pin_factory, audio=audio)
+
+    def _release_pins(self) -> None:
+        pwm = getattr(self, "_pwm", None)
+        if pwm is not None:
+            with contextlib.suppress(Exception):
+                pwm.close()
+        for device in reversed(self._devices):
+            with contextlib.suppress(Exception):
+                device.close()
+        self._devices.clear()
 
     def _add(self, device: Any) -> Any:
         self._devices.append(device)
@@ -528,11 +543,7 @@ class PiHardware:
         if callable(close_audio):
             with contextlib.suppress(Exception):
                 close_audio()
-        with contextlib.suppress(Exception):
-            self._pwm.close()
-        for device in reversed(self._devices):
-            with contextlib.suppress(Exception):
-                device.close()
+        self._release_pins()
         _live_boards.discard(self)
 
 
