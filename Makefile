@@ -7,8 +7,10 @@ DEMO_DIR ?= demo-data
 setup:
 	@bash scripts/setup.sh
 
+# MQTT=mqtt://127.0.0.1:1883 also publishes the demo's events to a running broker.
+MQTT ?=
 demo: setup
-	@$(PY) -m edge demo --data-dir $(DEMO_DIR)
+	@$(PY) -m edge demo --data-dir $(DEMO_DIR) $(if $(MQTT),--mqtt $(MQTT))
 
 test: setup lint
 	@$(PY) -m pytest -q

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ def register(subparsers: Any, common: CommonParsers) -> None:
     p = subparsers.add_parser(
         "demo", parents=[common.state], help="run every shipped scenario and show where everything went"
     )
+    p.add_argument("--mqtt", metavar="URL", default=None, help="also publish the events to this MQTT broker")
     p.set_defaults(handler=_demo)
 
     p = subparsers.add_parser(
@@ -130,12 +132,14 @@ def _simulate(args: argparse.Namespace) -> int:
     data_dir = data_dir_of(args)
     publisher = None
     if args.mqtt:
-        publisher = _mqtt_publisher(args.mqtt, data_dir)
+        publisher = _mqtt_publisher(args.mqtt, data_dir, _base_config(args))
     try:
         result = _run_one(path, args, data_dir, publisher)
     finally:
-        if publisher is not None:
-            publisher.close()
+        if publisher is not None and not publisher.close(timeout=15):
+            print(
+                "lineguard: some events are still in the outbox; they go out on the next run", file=sys.stderr
+            )
     if args.json:
         print_json(result.as_json())
     else:
@@ -143,14 +147,15 @@ def _simulate(args: argparse.Namespace) -> int:
     return 1 if result.expectation_failures() else 0
 
 
-def _mqtt_publisher(url: str, data_dir: Path) -> Any:
+def _mqtt_publisher(url: str, data_dir: Path, config: Config) -> Any:
+    from edge.telemetry.client import Telemetry
+
     try:
-        from edge.telemetry.client import Telemetry  # noqa: F401
-    except ImportError:
-        raise UserError(
-            "--mqtt needs the telemetry package (edge.telemetry), which is not built yet"
-        ) from None
-    raise UserError("--mqtt is not wired yet")
+        telemetry = Telemetry.from_url(url, config.device.id, config.device.site, data_dir)
+    except ValueError as exc:
+        raise UserError(f"--mqtt {url}: {exc}") from None
+    telemetry.start()
+    return telemetry
 
 
 def _calls(args: argparse.Namespace) -> int:
@@ -189,12 +194,20 @@ def _demo(args: argparse.Namespace) -> int:
     )
     data_dir = data_dir.resolve()
     base, keys = _demo_base(_base_config(args), data_dir)
+    publisher = _mqtt_publisher(args.mqtt, data_dir, base) if args.mqtt else None
     failures = 0
-    for path in shipped_scenarios():
-        result = _run_one(path, args, data_dir, base=base)
-        print(format_timeline(result))
-        print()
-        failures += bool(result.expectation_failures())
+    try:
+        for path in shipped_scenarios():
+            result = _run_one(path, args, data_dir, publisher, base=base)
+            print(format_timeline(result))
+            print()
+            failures += bool(result.expectation_failures())
+    finally:
+        if publisher is not None:
+            print(
+                f"Events published to {args.mqtt} under lineguard/{base.device.site}/{base.device.id}/event"
+            )
+            publisher.close(timeout=15)
     print(demo_epilogue(data_dir, keys))
     return 1 if failures else 0
 
