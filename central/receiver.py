@@ -245,7 +245,18 @@ class Receiver:
                 self._reply(device, message, data)
         if accepted:
             advances = {key: self.streams[key].next_seq for key in touched}
-            self.store.commit_events(accepted, advances)
+            try:
+                self.store.commit_events(accepted, advances)
+            except Exception:
+                # Not stored (e.g. central's disk is full): forget we saw them, so they are asked for again.
+                saved = self.store.next_seqs()
+                for key in touched:
+                    stream = self.streams[key]
+                    stream.next_seq = saved.get(key, 1)
+                    stream.held.clear()
+                    stream.progress_at = 0.0
+                    stream.known_last = max(stream.known_last, advances[key] - 1)
+                raise
             self.counters.events += len(accepted)
         if health:
             self.store.add_health(health)

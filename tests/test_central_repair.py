@@ -59,3 +59,28 @@ def test_events_sent_while_central_had_no_session_are_recovered_or_recorded_lost
     seqs = [r[0] for r in store.query("SELECT seq FROM events ORDER BY rowid")]
     assert seqs == ([1, 2, 3, 4, 5, 6] if keep_sent else [6])
     store.close()
+
+
+def test_events_central_could_not_store_are_asked_for_again(
+    tmp_path: Path, broker: Broker, receiver: Receiver
+) -> None:
+    tele = Telemetry(broker.settings("lg-a"), "lg-a", "site-a", tmp_path / "box", _Quiet())
+    tele.start()
+    try:
+        wait_for(lambda: tele.connected, 10, "box did not connect")
+        tele.publish_event({"n": 1})
+        wait_for(lambda: receiver.counters.events == 1, 10, "first event not stored")
+        receiver.store._db.execute(
+            "PRAGMA query_only=1"
+        )  # central's database refuses writes, as on a full disk
+        for n in range(2, 6):
+            tele.publish_event({"n": n})
+        assert tele.flush(10)
+        time.sleep(0.5)
+        assert receiver.counters.events == 1
+        with receiver.store._lock:
+            receiver.store._db.execute("PRAGMA query_only=0")
+        wait_for(lambda: receiver.counters.events == 5, 10, "events not asked for again")
+    finally:
+        tele.stop()
+    assert [r[0] for r in receiver.store.query("SELECT seq FROM events ORDER BY rowid")] == [1, 2, 3, 4, 5]
