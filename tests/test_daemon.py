@@ -1,0 +1,76 @@
+"""`lineguard run` on the sim backend: systemd notify, clean stop on SIGTERM, a bad config never stops calls."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def start(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], socket.socket]:
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(20.0)
+    env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "LINEGUARD_LOG": "WARNING"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge", "run", "--data-dir", str(tmp_path / "data"), *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return proc, sock
+
+
+def messages_until(sock: socket.socket, wanted: str) -> list[str]:
+    seen: list[str] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        seen.append(sock.recv(4096).decode())
+        if wanted in seen[-1]:
+            return seen
+    raise AssertionError(f"no {wanted} in {seen}")
+
+
+def event_types(data: Path) -> list[str]:
+    with sqlite3.connect(data / "lineguard.db") as db:
+        return [row[0] for row in db.execute("SELECT type FROM events ORDER BY id")]
+
+
+def test_ready_watchdog_and_clean_stop(tmp_path: Path) -> None:
+    proc, sock = start(tmp_path)
+    try:
+        before_ready = messages_until(sock, "READY=1")
+        assert not any("WATCHDOG=1" in m for m in before_ready), "READY comes first"
+        messages_until(sock, "WATCHDOG=1")
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err
+    finally:
+        proc.kill()
+        sock.close()
+    types = event_types(tmp_path / "data")
+    assert "bypass_off" in types, "the box stepped into the line once running"
+
+
+def test_a_bad_config_still_runs_and_raises_an_alarm(tmp_path: Path) -> None:
+    config = tmp_path / "lineguard.toml"
+    config.write_text("[duration]\nnotice_s = 'soon'\n")
+    proc, sock = start(tmp_path, "--config", str(config))
+    try:
+        messages_until(sock, "READY=1")
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        sock.close()
+    with sqlite3.connect(tmp_path / "data" / "lineguard.db") as db:
+        alarms = [row[0] for row in db.execute("SELECT data FROM events WHERE type='alarm'")]
+    assert any("config_invalid" in a and "notice_s" in a for a in alarms)
