@@ -15,7 +15,7 @@ from scipy.signal import resample_poly
 from edge.cli import main
 from edge.dsp.generate import callerid_fsk
 from tests.dsp_support import spandsp
-from tests.dsp_support.signals import silence, to_pcm
+from tests.dsp_support.signals import amplitude, silence, to_pcm
 
 
 def write(path: Path, pcm_8k: np.ndarray, rate: int, channels: int = 1) -> Path:
@@ -123,3 +123,38 @@ def test_the_installed_command_end_to_end(tmp_path: Path) -> None:
     bogus.write_bytes(b"RIFF\x00\x00garbage")
     bad = subprocess.run([sys.executable, "-m", "edge", "dtmf", str(bogus)], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stdout == "" and "Traceback" not in bad.stderr
+
+
+def test_tones_recognises_the_plan_and_measures_an_unknown_tone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    n = np.arange(8000 * 4)
+    on = (n / 8000) % 1.0 < 0.5
+    busy = np.where(
+        on, amplitude(-20) * (np.sin(2 * np.pi * 480 * n / 8000) + np.sin(2 * np.pi * 620 * n / 8000)), 0
+    )
+    out = run_json(capsys, "tones", str(write(tmp_path / "busy.wav", busy, 16000)), "--json")
+    assert [e["kind"] for e in out["events"]] == ["busy"]  # type: ignore[attr-defined]
+    measured = out["measured"]
+    assert [abs(f - t) < 3 for f, t in zip(measured["freqs_hz"], (480, 620), strict=True)] == [True, True]  # type: ignore[index]
+    assert measured["cadence_s"] == [0.5, 0.5]  # type: ignore[index]
+    assert abs(measured["level_dbm0"] - (-17.0)) < 0.5  # type: ignore[index]
+    european = np.where((n / 8000) % 0.3 < 0.15, amplitude(-15) * np.sin(2 * np.pi * 425 * n / 8000), 0)
+    out = run_json(capsys, "tones", str(write(tmp_path / "eu.wav", european, 8000)), "--json")
+    assert out["events"] == []
+    assert abs(out["measured"]["freqs_hz"][0] - 425) < 3 and len(out["measured"]["freqs_hz"]) == 1  # type: ignore[index]
+    assert out["measured"]["cadence_s"] == [0.15, 0.15]  # type: ignore[index]
+
+
+def test_tones_with_a_site_plan_from_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "site.toml"
+    config.write_text("[dsp.tones.busy]\nfreqs_hz = [425.0]\ncadence_s = [0.15, 0.15]\n")
+    n = np.arange(8000 * 3)
+    european = np.where((n / 8000) % 0.3 < 0.15, amplitude(-15) * np.sin(2 * np.pi * 425 * n / 8000), 0)
+    wav = write(tmp_path / "eu.wav", european, 8000)
+    out = run_json(capsys, "tones", str(wav), "--json", "--config", str(config))
+    assert [e["kind"] for e in out["events"]] == ["busy"]  # type: ignore[attr-defined]
+    config.write_text("[dsp]\nsilence_s = -1\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["tones", str(wav), "--config", str(config)])
+    assert exc.value.code == 2 and "silence_s" in capsys.readouterr().err
