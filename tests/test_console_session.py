@@ -274,3 +274,20 @@ def test_ascii_only_setting_keeps_every_byte_7_bit(tmp_path: Path) -> None:
     shown = box.type("config show\r") + box.type("status\r") + box.type("config get prompts.texts.lunch\r")
     assert bytes(box.out).isascii()
     assert "jigeumeun jeomsimsiganipnida." in shown
+
+
+def test_line_noise_does_not_keep_a_forgotten_session_open(tmp_path: Path) -> None:
+    box = Box(tmp_path, idle_logout_s=60.0)
+    box.login()
+    for _ in range(7):
+        box.clock += 10
+        box.type(b"\xff\xfe\x00\x80")  # noise, every 10 s
+        box.session.tick()
+    assert not box.session.logged_in
+    box.type("\r")  # the noise left a garbled line: Enter ends it
+    box.login()
+    for _ in range(7):
+        box.clock += 10
+        box.type("x")  # a person typing keeps it open
+        box.session.tick()
+    assert box.session.logged_in

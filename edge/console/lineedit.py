@@ -82,6 +82,8 @@ class LineEditor:
         self._discarding: str | None = None
         self._after_cr = False
         self.columns = DEFAULT_COLUMNS
+        self.keystrokes = 0
+        """Bytes taken as typing (garbage and line noise not counted): what keeps a session awake."""
         self._cursor_row = 0  # the terminal cursor's row, counted from the prompt's row
 
     # -- public -------------------------------------------------------------------------------------
@@ -119,6 +121,8 @@ class LineEditor:
         """Process bytes from the terminal, in order; events are delivered as they complete."""
         for byte in data:
             self._byte(byte)
+            if self._discarding is None and byte not in _IGNORED_CONTROLS:
+                self.keystrokes += 1
 
     # -- byte level ----------------------------------------------------------------------------------
 

@@ -70,12 +70,14 @@ class ConsoleSession:
 
     def data_received(self, data: bytes) -> None:
         """Bytes from the terminal."""
-        self._last_input = self._now()
         if self._mode is Mode.WAITING:
             if self._now() < self._wait_until:
                 return  # rate limit: keys typed during the delay are dropped, not queued
             self._login_prompt(banner=False)
+        typed = self._editor.keystrokes
         self._editor.feed(data)
+        if self._editor.keystrokes != typed:
+            self._last_input = self._now()  # noise on the line does not keep a forgotten session open
 
     def tick(self) -> None:
         """Call a few times a second: ends the wrong-password delay and logs out idle sessions."""
