@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edge.config import Config, load_with_fallback
+from edge.config import Config, ConfigError, load_config, load_with_fallback
 from edge.core import events as e
 from edge.core.state import Instant
 from edge.mixer import ToneFactory
@@ -169,6 +169,20 @@ class Daemon:
         handler = BaseCommandHandler(get_config=lambda: self.app.config, apply_config=self.apply_config)
         return Telemetry(config.mqtt, config.device.id, config.device.site, self.data_dir, handler)
 
+    def reload(self) -> None:
+        """SIGHUP: read the config file again; a bad one is reported and the running config kept."""
+        if self.config_path is None:
+            return
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as error:
+            detail = f"{error.source}: " + "; ".join(error.problems) + " (keeping the running config)"
+            self.app.alarm(self.clock.now(), "config_invalid", detail)
+            return
+        self.apply_config(config)
+        self.app.record(self.clock.now(), "config_reloaded", None, None, {"file": str(self.config_path)})
+        load_with_fallback(self.config_path, self.data_dir)  # refreshes the last-good copy
+
     def apply_config(self, config: Config) -> None:
         """Swap in a validated config (from MQTT or the console) between events."""
         self.app.apply_config(config)
@@ -201,6 +215,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
         if self.telemetry is not None:
             self.telemetry.start()
         self.app.start()

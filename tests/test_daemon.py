@@ -74,3 +74,28 @@ def test_a_bad_config_still_runs_and_raises_an_alarm(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "data" / "lineguard.db") as db:
         alarms = [row[0] for row in db.execute("SELECT data FROM events WHERE type='alarm'")]
     assert any("config_invalid" in a and "notice_s" in a for a in alarms)
+
+
+def test_sighup_reload_keeps_the_running_config_when_the_new_one_is_bad(tmp_path: Path) -> None:
+    config = tmp_path / "lineguard.toml"
+    config.write_text("[duration]\ncut_s = 1800.0\n")
+    proc, sock = start(tmp_path, "--config", str(config))
+    try:
+        messages_until(sock, "READY=1")
+        config.write_text("[duration]\ncut_s = 'never'\n")
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        config.write_text("[duration]\ncut_s = 2400.0\n")
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        sock.close()
+    assert event_types(tmp_path / "data").count("config_reloaded") == 1
+    with sqlite3.connect(tmp_path / "data" / "lineguard.db") as db:
+        alarms = [row[0] for row in db.execute("SELECT data FROM events WHERE type='alarm'")]
+    assert any("cut_s" in a and "keeping the running config" in a for a in alarms)
+    last_good = (tmp_path / "data" / "config.last-good.toml").read_text()
+    assert "2400.0" in last_good
