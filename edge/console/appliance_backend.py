@@ -198,9 +198,16 @@ class ApplianceBackend(LocalBackend):
             "bypass": state.bypass,
             "faults": sorted(state.faults) or "none",
             "caller_id": last_cid[0] if last_cid else "none received yet",
+            "caller_id_messages": self._decoded_messages() or "none decoded yet",
             "level_dbfs": levels,
             "level_window_s": LEVEL_WINDOW_FRAMES * FRAME_SECONDS,
         }
+
+    def _decoded_messages(self) -> list[dict[str, Any]]:
+        # Every decoded message, checksum failures included, where the runtime keeps them (newest last).
+        signals = getattr(self.app.line, "signals", None)
+        recent = getattr(signals, "caller_id_raw", None)
+        return [dict(m) for m in list(recent or [])[-3:] if isinstance(m, dict)]
 
     # -- tests ----------------------------------------------------------------------------------------
 
