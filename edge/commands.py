@@ -49,6 +49,7 @@ def register(subparsers: Any, common: CommonParsers) -> None:
     p = subparsers.add_parser("calls", parents=[common.state, common.report], help="list recent calls")
     p.add_argument("--limit", type=int, default=20, help="how many calls (default 20)")
     p.add_argument("--events", action="store_true", help="also list each call's events")
+    p.add_argument("--number", metavar="NUMBER", default=None, help="one caller's history: calls and strikes")
     p.set_defaults(handler=_calls)
 
     p = subparsers.add_parser(
@@ -164,15 +165,19 @@ def _calls(args: argparse.Namespace) -> int:
         raise UserError(f"there is no call database in {data_dir} yet (run a call or a simulation first)")
     store = CallStore(data_dir)
     try:
-        calls = store.recent_calls(args.limit)
+        history = store.caller_history(args.number) if args.number else None
+        calls = store.recent_calls(args.limit, number=args.number)
         if args.events:
             for call in calls:
                 call["events"] = store.events(call["call_id"])
     finally:
         store.close()
     if args.json:
-        print_json({"calls": calls})
+        print_json({"calls": calls, **({"caller": history} if history else {})})
         return 0
+    if history is not None:
+        strikes = ", ".join(f"{s['wall'][:10]} {s['basis']}" for s in history["strikes"]) or "none"
+        print(f"{args.number}: {history['calls']} calls, strikes: {strikes}")
     if not calls:
         print("no calls yet")
     for call in calls:

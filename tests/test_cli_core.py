@@ -98,3 +98,13 @@ def test_a_bad_config_is_reported_clearly(tmp_path: Path) -> None:
 def test_missing_scenario_and_empty_database(tmp_path: Path) -> None:
     assert_clean_error(lineguard("simulate", "no_such_thing", "--data-dir", str(tmp_path)), "normal_call")
     assert_clean_error(lineguard("calls", "--data-dir", str(tmp_path / "empty")), "no call database")
+
+
+def test_caller_history_shows_strikes(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert lineguard("simulate", "staff_button_cut", "--data-dir", str(data)).returncode == 0
+    out = json.loads(lineguard("calls", "--json", "--number", "01077776666", "--data-dir", str(data)).stdout)
+    assert [c["outcome"] for c in out["calls"]] == ["cut"]
+    assert [s["basis"] for s in out["caller"]["strikes"]] == ["staff.request"]
+    text = lineguard("calls", "--number", "01077776666", "--data-dir", str(data)).stdout
+    assert text.startswith("01077776666: 1 calls, strikes: ") and "staff.request" in text

@@ -211,8 +211,13 @@ class CallStore:
         """Numbers blocked on this box."""
         return [row["number"] for row in self._query("SELECT number FROM local_blocks ORDER BY number")]
 
-    def recent_calls(self, limit: int = 20) -> list[dict[str, Any]]:
-        """The latest calls, newest first."""
+    def recent_calls(self, limit: int = 20, number: str | None = None) -> list[dict[str, Any]]:
+        """The latest calls (of one number, if given), newest first."""
+        if number is not None:
+            return self._query(
+                "SELECT * FROM calls WHERE number=? ORDER BY started DESC, call_id DESC LIMIT ?",
+                (number, limit),
+            )
         return self._query("SELECT * FROM calls ORDER BY started DESC, call_id DESC LIMIT ?", (limit,))
 
     def calls_by_id(self, call_ids: list[str]) -> list[dict[str, Any]]:
