@@ -291,3 +291,21 @@ def test_line_noise_does_not_keep_a_forgotten_session_open(tmp_path: Path) -> No
         box.type("x")  # a person typing keeps it open
         box.session.tick()
     assert box.session.logged_in
+
+
+def test_a_failing_disk_or_a_corrupt_database_gives_a_clear_answer_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    box = Box(tmp_path)
+    box.login()
+    original = box.config_path.read_text()
+    (box.data / "lineguard.db").write_bytes(b"this is not an SQLite database" * 100)
+    answer = box.type("calls\r")
+    assert answer.startswith("calls\r\nerror: calls failed: DatabaseError")
+    box.type("config set calendar.lunch.start 12:30\r")
+    box.backend.data_dir = tmp_path / "full"
+    (tmp_path / "full").write_text("a file where the data directory should be")
+    answer = box.type("config apply\r")
+    assert "not applied" in answer and "nothing was changed" in answer
+    assert box.config_path.read_text() == original
+    assert "lg-demo-0001" in box.type("status\r")  # and the console goes on

@@ -112,10 +112,15 @@ class LocalBackend:
             current = self.config_text()
         except OSError:
             current = None
+        previous = self.data_dir / PREVIOUS_CONFIG_NAME
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             if current is not None:
-                write_atomically(self.data_dir / PREVIOUS_CONFIG_NAME, current, 0o600)
+                write_atomically(previous, current, 0o600)
+        except OSError as exc:
+            return [f"cannot keep the current config for rollback in {previous}: {exc.strerror or exc}; "
+                    "nothing was changed"]  # fmt: skip
+        try:
             write_atomically(self.config_path, text)
         except OSError as exc:
             return [f"cannot write {self.config_path}: {exc.strerror or exc}; nothing was changed"]
