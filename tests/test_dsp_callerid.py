@@ -174,3 +174,18 @@ def test_an_endless_mark_tone_keeps_memory_flat_and_a_message_after_it_still_dec
     assert decoder._fsk is not None and decoder._fsk._soft.size < 2000
     got = decoder.feed(np.concatenate((callerid_fsk("0212345678", level_dbm0=-15), to_pcm(silence(50)))))
     assert [m.number for m in got] == ["0212345678"]
+
+
+@needs_spandsp
+@pytest.mark.parametrize("standard", STANDARDS)
+def test_mains_hum_and_dc_offset_do_not_matter(standard: str) -> None:
+    rng = np.random.default_rng(60)
+    x = np.concatenate(
+        (silence(200), at_level(spandsp.caller_id(standard, "0212345678"), -30.0), silence(100))
+    )
+    n = np.arange(x.size)
+    hum = amplitude(-10.0) * np.sin(2 * np.pi * 60 * n / 8000) + amplitude(-20.0) * np.sin(
+        2 * np.pi * 180 * n / 8000
+    )
+    noisy = add_noise(x + hum + 2500.0, 20.0, rng, ref_power=amplitude(-30.0) ** 2 / 2)
+    assert [(m.number, m.checksum_ok) for m in decode(noisy)] == [("0212345678", True)]
