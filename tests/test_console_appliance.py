@@ -15,6 +15,7 @@ from edge.console.auth import AuthStore
 from edge.console.session import ConsoleSession
 from edge.console.settings import ConsoleConfig
 from edge.console.simhost import SimAppliance
+from edge.console.testing import PtyTerminal
 from edge.core import events as e
 
 PASSWORD = "orange-lantern-42"
@@ -103,6 +104,31 @@ def test_config_apply_reaches_the_running_appliance(live: Live) -> None:
     assert "staff.dtmf_cut: *9# -> *8#" in live.type("config apply\r")
     assert live.sim.app.config.staff.dtmf_cut == "*8#"
     assert load_config(live.config_path).staff.dtmf_cut == "*8#"
+    audits = [r.data for r in list(live.sim.app.timeline) if r.type == "audit"]
+    assert {"source": "console", "action": "config.apply", "detail": "staff.dtmf_cut: *9# -> *8#"} in audits
     live.type("config rollback\r")
     live.type("yes\r")
     assert live.sim.app.config.staff.dtmf_cut == "*9#"
+
+
+def test_console_service_serves_a_pty_like_the_daemon_would(tmp_path: Path) -> None:
+    config_path = tmp_path / "lineguard.toml"
+    config_path.write_text(default_config_text(), encoding="utf-8")
+    data = tmp_path / "data"
+    AuthStore(data).set_password(PASSWORD)
+    term = PtyTerminal()
+    sim = SimAppliance(load_config(config_path), config_path, data, device=term.device)
+    try:
+        assert sim.service is not None and sim.service.console.opened.wait(5.0)
+        sim.start()
+        term.send("\r")
+        term.expect("Password: ")
+        term.send(PASSWORD + "\r")
+        term.expect("lineguard> ")
+        term.send("test tone\r")
+        term.expect("alert tone")  # carried out on the audio loop through ConsoleService.run_pending
+        term.send("status\r")
+        term.expect("state=idle")
+    finally:
+        sim.close()
+        term.close()

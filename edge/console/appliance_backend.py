@@ -7,6 +7,7 @@ frames, so the console thread never races the call machine; the console waits a 
 
 from __future__ import annotations
 
+import logging
 import math
 import queue
 import threading
@@ -25,6 +26,8 @@ from edge.ports import FRAME_SECONDS, AudioFrame
 
 if TYPE_CHECKING:
     from edge.runtime import Appliance
+
+log = logging.getLogger(__name__)
 
 RELAY_CLICK_S = 0.5
 RING_TEST_S = 2.0
@@ -208,6 +211,17 @@ class ApplianceBackend(LocalBackend):
         signals = getattr(self.app.line, "signals", None)
         recent = getattr(signals, "caller_id_raw", None)
         return [dict(m) for m in list(recent or [])[-3:] if isinstance(m, dict)]
+
+    # -- audit ----------------------------------------------------------------------------------------
+
+    def audit(self, action: str, detail: str) -> None:
+        """The audit file, and an ``audit`` event in the call database (and so on MQTT to central IT)."""
+        super().audit(action, detail)
+        try:
+            self.app.record(self.app.clock.now(), "audit", None, None,
+                            {"source": "console", "action": action, "detail": detail})  # fmt: skip
+        except Exception:  # the audit file has it; the console must go on
+            log.exception("console: audit event not recorded")
 
     # -- tests ----------------------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from edge.cli import CommonParsers, UserError, data_dir_of
 from edge.config import load_with_fallback, resolve_config_path
 from edge.console.auth import AuthStore, PasswordError
-from edge.console.backend import ConsoleBackend
 from edge.console.local_backend import LocalBackend
 from edge.console.serve import SerialConsole
 from edge.console.settings import STANDARD_BAUDS
@@ -80,16 +79,17 @@ def _console(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"baud": args.baud})
     log_path = Path(args.log) if args.log else None
     sim: SimAppliance | None = None
-    backend: ConsoleBackend
+    console: SerialConsole | None = None
     if args.sim:
         from edge.console.simhost import SimAppliance
 
-        sim = SimAppliance(config, config_path, data_dir, log_path=log_path)
+        config = config.model_copy(update={"console": settings})
+        sim = SimAppliance(config, config_path, data_dir, log_path=log_path, device=device)
         sim.start()
-        backend = sim.backend
     else:
         backend = LocalBackend(config_path, data_dir, log_path=log_path)
-    console = SerialConsole(backend, settings, data_dir, device=device)
+        console = SerialConsole(backend, settings, data_dir, device=device)
+        console.start()
     logging.basicConfig(level=logging.INFO, format="lineguard console: %(message)s")
     done = threading.Event()
 
@@ -98,10 +98,10 @@ def _console(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    console.start()
     print(f"lineguard: console on {device} at {settings.baud} 8N1; Ctrl-C stops", file=sys.stderr, flush=True)
     done.wait()
-    console.stop()
+    if console is not None:
+        console.stop()
     if sim is not None:
         sim.close()
     return 0
