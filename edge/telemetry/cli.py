@@ -92,8 +92,14 @@ def _mqtt_check(args: argparse.Namespace) -> int:
         outcome.update(connected=not reason.is_failure, reason=str(reason))
         done.set()
 
+    def on_disconnect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        outcome.setdefault("reason", f"disconnected by the broker: {reason}")
+        outcome.setdefault("connected", False)
+        done.set()
+
     client = make_client(settings, f"mqtt-check-{threading.get_native_id()}")
     client.on_connect = on_connect
+    client.on_disconnect = on_disconnect
     try:
         client.connect(settings.host, settings.port, keepalive=10)
     except (OSError, ValueError) as exc:

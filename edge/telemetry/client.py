@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -119,7 +120,7 @@ class Telemetry:
         self._cursor = 0
         self._overflow: deque[tuple[Kind, str, dict[str, Any]]] = deque()
         self._overflow_lock = threading.Lock()
-        self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue(maxsize=64)
+        self._inbox: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue(maxsize=64)
         self._replies: OrderedDict[bytes, bytes] = OrderedDict()
         self._threads: list[threading.Thread] = []
         self._client = make_client(settings, device_id)
@@ -155,6 +156,8 @@ class Telemetry:
         """Say offline, disconnect and stop the threads; undelivered rows stay in the outbox."""
         self._stopping.set()
         self._wake.set()
+        with contextlib.suppress(queue.Full):
+            self._inbox.put_nowait(None)
         for thread in self._threads:
             thread.join(timeout)
         if self.connected:
@@ -352,6 +355,8 @@ class Telemetry:
                 message = self._inbox.get(timeout=0.5)
             except queue.Empty:
                 continue
+            if message is None:  # stop() wants us out now
+                return
             try:
                 self._dispatch(message)
             except Exception as exc:
