@@ -115,3 +115,10 @@ def test_a_single_tone_or_a_chord_of_three_is_not_a_digit() -> None:
     assert digits(8000 * np.sin(2 * np.pi * 697 * n / 8000)) == ""
     chord = dtmf_pair("5", 500) + dtmf_pair("9", 500)
     assert digits(chord) == ""
+
+
+def test_mains_hum_and_dc_offset_louder_than_the_digits_do_not_matter() -> None:
+    x = np.concatenate([np.concatenate((dtmf_pair(d, 50, low_dbm0=-25), silence(50))) for d in ALL])
+    n = np.arange(x.size)
+    hum = 10 ** (-10 / 20) * 22800 * np.sin(2 * np.pi * 60 * n / 8000)  # about -10 dBm0
+    assert digits(x + hum + 3000.0) == ALL
