@@ -101,7 +101,8 @@ def test_tests_are_refused_while_the_line_is_in_use(live: Live) -> None:
 def test_config_apply_reaches_the_running_appliance(live: Live) -> None:
     live.wait(lambda: live.sim.frames > 5)
     live.type("config set staff.dtmf_cut *8#\r")
-    assert "staff.dtmf_cut: *9# -> *8#" in live.type("config apply\r")
+    applied = live.type("config apply\r")
+    assert "staff.dtmf_cut: *9# -> *8#" in applied and "only the file changed" not in applied
     assert live.sim.app.config.staff.dtmf_cut == "*8#"
     assert load_config(live.config_path).staff.dtmf_cut == "*8#"
     audits = [r.data for r in list(live.sim.app.timeline) if r.type == "audit"]

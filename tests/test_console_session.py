@@ -161,7 +161,9 @@ def test_config_set_diff_apply_rollback_on_a_real_file_with_audit(tmp_path: Path
     assert box.config_path.read_text() == original  # a draft until applied
     diff = box.type("config diff\r")
     assert '-start = "12:00"' in diff and '+start = "12:30"' in diff
-    assert "calendar.lunch.start: 12:00 -> 12:30" in box.type("config apply\r")
+    applied = box.type("config apply\r")
+    assert "calendar.lunch.start: 12:00 -> 12:30" in applied
+    assert "only the file changed" in applied  # no appliance in this process: say so
     assert load_config(box.config_path).calendar.lunch.start == "12:30"
     assert "# lineguard configuration" in box.config_path.read_text()  # comments kept
     assert (box.data / PREVIOUS_CONFIG_NAME).read_text() == original

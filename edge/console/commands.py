@@ -422,9 +422,12 @@ class ConsoleCommands:
             return Reply(["not applied:", *(f"  {p}" for p in problems)])
         self.backend.audit("config.apply", "; ".join(changes) or "no effective change")
         self.draft = None
-        return Reply(
-            ["applied.", *(f"  {c}" for c in changes)] if changes else ["applied (no effective change)."]
-        )
+        lines = ["applied.", *(f"  {c}" for c in changes)] if changes else ["applied (no effective change)."]
+        if not getattr(self.backend, "applies_live", True):
+            lines.append(
+                "note: only the file changed; an appliance in another process reads it when it starts"
+            )
+        return Reply(lines)
 
     def _rollback(self) -> Reply:
         message = self.backend.rollback_config()

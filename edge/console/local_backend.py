@@ -81,6 +81,8 @@ class LocalBackend:
         self.data_dir = data_dir
         self.log_path = log_path
         self.on_apply = on_apply
+        self.applies_live = on_apply is not None
+        """Whether an applied config reaches a running appliance now (else only the file changes)."""
         self.reboot_command = reboot_command
         self._audit_lock = threading.Lock()
         self._unwritten_audit: list[str] = []
