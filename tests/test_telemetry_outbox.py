@@ -129,3 +129,10 @@ def test_unusable_certificate_files_are_a_clear_error(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="TLS files cannot be used"):
         Telemetry(settings, "lg-a", "site-a", tmp_path, _Quiet())
+
+
+def test_events_after_stop_are_held_not_raised(tmp_path: Path) -> None:
+    tele = Telemetry(MqttConfig(enabled=True, tls=False), "lg-a", "site-a", tmp_path, _Quiet())
+    tele.stop()
+    tele.publish_event({"n": 1})  # e.g. the last event of a call racing the shutdown
+    assert tele.outbox_depth() == 1 and tele.last_error and "closed" in tele.last_error

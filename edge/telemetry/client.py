@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import queue
+import sqlite3
 import ssl
 import threading
 import time
@@ -180,7 +181,7 @@ class Telemetry:
             "outbox_depth": self.outbox_depth(),
             "connected": self.connected,
             "epoch": self.outbox.epoch,
-            "last_seq": self.outbox.last_seq(),
+            "last_seq": self._last_seq(),
             "last_error": self.last_error,
             **health,
         }
@@ -214,7 +215,17 @@ class Telemetry:
 
     def outbox_depth(self) -> int:
         """Reports written but not yet acknowledged by the broker (including any held in memory)."""
-        return self.outbox.depth() + len(self._overflow)
+        try:
+            stored = self.outbox.depth()
+        except sqlite3.Error:  # closed or broken file: what is in memory is all we can count
+            stored = 0
+        return stored + len(self._overflow)
+
+    def _last_seq(self) -> int | None:
+        try:
+            return self.outbox.last_seq()
+        except sqlite3.Error:
+            return None
 
     def upload(self, name: str, data: bytes, timeout: float = 120.0) -> dict[str, Any]:
         """Publish ``data`` in QoS 1 chunks on ``<base>/upload/<transfer>``; returns the transfer record."""
@@ -427,7 +438,7 @@ class Telemetry:
             "epoch": self.outbox.epoch,
             "resent": len(rows),
             "first_available": self.outbox.first_seq(),
-            "last_seq": self.outbox.last_seq(),
+            "last_seq": self._last_seq(),
         }
 
     def _reply(self, message: mqtt.MQTTMessage, reply: dict[str, Any] | bytes, encoded: bool = False) -> None:
@@ -456,5 +467,5 @@ class Telemetry:
         }
         if state == "online":
             # Lets central notice events it never got even when no later event arrives to show the gap.
-            status.update(epoch=self.outbox.epoch, last_seq=self.outbox.last_seq())
+            status.update(epoch=self.outbox.epoch, last_seq=self._last_seq())
         return json.dumps(status).encode()

@@ -134,6 +134,8 @@ class Outbox:
                     if attempt or "full" not in str(exc).lower():
                         raise OutboxError(f"outbox {self.path}: {exc}") from exc
                     self._prune_locked(force=True)
+                except (sqlite3.ProgrammingError, sqlite3.DatabaseError) as exc:
+                    raise OutboxError(f"outbox {self.path}: {exc}") from exc
         raise AssertionError("unreachable")
 
     def _insert(self, kind: str, topic: str, text: str, now: float) -> Row:
