@@ -207,3 +207,56 @@ def test_a_wedged_stream_is_reopened_without_blocking_the_reader(tmp_path: Path)
     stats = result["stats"]
     assert isinstance(stats, dict)
     assert stats["restarts"] == 1 and "stalled" in stats["last_error"]
+
+
+def _reference(x: np.ndarray, h: np.ndarray, up: int, down: int) -> np.ndarray:
+    """Zero-stuff, filter causally from rest, keep every ``down``-th: the textbook definition."""
+    stuffed = np.zeros(len(x) * up)
+    stuffed[::up] = x
+    return np.convolve(stuffed, h)[: len(stuffed)][::down]
+
+
+@pytest.mark.parametrize("factor", [2, 6])
+def test_polyphase_resamplers_equal_the_textbook_filter(factor: int) -> None:
+    from edge.backends.pi.audio import lowpass
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 3000, 4000 * factor)
+    h = lowpass(8000 * factor, factor)
+    down = Decimator(8000 * factor, factor)
+    sizes = rng.integers(1, 700, 200)
+    pieces, at = [], 0
+    for size in sizes:
+        pieces.append(down.process(x[at : at + size]))
+        at += size
+    pieces.append(down.process(x[at:]))
+    np.testing.assert_allclose(np.concatenate(pieces), _reference(x, h, 1, factor), atol=1e-6)
+
+    y = rng.normal(0, 3000, 3000)
+    up = Interpolator(8000 * factor, factor)
+    pieces, at = [], 0
+    for size in rng.integers(1, 200, 30):
+        pieces.append(up.process(y[at : at + size]))
+        at += size
+    pieces.append(up.process(y[at:]))
+    np.testing.assert_allclose(np.concatenate(pieces), _reference(y, h * factor, factor, 1), atol=1e-6)
+
+
+def test_stereo_resampling_equals_two_mono_channels() -> None:
+    rng = np.random.default_rng(3)
+    stereo = rng.normal(0, 3000, (4800, 2))
+    both, left, right = Decimator(48000, 6), Decimator(48000, 6), Decimator(48000, 6)
+    out = np.concatenate([both.process(stereo[k : k + 960]) for k in range(0, 4800, 960)])
+    np.testing.assert_allclose(
+        out[:, 0], np.concatenate([left.process(stereo[k : k + 960, 0]) for k in range(0, 4800, 960)])
+    )
+    np.testing.assert_allclose(
+        out[:, 1], np.concatenate([right.process(stereo[k : k + 960, 1]) for k in range(0, 4800, 960)])
+    )
+    up2, up_l = Interpolator(48000, 6), Interpolator(48000, 6)
+    frames = rng.normal(0, 3000, (800, 2))
+    wide = np.concatenate([up2.process(frames[k : k + 160]) for k in range(0, 800, 160)])
+    assert wide.shape == (4800, 2)
+    np.testing.assert_allclose(
+        wide[:, 0], np.concatenate([up_l.process(frames[k : k + 160, 0]) for k in range(0, 800, 160)])
+    )

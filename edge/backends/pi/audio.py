@@ -32,44 +32,66 @@ def lowpass(rate: int, factor: int) -> Floats:
 
 
 class Decimator:
-    """Streams one channel down by an integer factor (filter, then keep every ``factor``-th sample)."""
+    """Streams audio down by an integer factor (filter, then keep every ``factor``-th sample).
+
+    ``x`` is one channel (1-D) or samples × channels. Only the kept samples are computed (one dot product
+    each over a window of the input), so the cost follows the 8 kHz output, not the codec-rate input.
+    """
 
     def __init__(self, rate: int, factor: int) -> None:
         self._factor = factor
-        self._h = lowpass(rate, factor) if factor > 1 else np.ones(1)
-        self._history: Floats = np.zeros(len(self._h) - 1)
+        h = lowpass(rate, factor) if factor > 1 else np.ones(1)
+        self._reversed: Floats = h[::-1].copy()
+        self._history: Floats | None = None
         self._phase = 0
 
     def process(self, x: Floats) -> Floats:
-        """The output samples that ``x`` completes."""
-        if self._factor == 1:
+        """The output samples that ``x`` completes (same number of dimensions as ``x``)."""
+        if self._factor == 1 or len(x) == 0:
             return x.astype(np.float64)
-        buf = np.concatenate([self._history, x])
-        filtered = np.convolve(buf, self._h, mode="valid")
-        self._history = buf[len(buf) - (len(self._h) - 1) :]
-        out: Floats = filtered[self._phase :: self._factor]
+        taps = len(self._reversed)
+        frames = x.reshape(len(x), -1)
+        if self._history is None or self._history.shape[1] != frames.shape[1]:
+            self._history = np.zeros((taps - 1, frames.shape[1]))
+        buf = np.concatenate([self._history, frames])
+        windows = np.lib.stride_tricks.sliding_window_view(buf, taps, axis=0)[self._phase :: self._factor]
+        out: Floats = windows @ self._reversed
+        self._history = buf[len(buf) - (taps - 1) :]
         self._phase = (self._phase - len(x)) % self._factor
-        return out
+        return out.reshape(-1) if x.ndim == 1 else out
 
 
 class Interpolator:
-    """Streams one channel up by an integer factor (insert zeros, then filter)."""
+    """Streams audio up by an integer factor (the polyphase form of zero-stuffing, then filtering).
+
+    Output sample ``n * factor + r`` is ``sum_j x[n - j] * h[j * factor + r]``: the zeros are never multiplied.
+    ``x`` is one channel (1-D) or samples × channels.
+    """
 
     def __init__(self, rate: int, factor: int) -> None:
         self._factor = factor
-        self._h = lowpass(rate, factor) * factor if factor > 1 else np.ones(1)
-        self._history: Floats = np.zeros(len(self._h) - 1)
+        h = lowpass(rate, factor) * factor if factor > 1 else np.ones(1)
+        length = -(-len(h) // factor)
+        padded = np.zeros(length * factor)
+        padded[: len(h)] = h
+        # phases[j, r] = h[j * factor + r], rows in the order the reversed input windows need them.
+        self._phases: Floats = padded.reshape(length, factor)[::-1].copy()
+        self._history: Floats | None = None
 
     def process(self, x: Floats) -> Floats:
-        """``len(x) * factor`` output samples."""
-        if self._factor == 1:
+        """``len(x) * factor`` output samples (same number of dimensions as ``x``)."""
+        if self._factor == 1 or len(x) == 0:
             return x.astype(np.float64)
-        stuffed = np.zeros(len(x) * self._factor)
-        stuffed[:: self._factor] = x
-        buf = np.concatenate([self._history, stuffed])
-        self._history = buf[len(buf) - (len(self._h) - 1) :]
-        out: Floats = np.convolve(buf, self._h, mode="valid")
-        return out
+        length = len(self._phases)
+        frames = x.reshape(len(x), -1)
+        channels = frames.shape[1]
+        if self._history is None or self._history.shape[1] != channels:
+            self._history = np.zeros((length - 1, channels))
+        buf = np.concatenate([self._history, frames])
+        windows = np.lib.stride_tricks.sliding_window_view(buf, length, axis=0)  # (n, channels, length)
+        out: Floats = (windows @ self._phases).transpose(0, 2, 1).reshape(-1, channels)
+        self._history = buf[len(buf) - (length - 1) :]
+        return out.reshape(-1) if x.ndim == 1 else out
 
 
 def to_pcm(x: Floats) -> Pcm:
@@ -107,10 +129,9 @@ class PiAudio:
         self._out_lock = threading.Lock()
         self._out_primed = False
         self._data_ready = threading.Event()
-        self._down = (Decimator(self._rate, self._factor), Decimator(self._rate, self._factor))
-        self._up = (Interpolator(self._rate, self._factor), Interpolator(self._rate, self._factor))
-        self._acc: tuple[list[Floats], list[Floats]] = ([], [])
-        self._acc_len = 0
+        self._down = Decimator(self._rate, self._factor)
+        self._up = Interpolator(self._rate, self._factor)
+        self._acc: Floats = np.zeros((0, 2))
         self._frames: deque[AudioFrame] = deque()
         self._stream: Any = None
         self._last_callback = 0.0
@@ -225,7 +246,10 @@ class PiAudio:
                 self.frames_captured += 1
                 return self._frames.popleft()
             if self._raw_in:
-                self._convert(self._raw_in.popleft())
+                blocks = []
+                while self._raw_in:
+                    blocks.append(self._raw_in.popleft())
+                self._convert(blocks)
                 continue
             self._check_stalled()
             remaining = deadline - time.monotonic()
@@ -255,27 +279,19 @@ class PiAudio:
         )
         self._restarting.start()
 
-    def _convert(self, block: npt.NDArray[np.int16]) -> None:
-        stereo = block.astype(np.float64)
-        for channel in (0, 1):
-            self._acc[channel].append(self._down[channel].process(stereo[:, channel]))
-        self._acc_len += len(self._acc[0][-1])
-        if self._acc_len < FRAME_SAMPLES:
-            return
-        line = np.concatenate(self._acc[0])
-        phone = np.concatenate(self._acc[1])
-        whole = len(line) // FRAME_SAMPLES * FRAME_SAMPLES
+    def _convert(self, blocks: list[npt.NDArray[np.int16]]) -> None:
+        # All waiting blocks in one go: one filter call per read instead of one per device block.
+        stereo = np.concatenate(blocks).astype(np.float64)
+        acc = np.concatenate([self._acc, self._down.process(stereo)])
+        whole = len(acc) // FRAME_SAMPLES * FRAME_SAMPLES
         for start in range(0, whole, FRAME_SAMPLES):
-            end = start + FRAME_SAMPLES
-            self._frames.append(AudioFrame(line=to_pcm(line[start:end]), phone=to_pcm(phone[start:end])))
-        self._acc = ([line[whole:]], [phone[whole:]])
-        self._acc_len = len(line) - whole
+            chunk = acc[start : start + FRAME_SAMPLES]
+            self._frames.append(AudioFrame(line=to_pcm(chunk[:, 0]), phone=to_pcm(chunk[:, 1])))
+        self._acc = acc[whole:]
 
     def write(self, line: Pcm, phone: Pcm) -> None:
         """Queue one frame each way; when the device lags, the oldest queued frame is dropped (counted)."""
-        up_line = self._up[0].process(line.astype(np.float64))
-        up_phone = self._up[1].process(phone.astype(np.float64))
-        block = np.stack([to_pcm(up_line), to_pcm(up_phone)], axis=1)
+        block = to_pcm(self._up.process(np.stack([line, phone], axis=1).astype(np.float64)))
         with self._out_lock:
             if len(self._out_blocks) == self._out_blocks.maxlen:
                 self.output_dropped += 1
