@@ -311,3 +311,13 @@ def test_a_failing_disk_or_a_corrupt_database_gives_a_clear_answer_and_changes_n
     assert "not applied" in answer and "nothing was changed" in answer
     assert box.config_path.read_text() == original
     assert "lg-demo-0001" in box.type("status\r")  # and the console goes on
+
+
+def test_first_password_cannot_overwrite_one_set_meanwhile(tmp_path: Path) -> None:
+    box = Box(tmp_path, password=None)
+    box.type("green-lantern-77\r")
+    AuthStore(box.data).set_password(PASSWORD)  # `lineguard passwd` on the box, at the same moment
+    answer = box.type("green-lantern-77\r")
+    assert "set on the box meanwhile" in answer and not box.session.logged_in
+    assert AuthStore(box.data).attempt(PASSWORD, 0.0).verdict.value == "ok"
+    box.login()

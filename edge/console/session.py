@@ -58,6 +58,7 @@ class ConsoleSession:
         self._confirm: Callable[[], Reply] | None = None
         self._last_input = now()
         self._forced_change = False
+        self._fresh_setup = False  # choosing the first password without logging in (no password yet)
 
     @property
     def logged_in(self) -> bool:
@@ -104,11 +105,13 @@ class ConsoleSession:
 
     def _login_prompt(self, banner: bool) -> None:
         self._auth.reload()
+        self._fresh_setup = False
         if banner:
             self._write(f"\r\n{BANNER}\r\n")
         if self._auth.state is AuthState.FRESH:
             self._mode = Mode.NEW_PASSWORD
             self._forced_change = True
+            self._fresh_setup = True
             self._write("No technician password is set. Choose one (at least 8 characters).\r\n")
             self._editor.start("New password: ", secret=True)
             return
@@ -155,6 +158,7 @@ class ConsoleSession:
             self._login_prompt(banner=False)
 
     def _start_new_password(self) -> None:
+        self._fresh_setup = self._fresh_setup and not self.logged_in
         self._mode = Mode.NEW_PASSWORD
         self._editor.start("New password: ", secret=True)
 
@@ -175,6 +179,13 @@ class ConsoleSession:
             self._write("The passwords differ; try again.\r\n")
             self._start_new_password()
             return
+        if self._fresh_setup:
+            self._fresh_setup = False
+            self._auth.reload()
+            if self._auth.state is not AuthState.FRESH:  # 'lineguard passwd' was quicker: that one counts
+                self._write("A password was set on the box meanwhile; log in with it.\r\n")
+                self._login_prompt(banner=False)
+                return
         try:
             self._auth.set_password(password)
         except OSError as exc:
@@ -192,6 +203,7 @@ class ConsoleSession:
     # -- shell ------------------------------------------------------------------------------------------
 
     def _enter_shell(self) -> None:
+        self._forced_change = False
         self._commands = ConsoleCommands(self._backend)
         self._write(self._editor.query_width())  # long lines wrap right on wide terminals too
         self._write("Logged in. Type 'help' for the commands, Tab to complete.\r\n")
