@@ -321,3 +321,10 @@ def test_first_password_cannot_overwrite_one_set_meanwhile(tmp_path: Path) -> No
     assert "set on the box meanwhile" in answer and not box.session.logged_in
     assert AuthStore(box.data).attempt(PASSWORD, 0.0).verdict.value == "ok"
     box.login()
+
+
+def test_help_fits_an_80_column_terminal(tmp_path: Path) -> None:
+    box = Box(tmp_path)
+    box.login()
+    pages = box.type("help\r") + "".join(box.type(f"help {name}\r") for name in ("config", "test", "log"))
+    assert max(len(line) for line in pages.split("\r\n")) <= 80

@@ -208,15 +208,15 @@ class ConsoleCommands:
                 Command("events", "events [N]", "the last N call events and incidents (default 20)", self._events),
                 Command(
                     "config",
-                    "config show [SECTION] | get KEY | set KEY VALUE | diff | apply | rollback | discard",
-                    "read and change the configuration (changes go to a draft until 'config apply')",
+                    "config show [SECTION]|get KEY|set KEY VALUE|diff|apply|rollback|discard",
+                    "read or change the config (changes wait in a draft until apply)",
                     self._config,
                     ("show", "get", "set", "diff", "apply", "rollback", "discard"),
                 ),
                 Command(
                     "test",
                     "test relay | ring | prompt NAME | tone",
-                    "click the bypass relay, ring the desk phone, play a prompt or a tone to the phone",
+                    "click the relay, ring the desk phone, play a prompt or tone to it",
                     self._test,
                     TEST_ACTIONS,
                 ),
@@ -288,7 +288,7 @@ class ConsoleCommands:
             return Reply([f"usage: {command.usage}", f"  {command.summary}"])
         lines = ["commands:"]
         lines += [f"  {render.pad(c.name, 8)} {c.summary}" for c in self._commands.values()]
-        lines.append("keys: Tab completes, Up/Down history, Ctrl-U clears, Ctrl-C cancels, Ctrl-D quits")
+        lines.append("keys: Tab completes, Up/Down history, Ctrl-U clears, Ctrl-C cancels, Ctrl-D exit")
         return Reply(lines)
 
     def _status(self, args: list[str]) -> Reply:
