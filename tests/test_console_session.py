@@ -328,3 +328,14 @@ def test_help_fits_an_80_column_terminal(tmp_path: Path) -> None:
     box.login()
     pages = box.type("help\r") + "".join(box.type(f"help {name}\r") for name in ("config", "test", "log"))
     assert max(len(line) for line in pages.split("\r\n")) <= 80
+
+
+def test_a_missing_config_file_is_created_by_the_first_apply(tmp_path: Path) -> None:
+    box = Box(tmp_path)
+    box.config_path.unlink()
+    box.login()
+    assert "(empty: every key takes its default)" in box.type("config show\r")
+    assert "calendar.lunch.start = 12:00" in box.type("config get calendar.lunch.start\r")
+    box.type("config set calendar.lunch.start 11:30\r")
+    assert "calendar.lunch.start: 12:00 -> 11:30" in box.type("config apply\r")
+    assert load_config(box.config_path).calendar.lunch.start == "11:30"

@@ -93,7 +93,10 @@ class LocalBackend:
         """The config file's text (the packaged default when the box runs without a file)."""
         if self.config_path is None:
             return default_config_text()
-        return self.config_path.read_text(encoding="utf-8")
+        try:
+            return self.config_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return ""  # no file yet: every key takes its default, and 'config apply' creates it
 
     def running_config(self) -> Config:
         """The configuration in force, validated (the packaged default if the file is broken)."""
