@@ -16,20 +16,10 @@ from edge.telemetry.settings import MqttConfig
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 
-ACL = """\
-# central IT reads everything and is the only one who may write commands and the shared lists
-user central
-topic readwrite lineguard/#
-
-# every device (username = certificate CN) writes only under its own prefix, reads only its own commands
-pattern write lineguard/+/%u/status
-pattern write lineguard/+/%u/health
-pattern write lineguard/+/%u/event
-pattern write lineguard/+/%u/reply/#
-pattern write lineguard/+/%u/upload/#
-pattern read lineguard/+/%u/cmd/#
-pattern read lineguard/shared/#
-"""
+DEPLOY = Path(__file__).resolve().parents[2] / "central" / "deploy"
+DEPLOY_CONF = DEPLOY / "mosquitto-lineguard.conf"
+ACL = (DEPLOY / "lineguard.acl").read_text()
+"""The ACL shipped for deployment, so the tests check the real file."""
 
 
 def have_mosquitto() -> bool:
@@ -106,14 +96,9 @@ class Broker:
         self.proc: subprocess.Popen[bytes] | None = None
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "data").mkdir(exist_ok=True)
-        lines = [
-            "per_listener_settings false",
-            f"listener {self.port} 127.0.0.1",
-            "persistence true",
+        local = [
             f"persistence_location {directory / 'data'}/",
             "autosave_interval 1",
-            "max_queued_messages 1000000",
-            "max_inflight_messages 200",
             f"log_dest file {directory / 'mosquitto.log'}",
             "log_type error",
             "log_type warning",
@@ -121,17 +106,23 @@ class Broker:
             "user root" if os.geteuid() == 0 else "",
         ]
         if pki is not None:
-            (directory / "acl").write_text(ACL)
-            lines += [
-                f"cafile {pki.ca}",
-                f"certfile {pki.cert('broker')}",
-                f"keyfile {pki.key('broker')}",
-                "require_certificate true",
-                "use_identity_as_username true",
-                f"acl_file {directory / 'acl'}",
-            ]
+            # The shipped deployment config, pointed at this test's files and port.
+            (directory / "lineguard.acl").write_text(ACL)
+            text = DEPLOY_CONF.read_text()
+            text = text.replace("listener 8883\n", f"listener {self.port} 127.0.0.1\n")
+            text = text.replace("/etc/mosquitto/lineguard/lineguard.acl", str(directory / "lineguard.acl"))
+            text = text.replace("/etc/mosquitto/lineguard/", f"{pki.directory}/")
+            lines = [text, *local]
         else:
-            lines.append("allow_anonymous true")
+            lines = [
+                "per_listener_settings false",
+                f"listener {self.port} 127.0.0.1",
+                "allow_anonymous true",
+                "persistence true",
+                "max_queued_messages 1000000",
+                "max_inflight_messages 200",
+                *local,
+            ]
         self.conf = directory / "mosquitto.conf"
         self.conf.write_text("\n".join(lines) + "\n")
 
