@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-from scipy.signal import resample_poly
 
 from edge.ports import SAMPLE_RATE, Pcm
 
@@ -29,6 +28,8 @@ def resample(samples: np.ndarray, rate_in: int, rate_out: int = SAMPLE_RATE) -> 
     """Polyphase resampling of a float signal between any two integer rates."""
     if rate_in == rate_out:
         return np.asarray(samples, dtype=np.float64)
+    from scipy.signal import resample_poly  # heavy to import; only files at other rates need it
+
     ratio = Fraction(rate_out, rate_in)
     return np.asarray(resample_poly(samples, ratio.numerator, ratio.denominator), dtype=np.float64)
 

@@ -10,15 +10,16 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edge.audio import AudioFileError, SynthesisError
 from edge.cli import CommonParsers, UserError, data_dir_of, print_json
 from edge.config import Config, ConfigError, default_config, load_config, resolve_config_path
 from edge.scenarios import ScenarioError, load_scenario, scenario_config, shipped_scenarios
-from edge.simulate import SimResult, format_timeline, run_scenario
 from edge.store import CallStore, StoreError
 from edge.store.db import DB_NAME
+
+if TYPE_CHECKING:
+    from edge.simulate import SimResult
 
 
 def register(subparsers: Any, common: CommonParsers) -> None:
@@ -112,6 +113,10 @@ def _run(args: argparse.Namespace) -> int:
 def _run_one(
     path: Path, args: argparse.Namespace, data_dir: Path, publisher: Any = None, base: Config | None = None
 ) -> SimResult:
+    # The simulator pulls in the DSP and audio stack; only the commands that run it pay for the import.
+    from edge.audio import AudioFileError, SynthesisError
+    from edge.simulate import run_scenario
+
     try:
         scenario = load_scenario(path)
         config = scenario_config(scenario, base or _base_config(args), str(path))
@@ -144,6 +149,8 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.as_json())
     else:
+        from edge.simulate import format_timeline
+
         print(format_timeline(result))
     return 1 if result.expectation_failures() else 0
 
@@ -201,6 +208,8 @@ def _demo(args: argparse.Namespace) -> int:
     base, keys = _demo_base(_base_config(args), data_dir)
     publisher = _mqtt_publisher(args.mqtt, data_dir, base) if args.mqtt else None
     failures = 0
+    from edge.simulate import format_timeline
+
     try:
         for path in shipped_scenarios():
             result = _run_one(path, args, data_dir, publisher, base=base)
