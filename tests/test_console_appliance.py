@@ -53,9 +53,10 @@ class Live:
             time.sleep(0.05)
 
 
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[Live]:
-    box = Live(tmp_path)
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """One appliance for the module (building one takes seconds); the test that rings the line runs last."""
+    box = Live(tmp_path_factory.mktemp("live"))
     yield box
     box.sim.close()
 
@@ -91,13 +92,6 @@ def test_relay_ring_tone_and_prompt_tests_reach_the_hardware(live: Live) -> None
     assert len(tests) == 5
 
 
-def test_tests_are_refused_while_the_line_is_in_use(live: Live) -> None:
-    live.sim.app.inject(e.RingStarted())
-    live.wait(lambda: live.sim.app.line.state.phase.value != "idle")
-    answer = live.type("test relay\r")
-    assert "refused: the line is in use (ringing)" in answer
-
-
 def test_config_apply_reaches_the_running_appliance(live: Live) -> None:
     live.wait(lambda: live.sim.frames > 5)
     live.type("config set staff.dtmf_cut *8#\r")
@@ -110,6 +104,13 @@ def test_config_apply_reaches_the_running_appliance(live: Live) -> None:
     live.type("config rollback\r")
     live.type("yes\r")
     assert live.sim.app.config.staff.dtmf_cut == "*9#"
+
+
+def test_tests_are_refused_while_the_line_is_in_use(live: Live) -> None:
+    live.sim.app.inject(e.RingStarted())
+    live.wait(lambda: live.sim.app.line.state.phase.value != "idle")
+    answer = live.type("test relay\r")
+    assert "refused: the line is in use (ringing)" in answer
 
 
 def test_console_service_serves_a_pty_like_the_daemon_would(tmp_path: Path) -> None:
