@@ -76,6 +76,12 @@ EXPECTED: dict[str, list[tuple[str, str | None, str | None]]] = {
         ("connected", None, None),
         ("call_ended", "completed", None),
     ],
+    "09_caller_hangs_up_during_notice": [
+        ("call_started", None, None),
+        ("prompt", "recording_notice", None),
+        ("call_ended", "abandoned", None),
+    ],
+    "10_call_waiting": [*ANSWERED, ("call_ended", "completed", None)],
 }
 
 
@@ -168,3 +174,12 @@ def test_caller_id_and_staff_codes_travel_as_real_signals(tmp_path: Path) -> Non
     assert list(result.appliance.line.signals.caller_id_raw) == [{"standard": "bell202", "checksum_ok": True}]
     bases = [r.basis for r in result.timeline if r.type in ("warning", "cut")]
     assert bases == ["staff.request", "staff.request"], "decoded from DTMF tones on the phone leg"
+
+
+def test_call_waiting_is_logged_and_never_prompted(tmp_path: Path) -> None:
+    result = run(next(p for p in shipped_scenarios() if "waiting" in p.stem), tmp_path)
+    waiting = [r for r in result.timeline if r.type == "call_waiting"]
+    assert waiting and waiting[0].data["signal"] == "caller_id_received"
+    connected = next(r.t for r in result.timeline if r.type == "connected")
+    prompts = [r for r in result.timeline if r.type == "prompt" and r.t > connected]
+    assert prompts == [], "nothing is played into the conversation"

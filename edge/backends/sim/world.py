@@ -244,6 +244,10 @@ class SimWorld:
     # -- calls --------------------------------------------------------------------------------------
 
     def _begin(self, run: _CallRun) -> None:
+        current = self._active
+        if current is not None and not current.over and self.hardware.line.off_hook:
+            self._call_waiting(run)
+            return
         self._active = run
         script = run.script
         if script.direction == "out":
@@ -260,6 +264,15 @@ class SimWorld:
             self._at(on + RING_ON_S, partial(self._ring, run, False))
         self._at(run.ring_at + script.gives_up_after_rings * RING_PERIOD_S, lambda: self._give_up(run))
         self._schedule_steps(run, "ring", run.ring_at)
+
+    def _call_waiting(self, run: _CallRun) -> None:
+        """A second call while the line is busy: the exchange sends type-2 caller ID (short preamble) in-band."""
+        script = run.script
+        fsk = callerid_fsk(
+            script.number, script.name, self.clock.wall(), absence=script.withheld, seizure=False
+        )
+        self._caller_speech.append(_Speech(self.clock.t + 0.5, fsk))
+        run.over = True
 
     def _caller_id(self, run: _CallRun) -> None:
         """The exchange sends Bell 202 FSK caller ID between the first and second ring."""
