@@ -151,3 +151,21 @@ def test_model_rollback_returns_to_the_previous_signed_model(box: Box, receiver:
     back = receiver.command("site-a", "lg-a", "model.rollback", {})
     assert back["ok"] is True and back["result"]["version"] == "v1" and box.slot.current() == "v1"
     assert box.slot.path("v1").read_bytes() == MODEL + b"v1"
+
+
+def test_garbage_from_a_box_is_counted_and_changes_nothing(broker: Broker, receiver: Receiver) -> None:
+    client, acks = _client(broker, "lg-b")
+    try:
+        for body in (b"\xff\xfe not json", b"[1, 2]", b'{"epoch": 5, "seq": "x", "event": []}', b"{}"):
+            client.publish("lineguard/site-b/lg-b/event", body, qos=1)
+        client.publish("lineguard/site-b/lg-b/status", b"\x00", qos=1)
+        client.publish("lineguard/site-b/lg-b/upload/t1", b"chunk without properties", qos=1)
+        good = b'{"id": "e:1", "epoch": "e", "seq": 1, "ts": 1.0, "event": {"type": "ring"}}'
+        client.publish("lineguard/site-b/lg-b/event", good, qos=1)
+        wait_for(lambda: len(acks) == 7, 5, "no PUBACKs")
+        wait_for(lambda: receiver.counters.events == 1, 5, "the good event after the garbage was not stored")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    assert receiver.counters.malformed == 6
+    assert receiver.store.query("SELECT device, seq, type FROM events") == [("lg-b", 1, "ring")]
