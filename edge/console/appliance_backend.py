@@ -190,9 +190,10 @@ class ApplianceBackend(LocalBackend):
         last_cid = self._query(
             "SELECT call_id, wall, data FROM events WHERE type='callerid' ORDER BY id DESC LIMIT 1", ()
         )
-        levels = {
-            leg: _dbfs(sum(p) / len(p)) if p else None for leg, p in self._power.items()
-        }  # fmt: skip
+        windows = {
+            leg: list(window) for leg, window in self._power.items()
+        }  # a copy: the audio thread appends
+        levels = {leg: _dbfs(sum(p) / len(p)) if p else None for leg, p in windows.items()}
         return {
             "phase": state.phase.value,
             "ring_count": state.ring_count,
