@@ -159,3 +159,22 @@ def test_a_reporting_only_box_refuses_every_command() -> None:
 
     with pytest.raises(CommandRejected, match="takes no commands"):
         NoCommands().handle("reboot", {"confirm": True})
+
+
+def test_reboot_happens_after_the_reply_and_only_when_confirmed() -> None:
+    import threading
+
+    from edge.config import default_config
+    from edge.telemetry.client import CommandRejected
+    from edge.telemetry.commands import BaseCommandHandler
+
+    rebooted = threading.Event()
+    config = default_config()
+    handler = BaseCommandHandler(
+        get_config=lambda: config, apply_config=lambda c: None, reboot=rebooted.set, reboot_delay_s=0.2
+    )
+    with pytest.raises(CommandRejected, match="confirm"):
+        handler.handle("reboot", {"confirm": False})
+    assert handler.handle("reboot", {"confirm": True}) == {"rebooting_in_s": 0.2}
+    assert not rebooted.is_set()  # not yet: the reply goes out first
+    assert rebooted.wait(2)
