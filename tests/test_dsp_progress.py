@@ -92,3 +92,10 @@ def test_tone_plan_comes_from_config() -> None:
     x = cadenced((425.0, 637.5), (0.25, 0.25), 3.0, -15.0)
     assert [e.kind for e in events(x, config=config)] == ["busy"]
     assert [e.kind for e in events(cadenced(*PLAN["busy"], 3.0, -15.0), config=config)] == []
+
+
+@pytest.mark.parametrize("kind", list(PLAN))
+def test_mains_hum_and_dc_louder_than_the_tone_do_not_matter(kind: str) -> None:
+    x = cadenced(*PLAN[kind], 5.0, -30.0)
+    n = np.arange(x.size)
+    assert [e.kind for e in events(x + amplitude(-10.0) * np.sin(2 * np.pi * 60 * n / FS) + 1000.0)] == [kind]

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.dsp.dtmf import DtmfDetector, DtmfHit
+from edge.dsp.filters import StreamingFir, band_pass
 from edge.dsp.levels import dbm0_to_power
 
 SDMF_CALLER_ID = 0x04
@@ -154,16 +155,6 @@ def build_message(
     return head + bytes(((-sum(head)) & 0xFF,))
 
 
-def _band_pass(sample_rate: int, low_hz: float, high_hz: float, taps: int) -> npt.NDArray[np.float64]:
-    """Linear-phase FIR band-pass (windowed sinc, Hamming), unity gain mid-band."""
-    n = np.arange(taps) - (taps - 1) / 2
-    lo, hi = low_hz / sample_rate, high_hz / sample_rate
-    kernel = (2 * hi * np.sinc(2 * hi * n) - 2 * lo * np.sinc(2 * lo * n)) * np.hamming(taps)
-    centre = (low_hz + high_hz) / 2
-    gain = abs(np.sum(kernel * np.exp(-2j * np.pi * centre / sample_rate * np.arange(taps))))
-    return np.asarray(kernel / gain, dtype=np.float64)
-
-
 class _FskUart:
     """Non-coherent FSK demodulator plus UART framing and message assembly, for one stream."""
 
@@ -181,9 +172,10 @@ class _FskUart:
         self._phase = np.zeros(2)
         self._tail = np.zeros((2, self.taps - 1), dtype=np.complex128)
         # Band-pass ahead of the correlators: their one-bit windows are wide open to hum, DC and hiss.
-        self._fir = _band_pass(sample_rate, 650.0, 2750.0, taps=41)
-        self._fir_tail = np.zeros(self._fir.size - 1)
-        self._delay = (self._fir.size - 1) / 2 + (self.taps - 1) / 2  # filter and correlator lag, samples
+        self._band_pass = StreamingFir(
+            band_pass(sample_rate, 650.0, 2750.0, taps=2 * round(sample_rate * 0.0025) + 1)
+        )
+        self._delay = self._band_pass.delay + (self.taps - 1) / 2  # filter and correlator lag, samples
         self._floor = dbm0_to_power(floor_dbm0) * self.taps**2 / 2
         # Below half the floor's amplitude everywhere in a window, no correlator can reach the floor.
         self._gate = float(np.sqrt(2.0 * dbm0_to_power(floor_dbm0))) / 2
@@ -198,9 +190,7 @@ class _FskUart:
         self._standard = "bell202"
 
     def feed(self, pcm: npt.NDArray[np.float64]) -> list[tuple[bytes, float, str]]:
-        joined_in = np.concatenate((self._fir_tail, pcm))
-        self._fir_tail = joined_in[-(self._fir.size - 1) :]
-        samples = np.convolve(joined_in, self._fir, mode="valid")
+        samples = self._band_pass(pcm)
         n = samples.size
         recent = self._raw[-(self.taps - 1) :]
         if float(np.max(np.abs(samples))) < self._gate and (

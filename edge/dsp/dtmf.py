@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from edge.dsp.filters import StreamingFir, high_pass
 from edge.dsp.levels import dbm0_to_power
 
 ROW_HZ = (697.0, 770.0, 852.0, 941.0)
@@ -58,16 +59,6 @@ class DtmfLimits:
     """Time without the digit that ends it; bridges a 10 ms break, still separates a 40 ms pause."""
 
 
-def _high_pass(sample_rate: int, cutoff_hz: float, taps: int) -> npt.NDArray[np.float64]:
-    """Linear-phase FIR high-pass (spectral inversion of a Hamming windowed-sinc low-pass)."""
-    n = np.arange(taps) - (taps - 1) / 2
-    low = 2 * cutoff_hz / sample_rate * np.sinc(2 * cutoff_hz / sample_rate * n) * np.hamming(taps)
-    low /= low.sum()
-    high = -low
-    high[(taps - 1) // 2] += 1.0
-    return np.asarray(high, dtype=np.float64)
-
-
 class DtmfDetector:
     """Streaming DTMF detector; ``feed`` any number of samples, get the digits that ended."""
 
@@ -94,9 +85,8 @@ class DtmfDetector:
         self._gate = float(np.sqrt(2.0 * self._floor))
         self._buf = np.zeros(self._span, dtype=np.float64)
         # High-pass ahead of everything: mains hum and DC would otherwise count against the tones' share.
-        self._fir = _high_pass(sample_rate, 300.0, taps=2 * round(sample_rate * 0.004) + 1)
-        self._fir_tail = np.zeros(self._fir.size - 1)
-        self._delay = (self._fir.size - 1) // 2
+        self._high_pass = StreamingFir(high_pass(sample_rate, 300.0, taps=2 * round(sample_rate * 0.004) + 1))
+        self._delay = self._high_pass.delay
         self._pending = np.zeros(0, dtype=np.float64)
         self._hop_end = 0  # absolute index (samples) of the end of the last hop analysed
         self._digit: str | None = None
@@ -110,9 +100,7 @@ class DtmfDetector:
         raw = np.asarray(pcm, dtype=np.float64).ravel()
         if raw.size == 0:
             return []
-        joined = np.concatenate((self._fir_tail, raw))
-        self._fir_tail = joined[-(self._fir.size - 1) :]
-        samples = np.convolve(joined, self._fir, mode="valid")
+        samples = self._high_pass(raw)
         data = np.concatenate((self._pending, samples))
         hops = data.size // self._hop
         self._pending = data[hops * self._hop :]

@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from edge.dsp.filters import StreamingFir, high_pass
 from edge.dsp.levels import dbm0_to_power
 from edge.dsp.settings import DspConfig, ToneSpec
 
@@ -62,6 +63,10 @@ class CallProgressDetector:
         self._tone_floor = dbm0_to_power(self.MIN_TONE_DBM0)
         self._silence_floor = dbm0_to_power(self.config.silence_dbm0)
         self._pending = np.zeros(0)
+        # Mains hum and DC would count against the tones' share of the power; 350 Hz dial tone must pass.
+        self._high_pass = StreamingFir(
+            high_pass(sample_rate, 190.0, taps=2 * round(sample_rate * 0.0075) + 1)
+        )
         self._blocks = 0
         self._segments: list[_Segment] = []
         self._current: _Segment | None = None
@@ -72,8 +77,10 @@ class CallProgressDetector:
 
     def feed(self, pcm: npt.ArrayLike) -> list[ProgressEvent]:
         """Consume samples (int16 at ``sample_rate``); return the tones recognised within them."""
-        samples = np.asarray(pcm, dtype=np.float64).ravel()
-        data = np.concatenate((self._pending, samples))
+        raw = np.asarray(pcm, dtype=np.float64).ravel()
+        if raw.size == 0:
+            return []
+        data = np.concatenate((self._pending, self._high_pass(raw)))
         count = data.size // self._block
         self._pending = data[count * self._block :]
         if count == 0:
