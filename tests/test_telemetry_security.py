@@ -6,6 +6,7 @@ import base64
 import json
 import ssl
 import time
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -15,12 +16,17 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from central.receiver import Receiver
-from edge.telemetry.client import make_client
+from edge.telemetry.client import Telemetry, make_client
 from tests.mqtt_support import Broker
 from tests.mqtt_support.box import CENTRAL_KEY, MODEL, Box
 from tests.mqtt_support.box import box as box
 from tests.mqtt_support.fixtures import *  # noqa: F403 (fixtures)
 from tests.mqtt_support.fixtures import wait_for
+
+
+class _Quiet:
+    def handle(self, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {}
 
 
 def _client(broker: Broker, identity: str) -> tuple[mqtt.Client, list[tuple[int, int]]]:
@@ -169,3 +175,18 @@ def test_garbage_from_a_box_is_counted_and_changes_nothing(broker: Broker, recei
         client.loop_stop()
     assert receiver.counters.malformed == 6
     assert receiver.store.query("SELECT device, seq, type FROM events") == [("lg-b", 1, "ring")]
+
+
+def test_a_box_whose_id_is_not_its_certificate_gets_every_report_refused_and_kept(
+    tmp_path: Path, broker: Broker, receiver: Receiver
+) -> None:
+    tele = Telemetry(broker.settings("lg-a"), "lg-x", "site-a", tmp_path / "box", _Quiet())
+    tele.start()
+    try:
+        for n in range(3):
+            tele.publish_event({"n": n})
+        wait_for(lambda: tele.outbox.refused_count() == 3, 10, "refusals not recorded")
+        assert tele.outbox_depth() == 0 and tele.last_error and "Not authorized" in tele.last_error
+    finally:
+        tele.stop()
+    assert receiver.counters.events == 0
