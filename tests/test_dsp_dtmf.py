@@ -93,14 +93,14 @@ def test_a_10_ms_break_inside_a_digit_is_bridged() -> None:
     assert digits(x) == "5"
 
 
-def test_15_db_snr_at_the_weakest_level() -> None:
-    rng = np.random.default_rng(3)
-    parts = []
-    for d in ALL:
-        parts += [dtmf_pair(d, 50, low_dbm0=-30), silence(50)]
-    x = np.concatenate(parts)
-    tone_power = float(np.mean(dtmf_pair("5", 50, low_dbm0=-30) ** 2))
-    for _ in range(3):
+@pytest.mark.parametrize("twist", [0.0, -8.0, 4.0])
+def test_15_db_snr_at_minus_35_dbm0_with_the_extreme_twists(twist: float) -> None:
+    rng = np.random.default_rng(int(twist) + 10)
+    x = np.concatenate(
+        [np.concatenate((dtmf_pair(d, 45, low_dbm0=-35, twist_db=twist), silence(45))) for d in ALL]
+    )
+    tone_power = float(np.mean(dtmf_pair("5", 50, low_dbm0=-35, twist_db=twist) ** 2))
+    for _ in range(2):
         assert digits(add_noise(x, 15.0, rng, ref_power=tone_power)) == ALL
 
 

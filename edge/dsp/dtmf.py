@@ -41,8 +41,8 @@ class DtmfHit:
 class DtmfLimits:
     """Acceptance limits of the detector (the Q.24 figures plus the margins this design needs)."""
 
-    min_level_dbm0: float = -42.0
-    """Weakest tone (each of the pair) accepted; Q.24 asks for −35 dBm0, this leaves room for twist."""
+    min_level_dbm0: float = -45.0
+    """Weakest tone accepted: a −35 dBm0 digit with −8 dB twist has its high tone at −43 dBm0."""
     normal_twist_db: float = 9.0
     """How much weaker the high-group tone may be (Q.24: 8 dB; 1 dB margin)."""
     reverse_twist_db: float = 5.0
