@@ -208,12 +208,11 @@ class PiAudio:
                 have += len(block)
             joined = np.concatenate(parts) if len(parts) > 1 else self._out_rest
             self._out_rest = joined[frames:]
-            playing = have > 0
-        if have >= frames:
-            return joined[:frames]
-        if playing:
+            if have >= frames:
+                return joined[:frames]
+            # Primed and playing, and the appliance's writes fell behind the device: an underrun.
             self.output_underflows += 1
-        self._out_primed = False
+            self._out_primed = False
         out = np.zeros((frames, 2), dtype=np.int16)
         out[:have] = joined
         return out
