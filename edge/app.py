@@ -8,6 +8,7 @@ import importlib.util
 import logging
 import os
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -23,7 +24,6 @@ from edge.runtime import Appliance, Clock, EventPublisher
 
 log = logging.getLogger("lineguard.app")
 
-HEALTH_EVERY_S = 60.0
 RETENTION_EVERY_S = 3600.0
 AUDIO_STALL_S = 2.0
 """No audio frame for this long is a fault: the phone goes back on the wall line."""
@@ -159,15 +159,68 @@ class Daemon:
         for problem in problems:
             self.app.alarm(self.clock.now(), "config_invalid", problem)
         self._stop = threading.Event()
+        self.shared_repeat_callers: tuple[int, list[str]] = (0, [])
         self._last_frame = time.monotonic()
         self._audio_fault = False
 
     def _telemetry(self, config: Config) -> Any:
+        from edge.record.recorder import export_recording
         from edge.telemetry.client import Telemetry
         from edge.telemetry.commands import BaseCommandHandler
 
-        handler = BaseCommandHandler(get_config=lambda: self.app.config, apply_config=self.apply_config)
+        handler = BaseCommandHandler(
+            get_config=lambda: self.app.config,
+            apply_config=self.apply_config,
+            sync_repeat_callers=self.sync_repeat_callers,
+            save_prompt=self.save_prompt,
+            read_recording=lambda call_id: export_recording(self.data_dir, call_id, "central"),
+            reboot=self.reboot,
+        )
         return Telemetry(config.mqtt, config.device.id, config.device.site, self.data_dir, handler)
+
+    def sync_repeat_callers(self, version: int, numbers: list[str]) -> None:
+        """Central's shared repeat-caller list: kept for status; blocked here only when auto_block is set."""
+        self.shared_repeat_callers = (version, list(numbers))
+        if self.app.config.lists.auto_block:
+            for number in numbers:
+                self.app.inject_block(number)
+        self.app.record(
+            self.clock.now(), "repeat_callers_synced", None, None, {"version": version, "count": len(numbers)}
+        )
+
+    def save_prompt(self, name: str, wav: bytes) -> None:
+        """A prompt uploaded by central replaces the shipped one (checked to be readable audio first)."""
+        from edge.audio import read_wav_bytes
+
+        read_wav_bytes(wav)
+        folder = self.data_dir / "prompts"
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{name}.wav.tmp"
+        tmp.write_bytes(wav)
+        os.replace(tmp, folder / f"{name}.wav")
+        prompts = self.app.config.prompts.model_copy(update={"directory": folder})
+        self.apply_config(self.app.config.model_copy(update={"prompts": prompts}))
+
+    def reboot(self) -> None:
+        """Reboot the board (the relay drops to bypass while it is down); the simulator just stops."""
+        self.app.record(self.clock.now(), "reboot", None, None, {"by": "central"})
+        if self.config.device.backend == "pi":
+            subprocess.run(["systemctl", "reboot"], check=False, timeout=30)
+        else:
+            self._stop.set()
+
+    def health(self) -> dict[str, Any]:
+        """The health sample central receives: system figures, line state, parts, outbox depth."""
+        from edge.telemetry.health import system_health
+
+        sample = {**system_health(self.data_dir), **self.app.status()}
+        if self.telemetry is not None:
+            sample["outbox_depth"] = self.telemetry.outbox_depth()
+            sample["last_error"] = self.telemetry.last_error or (
+                self.app.writer.errors[-1] if self.app.writer.errors else None
+            )
+        sample["shared_repeat_callers_version"] = self.shared_repeat_callers[0]
+        return sample
 
     def reload(self) -> None:
         """SIGHUP: read the config file again; a bad one is reported and the running config kept."""
@@ -216,14 +269,18 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
+        health_loop = None
         if self.telemetry is not None:
+            from edge.telemetry.health import HealthLoop
+
             self.telemetry.start()
+            health_loop = HealthLoop(self.telemetry, self.health, self.config.mqtt.health_interval_s)
+            health_loop.start()
         self.app.start()
         audio = threading.Thread(target=self.audio_loop, name="lineguard-audio", daemon=True)
         audio.start()
         tasks = [
             asyncio.create_task(self._notify(), name="systemd-notify"),
-            asyncio.create_task(self._health(), name="health"),
             asyncio.create_task(self._retention(), name="retention"),
         ]
         while not self._stop.is_set():
@@ -231,6 +288,8 @@ class Daemon:
         for task in tasks:
             task.cancel()
         audio.join(timeout=5)
+        if health_loop is not None:
+            health_loop.stop()
         if self.telemetry is not None:
             self.telemetry.stop()
         self.app.close()
@@ -243,15 +302,6 @@ class Daemon:
             if self.audio_alive():
                 notify("WATCHDOG=1")
             await asyncio.sleep(5.0)
-
-    async def _health(self) -> None:
-        interval = self.config.mqtt.health_interval_s if self.telemetry is not None else HEALTH_EVERY_S
-        while True:
-            status = self.app.status()
-            if self.telemetry is not None:
-                status["outbox_depth"] = self.telemetry.outbox_depth()
-                self.telemetry.publish_health(status)
-            await asyncio.sleep(interval)
 
     async def _retention(self) -> None:
         while True:
