@@ -30,7 +30,7 @@ answer_on_ring = 2
 [pi]
 debounce_ms = 10
 ring_min_burst_s = 0.1
-ring_gap_s = 0.12
+ring_gap_s = 0.25
 phone_ring_on_s = 0.2
 phone_ring_off_s = 0.3
 watchdog_kick_min_s = 0.0
