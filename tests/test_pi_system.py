@@ -71,6 +71,12 @@ def test_main_unit_has_the_required_settings() -> None:
 def test_security_exposure_is_low_and_documented(tmp_path: Path) -> None:
     units = _units_for_this_machine(tmp_path)
     doc = (ROOT / "docs" / "pi.md").read_text()
+    version = subprocess.run(["systemd-analyze", "--version"], capture_output=True, text=True).stdout.split()[
+        1
+    ]
+    found = re.search(r"`systemd-analyze security --offline=true` \(systemd (\d+)\)", doc)
+    assert found, "docs/pi.md should name the systemd version its security scores come from"
+    documented = found.group(1)
     for name in ("lineguard.service", "lineguard-console.service"):
         proc = subprocess.run(
             ["systemd-analyze", "security", "--offline=true", "--no-pager", str(units / name)],
@@ -82,7 +88,8 @@ def test_security_exposure_is_low_and_documented(tmp_path: Path) -> None:
         assert match, proc.stdout[-500:] + proc.stderr
         score = float(match.group(1))
         assert score <= 2.0
-        assert f"`{name}` | {score:.1f}" in doc, f"docs/pi.md should record {name} at {score:.1f}"
+        if version == documented:  # other systemd versions weigh the settings differently
+            assert f"`{name}` | {score:.1f}" in doc, f"docs/pi.md should record {name} at {score:.1f}"
 
 
 @needs(shutil.which("dtc") is None, reason="dtc is not installed")
