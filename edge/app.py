@@ -91,7 +91,26 @@ def build_appliance(
     )
     attach_recorder(app)
     attach_detector(app)
+    attach_caller_id_out(app, hardware)
     return app
+
+
+def attach_caller_id_out(app: Appliance, hardware: Hardware) -> None:
+    """A board that rings the desk phone asks for the caller ID FSK in the first ring pause; the mixer plays it."""
+    phone = hardware.phone
+    if not hasattr(phone, "caller_id_sender"):
+        return
+    from edge.dsp.generate import callerid_fsk
+
+    dsp = app.config.dsp
+
+    def send(number: str | None, name: str | None) -> None:
+        fsk = callerid_fsk(
+            number, name, app.clock.now().wall, standard=dsp.callerid_out, fmt=dsp.callerid_out_format
+        )
+        app.line.mixer.send_to_phone(fsk)
+
+    phone.caller_id_sender = send
 
 
 def attach_recorder(app: Appliance) -> Recorder:
@@ -132,7 +151,7 @@ def build_hardware(config: Config) -> tuple[Hardware, Clock, Any]:
     if config.device.backend == "pi":
         from edge.backends.pi.hardware import PiHardware
 
-        hardware: Hardware = PiHardware(config.pi)
+        hardware: Hardware = PiHardware.from_config(config)
         return hardware, WallClock(config.device.timezone), None
     from edge.backends.sim.world import SimWorld
     from edge.simulate import SimClock
@@ -156,6 +175,7 @@ class Daemon:
         self.app = build_appliance(
             config, data_dir, self.hardware, self.clock, threaded=True, publisher=self.telemetry
         )
+        self.app.keep_timeline = False  # a box runs for years: the store keeps the events, not memory
         for problem in problems:
             self.app.alarm(self.clock.now(), "config_invalid", problem)
         self._stop = threading.Event()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -36,6 +37,8 @@ class Mixer:
         self._prompt_pos = 0
         self._tones: dict[Leg, FrameSource] = {}
         self._oneshots: dict[Leg, tuple[FrameSource, int]] = {}
+        self._phone_signals: deque[Pcm] = deque()
+        self._phone_signal: tuple[Pcm, int] | None = None
 
     @property
     def playing(self) -> str | None:
@@ -63,6 +66,10 @@ class Mixer:
         """A short tone on one leg only."""
         self._oneshots[leg] = (self._tone_factory(tone), ALERT_FRAMES)
 
+    def send_to_phone(self, pcm: Pcm) -> None:
+        """Queue a signal for the desk phone alone (caller ID FSK); safe to call from the board's thread."""
+        self._phone_signals.append(pcm)
+
     def mix(self, frame: AudioFrame) -> tuple[Pcm, Pcm, str | None]:
         """What the line and the phone hear for this frame, and the prompt that just finished, if any."""
         line = np.zeros(FRAME_SAMPLES, dtype=np.float64)
@@ -83,6 +90,13 @@ class Mixer:
             if self._prompt_pos >= len(pcm):
                 self._prompt = None
                 finished = name
+        if self._phone_signal is None and self._phone_signals:
+            self._phone_signal = (self._phone_signals.popleft(), 0)
+        if self._phone_signal is not None:
+            pcm, pos = self._phone_signal
+            chunk = pcm[pos : pos + FRAME_SAMPLES].astype(np.float64)
+            phone[: len(chunk)] += chunk
+            self._phone_signal = (pcm, pos + FRAME_SAMPLES) if pos + FRAME_SAMPLES < len(pcm) else None
         for leg, source in self._tones.items():
             (line if leg == Leg.LINE else phone)[:] += source.next_frame()
         for leg, (source, left) in list(self._oneshots.items()):

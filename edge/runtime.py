@@ -227,7 +227,7 @@ class LineRuntime:
             app.detector.feed(frame.line, now.mono)
             for detection in app.detector.poll():
                 self.handle(detection, now)
-        if call is not None and call.recording and app.recorder is not None and app.recording_enabled:
+        if call is not None and call.recording and app.recorder is not None:
             app.recorder.write(call.call_id, frame.line, frame.phone)
         line_out, phone_out, finished = self.mixer.mix(frame)
         self.hw.audio.write(line_out, phone_out)
@@ -273,7 +273,7 @@ class LineRuntime:
         elif isinstance(action, a.StartRecording):
             self._start_recording(action.call_id, now)
         elif isinstance(action, a.StopRecording):
-            if app.recorder is not None and app.recording_enabled:
+            if app.recorder is not None:
                 app.recorder.stop(action.call_id)
                 record(now, "recording_stopped", action.call_id)
         elif isinstance(action, a.SetBypass):
@@ -318,7 +318,6 @@ class LineRuntime:
         if not app.should_record(number):
             app.record(now, "recording_skipped", call_id, None, {"reason": "no-record list"})
             return
-        app.recording_enabled = True
         app.recorder.start(
             call_id, {"line": self.state.line, "number": number, "started": now.wall.isoformat()}
         )
@@ -387,7 +386,6 @@ class Appliance:
         self.recorder_impl: Any = recorder
         """The concrete recorder, for the daemon's retention and the console's diagnostics."""
         self.recorder_missing = recorder_missing
-        self.recording_enabled = True
         self.detector = detector
         self.detector_missing = ""
         self.closers: list[Callable[[], None]] = []
@@ -450,8 +448,8 @@ class Appliance:
         call_id: str | None,
         basis: str | None = None,
         data: dict[str, Any] | None = None,
-    ) -> None:
-        """Log one event: timeline, store (off the audio path) and telemetry."""
+    ) -> Record:
+        """Log one event: timeline (simulations), store (off the audio path) and telemetry."""
         if self._t0 is None:
             self._t0 = now.mono
         entry = Record(now.mono - self._t0, now.wall, kind, call_id, basis, dict(data or {}))
@@ -468,12 +466,13 @@ class Appliance:
                 publisher.publish_event({"id": event_id, **entry.as_dict()})
 
         self.writer.submit(job)
+        return entry
 
     def alarm(self, now: Instant, kind: str, detail: str) -> None:
         """Raise an alarm: logged, kept for status, and reported."""
         log.warning("alarm %s: %s", kind, detail)
-        self.record(now, "alarm", self.line.call_id, None, {"alarm": kind, "detail": detail})
-        self.alarms.append(self.timeline[-1] if self.timeline else Record(0, now.wall, "alarm", None))
+        call_id = self.line.call_id if hasattr(self, "line") else None
+        self.alarms.append(self.record(now, "alarm", call_id, None, {"alarm": kind, "detail": detail}))
 
     def strike(self, action: a.RecordStrike, now: Instant) -> None:
         """Count a strike; at the threshold propose the number for the blocklist (and block it locally if set)."""
