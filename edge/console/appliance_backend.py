@@ -122,6 +122,10 @@ class ApplianceBackend(LocalBackend):
 
     # -- config ---------------------------------------------------------------------------------------
 
+    def running_config(self) -> Config:
+        """The configuration the appliance runs with right now (it may differ from a broken file)."""
+        return self.app.config
+
     def _apply(self, config: Config) -> None:
         if not self._pumping():
             self._apply_config(config)  # nothing runs the machine now, so no race
