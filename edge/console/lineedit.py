@@ -323,8 +323,10 @@ class LineEditor:
         if self._secret:
             return
         if self._cursor == len(self._buf):
-            _, col = _layout(self._prompt, self._buf[:-1], self.columns)
-            if col + char_width(char) < self.columns:
+            # Short lines cannot reach the edge (no character is wider than 2): skip the layout walk.
+            short = 2 * (len(self._prompt) + len(self._buf)) < self.columns
+            _, col = (0, 0) if short else _layout(self._prompt, self._buf[:-1], self.columns)
+            if short or col + char_width(char) < self.columns:
                 self._write(char)  # the common case: typing at the end costs one character on the wire
                 return
         self._refresh()
