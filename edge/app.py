@@ -180,6 +180,7 @@ class Daemon:
             self.app.alarm(self.clock.now(), "config_invalid", problem)
         self._stop = threading.Event()
         self.shared_repeat_callers: tuple[int, list[str]] = (0, [])
+        self.console: Any = None
         self._last_frame = time.monotonic()
         self._audio_fault = False
 
@@ -278,6 +279,8 @@ class Daemon:
                 self._audio_fault = True
                 self.app.inject(e.FaultRaised("audio", f"no audio for {AUDIO_STALL_S:.0f} s"))
             self.app.pump(frame)
+            if self.console is not None:
+                self.console.run_pending(frame)
 
     def audio_alive(self) -> bool:
         """Whether the audio loop made progress recently (the only condition for the watchdog kick)."""
@@ -297,6 +300,11 @@ class Daemon:
             health_loop = HealthLoop(self.telemetry, self.health, self.config.mqtt.health_interval_s)
             health_loop.start()
         self.app.start()
+        from edge.console.service import ConsoleService
+
+        self.console = ConsoleService.start_if_configured(
+            self.app, self.config_path, apply_config=self.apply_config, telemetry=self.telemetry
+        )
         audio = threading.Thread(target=self.audio_loop, name="lineguard-audio", daemon=True)
         audio.start()
         tasks = [
@@ -308,6 +316,8 @@ class Daemon:
         for task in tasks:
             task.cancel()
         audio.join(timeout=5)
+        if self.console is not None:
+            self.console.stop()
         if health_loop is not None:
             health_loop.stop()
         if self.telemetry is not None:

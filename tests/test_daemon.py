@@ -99,3 +99,34 @@ def test_sighup_reload_keeps_the_running_config_when_the_new_one_is_bad(tmp_path
     assert any("cut_s" in a and "keeping the running config" in a for a in alarms)
     last_good = (tmp_path / "data" / "config.last-good.toml").read_text()
     assert "2400.0" in last_good
+
+
+def test_the_daemon_serves_the_console_with_live_status(tmp_path: Path) -> None:
+    from edge.console.testing import PtyTerminal
+
+    data = tmp_path / "data"
+    subprocess.run(
+        [sys.executable, "-m", "edge", "passwd", "--data-dir", str(data)],
+        input="s3cret-tech\n",
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    terminal = PtyTerminal()
+    config = tmp_path / "lineguard.toml"
+    config.write_text(f'[console]\nserial_device = "{terminal.device}"\n')
+    proc, sock = start(tmp_path, "--config", str(config))
+    try:
+        messages_until(sock, "READY=1")
+        terminal.send("\r")
+        terminal.expect("login", 15)
+        terminal.send("s3cret-tech\r")
+        terminal.expect(">", 15)
+        terminal.send("status\r")
+        screen = terminal.expect("state=idle", 15)
+        assert "backend=sim" in screen, "live status from the running appliance, not only the files"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        sock.close()
+        terminal.close()
