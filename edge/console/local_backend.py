@@ -7,7 +7,6 @@ It is what ``ApplianceBackend`` builds on, and what a console runs on when no ap
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 import shutil
@@ -20,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from edge.config import Config, ConfigError, default_config_text, parse_config_text
+from edge.record.audit import AuditLog, audit_path
 
-AUDIT_FILE_NAME = "audit.jsonl"
 PREVIOUS_CONFIG_NAME = "config.previous.toml"
 DB_FILE_NAME = "lineguard.db"
 NOT_ATTACHED = "unknown: the appliance is not attached to this console"
@@ -317,31 +316,18 @@ class LocalBackend:
         return "rebooting now; the relay holds the phone on the wall line meanwhile"
 
     def audit(self, action: str, detail: str) -> None:
-        """Append to ``<data>/audit.jsonl`` (0600); lines that cannot be written are retried next time."""
-        entry = json.dumps(
-            {"wall": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "source": "console",
-             "action": action, "detail": detail},
-            ensure_ascii=False,
-        )  # fmt: skip
+        """Append to the hash-chained audit log ``<data>/audit.jsonl``; lines that cannot be written are retried."""
         with self._audit_lock:
-            self._unwritten_audit.append(entry)
-            path = self.data_dir / AUDIT_FILE_NAME
+            self._unwritten_audit.append(json.dumps({"action": action, "detail": detail}, ensure_ascii=False))
+            audit_log = AuditLog(audit_path(self.data_dir))
             try:
-                self.data_dir.mkdir(parents=True, exist_ok=True)
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-                with os.fdopen(fd, "a", encoding="utf-8") as handle:
-                    handle.write("".join(line + "\n" for line in self._unwritten_audit))
-                    handle.flush()
-                    os.fsync(handle.fileno())
+                while self._unwritten_audit:
+                    entry = json.loads(self._unwritten_audit[0])
+                    audit_log.append(entry["action"], "console", entry["detail"])
+                    self._unwritten_audit.pop(0)
             except OSError:
                 del self._unwritten_audit[:-1000]  # bounded: a dead disk must not eat the memory
-                return
-            self._unwritten_audit.clear()
 
     def audit_entries(self) -> list[dict[str, Any]]:
         """Every audit entry written so far (for tests and the lead's MQTT forwarding)."""
-        try:
-            text = (self.data_dir / AUDIT_FILE_NAME).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return []
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        return AuditLog(audit_path(self.data_dir)).entries()
