@@ -11,6 +11,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,46 @@ def attach_recorder(app: Appliance) -> Recorder:
     return recorder
 
 
+class SealedClipSink:
+    """Alert clips, sealed to the central key like recordings; a plain JSON label beside each for counting."""
+
+    def __init__(
+        self, data_dir: Path, public_key_spec: str | None, on_alarm: Callable[[str, str], None]
+    ) -> None:
+        self.directory = data_dir / "clips"
+        self.on_alarm = on_alarm
+        self.sealer: Any = None
+        self.saved = 0
+        if public_key_spec is not None:
+            from edge.record.seal import ClipSealer, KeyFileError, load_public_key
+
+            try:
+                self.sealer = ClipSealer(load_public_key(public_key_spec))
+            except KeyFileError as exc:
+                on_alarm("clips.no_key", str(exc))
+
+    def save(self, clip: Any, meta: dict[str, Any]) -> None:
+        """Seal one clip as WAV bytes; without a key nothing is kept (clips are never stored in the clear)."""
+        if self.sealer is None:
+            return
+        import io
+        import json
+
+        import soundfile
+
+        buffer = io.BytesIO()
+        soundfile.write(buffer, clip, 8000, format="WAV", subtype="PCM_16")
+        stem = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}-{meta.get('category', 'clip')}"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self.sealer.write(self.directory / f"{stem}.wav.sealed", buffer.getvalue())
+            label = {k: v for k, v in meta.items() if isinstance(v, str | int | float | bool) or v is None}
+            (self.directory / f"{stem}.json").write_text(json.dumps(label, ensure_ascii=False, default=str))
+            self.saved += 1
+        except OSError as exc:
+            self.on_alarm("clips.error", f"clip not kept: {exc}")
+
+
 def attach_detector(app: Appliance) -> None:
     """Load the abuse detector; a missing or corrupt model leaves the box in safe mode with an alarm."""
     if importlib.util.find_spec("edge.detect.detector") is None:
@@ -137,7 +178,11 @@ def attach_detector(app: Appliance) -> None:
         return
     from edge.detect.detector import load_detector
 
-    detector, problem = load_detector(app.config.detection)
+    def on_alarm(kind: str, detail: str) -> None:
+        app.alarm(app.clock.now(), kind, detail)
+
+    clips = SealedClipSink(app.data_dir, app.config.recording.public_key, on_alarm)
+    detector, problem = load_detector(app.config.detection, clips)
     if detector is None:
         app.detector_missing = problem or "the detector did not load"
         app.alarm(app.clock.now(), "detector_safe_mode", app.detector_missing)

@@ -183,10 +183,11 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def scenario_config(scenario: Scenario, base: Config | None = None, source: str = "scenario") -> Config:
-    """The base config with the scenario's overrides applied (and the sim backend forced)."""
+    """The base config with the scenario's overrides applied (the sim backend and an inline detector forced)."""
     base = base or default_config()
     data = _merge(base.model_dump(mode="json", exclude_none=True), scenario.config)
-    data = _merge(data, {"device": {"backend": "sim"}})
+    # Simulations run the detector inline, so a scenario gives the same detections on every run.
+    data = _merge(data, {"device": {"backend": "sim"}, "detection": {"inline": True}})
     try:
         return parse_config(data, f"{source} [config]")
     except ConfigError as error:
