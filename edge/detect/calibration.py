@@ -11,7 +11,7 @@ from typing import Any
 from edge.core.events import Tier
 
 PEAK_FLOOR = 0.2
-"""Scores below this are never near a threshold; episodes start above it."""
+"""Scores below this (or below the lowest threshold, if lower) are never near a threshold."""
 MAX_PEAKS = 2000
 """Highest episode peaks kept per class: enough to place any threshold, bounded memory."""
 
@@ -37,6 +37,8 @@ class Calibrator:
         self.ceiling = ceiling
         self.enabled = enabled
         self.state_file = state_file
+        # Episodes must start below every threshold, or a low configured one could never be learned from.
+        self.floor = min([PEAK_FLOOR, *(v for values in shipped.values() for v in values.values())])
         self.speech_h = 0.0
         self.calls = 0
         self.peaks: dict[str, list[float]] = {name: [] for name in self.shipped[Tier.ALERT]}
@@ -71,7 +73,7 @@ class Calibrator:
         for name, score in scores.items():
             if name not in self._call_peaks:
                 continue
-            if score >= PEAK_FLOOR:
+            if score >= self.floor:
                 self._episode[name] = max(score, self._episode.get(name, 0.0))
             elif name in self._episode:
                 self._close(name)

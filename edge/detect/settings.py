@@ -87,7 +87,7 @@ class DetectionConfig(Section):
         description="Alert staff (never warn or cut) when the caller shouts for a while.",
     )
     shouting_dbfs: float = Field(
-        -8.0,
+        -12.0,
         ge=-30.0,
         le=0.0,
         title="Shouting level",
@@ -101,7 +101,7 @@ class DetectionConfig(Section):
         description="Shouting must also be this many dB above the caller's median voiced level in this call.",
     )
     shouting_min_s: float = Field(
-        1.2,
+        0.8,
         ge=0.2,
         le=10.0,
         title="Shouting duration",

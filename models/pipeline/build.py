@@ -14,8 +14,8 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from edge.detect.features import HOP, WINDOW_FRAMES, logmel, windows  # noqa: E402
-from pipeline import audio, text  # noqa: E402
+from edge.detect.features import HOP, WINDOW_FRAMES, logmel, windows
+from pipeline import audio, text
 
 FRAME_S = HOP / audio.LINE_RATE
 
@@ -169,7 +169,7 @@ def main() -> None:
         for _ in range(n_pos):
             pcm, _start, end = render_positive(group, rng, nrng, False, babble_train)
             feats = logmel(pcm)
-            end_frame = int(round(end / FRAME_S)) - 1
+            end_frame = round(end / FRAME_S) - 1
             ends = np.array([end_frame + rng.randint(0, 5), end_frame + rng.randint(4, 12)])
             xs.append(windows(feats, np.clip(ends, 0, len(feats) - 1)))
             ys += [gi + 1] * 2

@@ -33,12 +33,26 @@ def ds_cnn(frames: int, mels: int, classes: int, width: int) -> tf.keras.Model:
         if i == 1:
             x = tf.keras.layers.Dropout(0.1)(x)
     # Average over frequency but keep time: where in the window a keyword ends matters.
-    x = tf.keras.layers.Lambda(lambda t: tf.reduce_mean(t, axis=2))(x)
+    x = tf.keras.layers.AveragePooling2D((1, x.shape[2]))(x)
     x = tf.keras.layers.Flatten()(x)
     x = tf.keras.layers.Dropout(0.3)(x)
     x = tf.keras.layers.Dense(64, activation="relu")(x)
     out = tf.keras.layers.Dense(classes, activation="softmax")(x)
     return tf.keras.Model(inp, out)
+
+
+def load_weights_by_name(model: tf.keras.Model, path: Path) -> None:
+    """Copy weights from a saved .keras archive layer by layer name (weightless layers may differ)."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(path) as archive, h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as f:
+        for layer in model.layers:
+            if layer.weights:
+                group = f["layers"][layer.name]["vars"]
+                layer.set_weights([group[str(i)][()] for i in range(len(group))])
 
 
 def main() -> None:
@@ -52,6 +66,8 @@ def main() -> None:
     ap.add_argument("--negatives", type=int, default=12000, help="negative windows drawn per epoch")
     ap.add_argument("--repeat", type=int, default=2, help="times each positive window is seen per epoch")
     ap.add_argument("--negative-weight", type=float, default=2.0)
+    ap.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
+    ap.add_argument("--init", type=Path, default=None, help="a .keras model to continue training")
     args = ap.parse_args()
     tf.keras.utils.set_random_seed(args.seed)
     tf.config.threading.set_intra_op_parallelism_threads(2)
@@ -71,9 +87,14 @@ def main() -> None:
     pos = np.nonzero(yt > 0)[0]
     neg = np.nonzero(yt == 0)[0]
     per_epoch_neg = min(len(neg), args.negatives)
-    model = ds_cnn(x.shape[1], x.shape[2], classes, args.width)
+    if args.init:
+        # Continue training an earlier run (same classes) instead of starting from scratch.
+        model = ds_cnn(x.shape[1], x.shape[2], classes, args.width)
+        load_weights_by_name(model, args.init)
+    else:
+        model = ds_cnn(x.shape[1], x.shape[2], classes, args.width)
     steps = args.epochs * int(np.ceil((per_epoch_neg + args.repeat * len(pos)) / 128))
-    lr = tf.keras.optimizers.schedules.CosineDecay(2e-3, steps, alpha=0.02)
+    lr = tf.keras.optimizers.schedules.CosineDecay(args.lr, steps, alpha=0.02)
     model.compile(tf.keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
     t0 = time.time()
     for epoch in range(args.epochs):
@@ -82,15 +103,23 @@ def main() -> None:
         rng.shuffle(idx)
         xe = xt[idx].copy()
         ye = yt[idx]
-        for i in np.nonzero(ye > 0)[0]:
+        # Masks on every class alike (a mask only on positives would itself become the cue).
+        for i in np.nonzero(rng.random(len(ye)) < 0.5)[0]:
             f0 = rng.integers(0, xe.shape[2] - 4)
-            xe[i, :, f0 : f0 + rng.integers(0, 4)] = 0.0
+            xe[i, :, f0 : f0 + rng.integers(1, 4)] = 0.0
             t0m = rng.integers(0, xe.shape[1] - 8)
-            xe[i, t0m : t0m + rng.integers(0, 6)] = 0.0
+            xe[i, t0m : t0m + rng.integers(1, 6)] = 0.0
         # Negatives weigh more: a false warning to a citizen is worse than a missed insult.
         weights = np.where(ye == 0, args.negative_weight, 1.0).astype(np.float32)
-        model.fit(xe, ye, sample_weight=weights, validation_data=(xv, yv) if epoch == args.epochs - 1 or epoch % 3 == 0 else None,
-                  epochs=1, batch_size=128, verbose=2)
+        model.fit(
+            xe,
+            ye,
+            sample_weight=weights,
+            validation_data=(xv, yv) if epoch == args.epochs - 1 or epoch % 3 == 0 else None,
+            epochs=1,
+            batch_size=128,
+            verbose=2,
+        )
         print(f"epoch {epoch + 1}/{args.epochs} {time.time() - t0:.0f}s", flush=True)
     print(f"trained in {time.time() - t0:.0f}s, {model.count_params()} parameters", flush=True)
     model.save(args.work / "kws_float.keras")
@@ -109,6 +138,7 @@ def main() -> None:
     out = args.out or (args.work / "kws.tflite")
     out.write_bytes(blob)
     report = {
+        "continued_from": str(args.init) if args.init else None,
         "parameters": int(model.count_params()),
         "train_seconds": round(time.time() - t0),
         "epochs": args.epochs,

@@ -1,0 +1,103 @@
+"""The training pipeline's pieces that need no TensorFlow: keyword file, text, espeak-ng, line chain."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "models"))
+
+from pipeline import audio, text  # noqa: E402
+
+
+def test_keyword_file_covers_the_required_words_and_categories() -> None:
+    groups, near = text.load_keywords()
+    spoken = {w for g in groups for w in g.say}
+    for word in [
+        "씨발",
+        "시발",
+        "씨팔",
+        "개새끼",
+        "병신",
+        "미친놈",
+        "미친년",
+        "좆",
+        "꺼져",
+        "죽여버린다",
+        "죽여버릴거야",
+        "죽인다",
+    ]:
+        assert word in spoken, word
+    assert {g.category for g in groups} == {"profanity", "threat", "sexual"}
+    assert {
+        "시발점",
+        "십팔번",
+        "개발자",
+        "개미",
+        "병실",
+        "시바견",
+        "미친 듯이",
+        "맛이 죽인다",
+        "병신년",
+    } <= set(near)
+    assert not spoken & set(near)
+
+
+def test_train_and_test_text_and_voices_are_disjoint() -> None:
+    assert not set(text.split(text.TEMPLATES, True)) & set(text.split(text.TEMPLATES, False))
+    assert not set(text.split(text.CARRIERS, True)) & set(text.split(text.CARRIERS, False))
+    assert not set(audio.voices(True)) & set(audio.voices(False))
+    rng = random.Random(3)
+    assert all("{" not in text.ordinary_sentence(rng, True) for _ in range(50))
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+def test_line_chain_gives_band_limited_8khz_telephone_audio() -> None:
+    x = audio.speak("안녕하세요 주민센터입니다", audio.Voice("f2", 50, 160, 0))
+    assert x.size > audio.ESPEAK_RATE * 0.5
+    y = audio.line_chain(x, np.random.default_rng(0), speed=1.1)
+    assert abs(y.size / audio.LINE_RATE - x.size / audio.ESPEAK_RATE / 1.1) < 0.05
+    spectrum = np.abs(np.fft.rfft(y * np.hanning(y.size))) ** 2
+    freqs = np.fft.rfftfreq(y.size, 1 / audio.LINE_RATE)
+    assert spectrum[freqs < 150].sum() < 0.05 * spectrum.sum()
+    # G.711 leaves at most 256 distinct levels.
+    assert np.unique(np.round(y, 6)).size <= 256
+
+
+def test_tiny_training_run_when_tensorflow_is_installed(tmp_path: Path) -> None:
+    train_py = ROOT / "models" / ".venv-train" / "bin" / "python"
+    if not train_py.exists():
+        pytest.skip("no models/.venv-train (TensorFlow is only needed to retrain)")
+    subprocess.run(
+        [sys.executable, "-m", "pipeline.build", "--scale", "0.01", "--out", str(tmp_path)],
+        cwd=ROOT / "models",
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    subprocess.run(
+        [
+            str(train_py),
+            "pipeline/train.py",
+            "--work",
+            str(tmp_path),
+            "--epochs",
+            "1",
+            "--width",
+            "16",
+            "--negatives",
+            "200",
+        ],
+        cwd=ROOT / "models",
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    assert (tmp_path / "kws.tflite").stat().st_size > 5000
