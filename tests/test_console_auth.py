@@ -104,7 +104,8 @@ def test_passwd_command_reads_the_new_password_from_stdin(
     result = store.attempt(PASSWORD, 0.0)
     assert result.verdict is Verdict.OK and result.must_change
     audit = (tmp_path / "audit.jsonl").read_text()
-    assert '"action": "console.passwd"' in audit and PASSWORD not in audit
+    actions = [json.loads(line)["action"] for line in audit.splitlines()]
+    assert actions == ["console.passwd"] and PASSWORD not in audit
     capsys.readouterr()
     assert _passwd(tmp_path, "short\n") == 2
     err = capsys.readouterr().err

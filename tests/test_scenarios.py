@@ -67,9 +67,16 @@ EXPECTED: dict[str, list[tuple[str, str | None, str | None]]] = {
     "06_dtmf_cut": [*ANSWERED, *staff_cut("staff.request")],
     "07_abusive_caller": [
         *ANSWERED,
+        ("prompt", "warning", "abuse.profanity"),
+        ("warning", None, "abuse.profanity"),
         ("staff_alert", None, "abuse.profanity"),
         ("tone", "alert", None),
-        *staff_cut("abuse.profanity"),
+        ("prompt", "warning", "abuse.threat"),
+        ("warning", None, "abuse.threat"),
+        ("prompt", "cut", "abuse.profanity"),
+        ("cut", None, "abuse.profanity"),
+        ("strike", None, "abuse.profanity"),
+        ("call_ended", "cut", "abuse.profanity"),
     ],
     "08_outgoing_call": [
         ("call_started", None, None),
@@ -183,3 +190,13 @@ def test_call_waiting_is_logged_and_never_prompted(tmp_path: Path) -> None:
     connected = next(r.t for r in result.timeline if r.type == "connected")
     prompts = [r for r in result.timeline if r.type == "prompt" and r.t > connected]
     assert prompts == [], "nothing is played into the conversation"
+
+
+def test_the_abusive_caller_is_heard_by_the_shipped_model(tmp_path: Path) -> None:
+    result = run(next(p for p in shipped_scenarios() if "abusive" in p.stem), tmp_path)
+    acted = [r for r in result.timeline if r.type in ("warning", "cut", "staff_alert")]
+    assert acted and all(r.data["source"] == "model" for r in acted), (
+        "no injected detections: the model hears it"
+    )
+    first_swear = next(r for r in result.timeline if r.type == "connected").t + 8.0
+    assert acted[0].t - first_swear <= 1.0, "the first insult is acted on within a second of its start"
