@@ -14,7 +14,15 @@ from typing import Any, NoReturn, Protocol
 
 from edge import __version__
 
-COMMAND_MODULES: tuple[str, ...] = ("edge.commands", "edge.record.cli", "edge.console.cli", "edge.backends.pi.commands", "edge.detect.cli", "edge.dsp.cli", "edge.telemetry.cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "edge.commands",
+    "edge.record.cli",
+    "edge.console.cli",
+    "edge.backends.pi.commands",
+    "edge.detect.cli",
+    "edge.dsp.cli",
+    "edge.telemetry.cli",
+)
 """Modules that add subcommands; each has ``register(subparsers, common)``."""
 
 DEFAULT_DATA_DIR = Path("/var/lib/lineguard")

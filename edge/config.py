@@ -371,7 +371,9 @@ class Config(Section):
         description="Caller-ID standards, the line's tone plan and silence detection.",
     )
     pi: PiConfig = Field(
-        default_factory=PiConfig, title="Raspberry Pi board", description="The pi backend: pins, codec, timing."
+        default_factory=PiConfig,
+        title="Raspberry Pi board",
+        description="The pi backend: pins, codec, timing.",
     )
     recording: RecordingConfig = Field(
         default_factory=RecordingConfig,
