@@ -19,6 +19,18 @@ class AudioFileError(Exception):
     """A file could not be read as audio."""
 
 
+USABLE_RATES = range(4000, 384_001)
+"""Sample rates a file may have: a hostile header saying 1 Hz would otherwise resample into gigabytes."""
+
+
+def _usable(rate: int, what: str) -> int:
+    if rate not in USABLE_RATES:
+        raise AudioFileError(
+            f"{what} has a sample rate of {rate} Hz; only {USABLE_RATES.start}-{USABLE_RATES.stop - 1} Hz is read"
+        )
+    return rate
+
+
 def to_int16(samples: np.ndarray) -> Pcm:
     """Float samples in [-1, 1] (or wider, clipped) to 16-bit PCM."""
     return np.asarray(np.clip(np.round(samples * 32767.0), -32768, 32767), dtype=np.int16)
@@ -42,7 +54,7 @@ def read_wav(path: Path, rate: int = SAMPLE_RATE) -> Pcm:
         raise AudioFileError(f"{path} is not a readable audio file ({exc})") from None
     if data.shape[0] == 0:
         return np.zeros(0, dtype=np.int16)
-    return to_int16(resample(data[:, 0], int(file_rate), rate))
+    return to_int16(resample(data[:, 0], _usable(int(file_rate), str(path)), rate))
 
 
 def read_wav_bytes(data: bytes, rate: int = SAMPLE_RATE) -> Pcm:
@@ -51,7 +63,7 @@ def read_wav_bytes(data: bytes, rate: int = SAMPLE_RATE) -> Pcm:
         samples, file_rate = soundfile.read(io.BytesIO(data), dtype="float64", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError) as exc:
         raise AudioFileError(f"not readable audio ({exc})") from None
-    return to_int16(resample(samples[:, 0], int(file_rate), rate))
+    return to_int16(resample(samples[:, 0], _usable(int(file_rate), "not readable audio: it"), rate))
 
 
 def write_wav(path: Path, pcm: Pcm, rate: int = SAMPLE_RATE) -> None:

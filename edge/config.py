@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import re
 import tomllib
@@ -413,8 +414,29 @@ def describe_error(error: Any) -> str:
     return f"{location} = {error.get('input')!r}: {message}"
 
 
+MAX_CONFIG_BYTES = 1 << 20
+"""A config file larger than this is refused unread (a real one is a few kilobytes)."""
+
+
+def _non_finite(data: Any, where: str = "") -> list[str]:
+    # TOML allows inf and nan; no setting means "forever" by infinity, so they are refused everywhere.
+    if isinstance(data, float) and not math.isfinite(data):
+        return [f"{where or '(top level)'} = {data!r}: must be a finite number"]
+    if isinstance(data, dict):
+        return [p for k, v in data.items() for p in _non_finite(v, f"{where}.{k}" if where else str(k))]
+    if isinstance(data, list):
+        return [p for i, v in enumerate(data) for p in _non_finite(v, f"{where}[{i}]")]
+    return []
+
+
 def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
     """Validate a parsed TOML table; raises ConfigError listing every problem."""
+    try:
+        non_finite = _non_finite(data)
+    except RecursionError:
+        raise ConfigError(source, ["nested too deeply to be a configuration"]) from None
+    if non_finite:
+        raise ConfigError(source, non_finite)
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
@@ -423,16 +445,22 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
 
 def parse_config_text(text: str, source: str = "<config>") -> Config:
     """Parse and validate TOML text."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(source, [f"larger than {MAX_CONFIG_BYTES} bytes; not a configuration"])
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, [f"not valid TOML: {exc}"]) from None
+    except RecursionError:  # the standard TOML parser recurses once per nested array or inline table
+        raise ConfigError(source, ["not valid TOML: nested too deeply"]) from None
     return parse_config(data, source)
 
 
 def load_config(path: Path) -> Config:
     """Read and validate a TOML config file."""
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(str(path), [f"larger than {MAX_CONFIG_BYTES} bytes; not a configuration"])
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(str(path), ["file not found"]) from None

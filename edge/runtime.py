@@ -379,7 +379,7 @@ class Appliance:
         self.data_dir = data_dir
         self.clock = clock
         self.tones = tones
-        self.store = CallStore(data_dir, on_event=store_hook)
+        self.store = CallStore(data_dir, on_event=store_hook, fallback=True)
         self.prompts = PromptLibrary(config.prompts, cache_dir=data_dir / "cache")
         self.writer = Writer(threaded)
         self.recorder = recorder
@@ -404,6 +404,8 @@ class Appliance:
             self._apply_blocks(local_blocks)
         self.line = LineRuntime(self, hardware, "L1", seq)
         self.hardware = hardware
+        if self.store.problem is not None:
+            self.alarm(now, "store_unavailable", self.store.problem)
         hardware.start(self._events.put)
 
     # -- the loop -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from edge.audio import USABLE_RATES
 from edge.cli import CommonParsers, UserError, print_json
 from edge.config import ConfigError, load_config, resolve_config_path
 from edge.core.events import Tier
@@ -62,6 +63,8 @@ def read_wav(path: Path) -> npt.NDArray[np.int16]:
             f"{path} is {info.format} {info.subtype} with {info.channels} channel(s); "
             "give a mono 16-bit PCM WAV (e.g. sox in.wav -c 1 -b 16 out.wav)."
         )
+    if info.samplerate not in USABLE_RATES:
+        raise UserError(f"{path} has a sample rate of {info.samplerate} Hz; give a WAV at 4-384 kHz.")
     data, rate = sf.read(str(path), dtype="int16", always_2d=False)
     if rate == SAMPLE_RATE:
         return np.asarray(data, dtype=np.int16)

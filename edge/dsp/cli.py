@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from edge.audio import USABLE_RATES
 from edge.cli import CommonParsers, UserError, print_json
 from edge.dsp.callerid import STANDARDS, CallerIdDecoder, CallerIdMessage
 from edge.dsp.dtmf import DtmfDetector, DtmfHit
@@ -97,6 +98,8 @@ def load_wav(path: Path, channel: int | None = None) -> Pcm:
         raise UserError(
             f"{path} is not an audio file this tool can read ({exc}); give a mono 16-bit WAV file."
         ) from None
+    if int(rate) not in USABLE_RATES:
+        raise UserError(f"{path} has a sample rate of {rate} Hz; give a WAV at 4-384 kHz (8 kHz is best).")
     channels = data.shape[1]
     if channel is None:
         if channels != 1:

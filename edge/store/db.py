@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -68,20 +69,54 @@ class StoreError(Exception):
 class CallStore:
     """Thread-safe access to the call-record database (one connection, serialised by a lock)."""
 
-    def __init__(self, data_dir: Path, on_event: EventHook | None = None) -> None:
+    def __init__(self, data_dir: Path, on_event: EventHook | None = None, *, fallback: bool = False) -> None:
+        """Open (or create) the database; with ``fallback`` a database that cannot be used never raises:
+        a corrupt file is kept aside and a fresh one started, else events are kept in memory, and
+        ``problem`` says which (the appliance raises it as an alarm, so calls keep flowing)."""
         self.path = data_dir / DB_NAME
         self.on_event = on_event
+        self.problem: str | None = None
         self._lock = threading.Lock()
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=5.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._db = self._open(self.path)
         except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open the call database {self.path}: {exc}") from None
+            if not fallback:
+                raise StoreError(f"cannot open the call database {self.path}: {exc}") from None
+            self._db = self._fall_back(exc)
         self._db.row_factory = sqlite3.Row
+
+    @staticmethod
+    def _open(path: Path | str) -> sqlite3.Connection:
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5.0)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
+
+    def _fall_back(self, exc: Exception) -> sqlite3.Connection:
+        # OperationalError is locked/read-only/unopenable: the file may be fine, so it is left alone.
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+            aside = self.path.with_name(f"{DB_NAME}.corrupt-{dt.datetime.now():%Y%m%dT%H%M%S}")
+            try:
+                for suffix in ("", "-wal", "-shm"):
+                    part = self.path.with_name(DB_NAME + suffix)
+                    if part.exists():
+                        os.replace(part, aside.with_name(aside.name + suffix))
+                db = self._open(self.path)
+                self.problem = f"the call database {self.path} was corrupt ({exc}); kept as {aside.name}, a fresh one started"
+                return db
+            except (sqlite3.Error, OSError) as again:
+                exc = again
+        self.problem = (
+            f"cannot open the call database {self.path} ({exc}); events are kept in memory until it can be"
+        )
+        return self._open(":memory:")
 
     def close(self) -> None:
         """Close the database."""
