@@ -62,3 +62,14 @@ bench-dsp: setup
 	@nice -n 10 $(PY) bench/bench_dsp.py cost
 	@nice -n 10 $(PY) bench/bench_dsp.py callerid --trials 6
 	@nice -n 10 $(PY) bench/bench_dsp.py talkoff --minutes 60
+
+# Whole appliance (issue 9): soak on the sim backend (CALLS=N; SOAK_REALTIME=3600 for the real-time hour),
+# and the whole pipeline's CPU cost per line.
+CALLS ?= 300
+SOAK_REALTIME ?=
+.PHONY: soak bench-pipeline
+soak: setup
+	@nice -n 10 $(PY) bench/soak.py $(if $(SOAK_REALTIME),--realtime $(SOAK_REALTIME),--calls $(CALLS))
+
+bench-pipeline: setup
+	@nice -n 10 $(PY) bench/bench_pipeline.py
