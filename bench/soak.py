@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,8 @@ class SoakResult:
     outcomes: Counter[str] = field(default_factory=Counter)
     calls: int = 0
     events: int = 0
+    delivered: int | None = None
+    """Events central committed (with --mqtt)."""
     sim_s: float = 0.0
     wall_s: float = 0.0
     cpu_s: float = 0.0
@@ -266,13 +268,17 @@ def run_soak(
     every: int = 25,
     realtime: bool = False,
     on_sample: Callable[[Sample], None] | None = None,
+    publisher: Any = None,
+    delivered: Callable[[], list[int]] | None = None,
 ) -> SoakResult:
     """Play the soak scenario against one appliance, sampling every ``every`` closed calls, then check."""
     result = SoakResult(planned)
     config = scenario_config(scenario, config, "soak")
     world = SimWorld(scenario, scenario.start or START, cache_dir=data_dir / "cache")
     world.prepare_audio()
-    app = build_appliance(config, data_dir, world.hardware, SimClock(world), threaded=False)
+    app = build_appliance(
+        config, data_dir, world.hardware, SimClock(world), threaded=False, publisher=publisher
+    )
     app.keep_timeline = False  # as in the daemon: the soak must not measure a list the daemon never keeps
     # The inline writer has stored what build_appliance logged (start-up alarms); the count starts there.
     logged: Counter[tuple[str, str | None]] = Counter(
@@ -332,6 +338,8 @@ def run_soak(
         result.wall_s = time.monotonic() - wall0
         result.cpu_s = time.process_time() - cpu0
         _check(app, planned, logged, result)
+        if publisher is not None and delivered is not None:
+            _check_delivery(app, publisher, delivered, result)
     finally:
         app.close()
     return result
@@ -373,6 +381,26 @@ def _check(
         result.differences.append(f"... {mismatched} outcomes differ in all")
 
 
+def _check_delivery(app: Any, publisher: Any, delivered: Callable[[], list[int]], result: SoakResult) -> None:
+    """Every stored event reached central exactly once (by the box's event id)."""
+    if not publisher.flush(timeout=120):
+        result.problems.append(f"the outbox still holds {publisher.outbox_depth()} reports after 120 s")
+    stored = [int(r["id"]) for r in app.store._query("SELECT id FROM events")]
+    deadline = time.monotonic() + 60
+    ids = delivered()
+    while len(ids) < len(stored) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        ids = delivered()
+    result.delivered = len(ids)
+    counts = Counter(ids)
+    twice = [i for i, n in counts.items() if n > 1]
+    missing = sorted(set(stored) - set(counts))
+    if twice:
+        result.problems.append(f"{len(twice)} events delivered more than once, e.g. {twice[:5]}")
+    if missing:
+        result.problems.append(f"{len(missing)} stored events never reached central, e.g. {missing[:5]}")
+
+
 def slope_per_100(samples: list[Sample], key: str, skip: int = 1) -> float:
     """Least-squares growth of one resource per 100 calls, after the first ``skip`` samples (warm-up)."""
     points = [(s.calls, float(getattr(s, key))) for s in samples[skip:]]
@@ -401,6 +429,38 @@ RESOURCES = (
 )
 
 
+@contextlib.contextmanager
+def _central(work: Path, config: Config, data_dir: Path, wanted: bool) -> Iterator[tuple[Any, Any]]:
+    """With ``wanted``: a local Mosquitto (the test suite's helper), the central receiver, and the box's telemetry."""
+    if not wanted:
+        yield None, None
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from central.receiver import Receiver
+    from central.store import Store
+    from edge.telemetry.client import Telemetry
+    from tests.mqtt_support import Broker
+
+    broker = Broker(work / "broker").start()
+    store = Store(f"sqlite:///{work / 'central.db'}")
+    receiver = Receiver(broker.settings("central"), store, files_dir=work / "central-files", stall_s=0.5)
+    receiver.start()
+    telemetry = Telemetry.from_url(broker.url(), config.device.id, config.device.site, data_dir)
+    telemetry.start()
+
+    def delivered() -> list[int]:
+        rows = store.query("SELECT body FROM events WHERE device=?", (config.device.id,))
+        return [int(json.loads(body)["id"]) for (body,) in rows]
+
+    try:
+        yield telemetry, delivered
+    finally:
+        telemetry.close(timeout=10)
+        receiver.stop()
+        store.close()
+        broker.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: run the soak, print samples as JSON lines and a summary; exit 1 on any failed check."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -418,6 +478,18 @@ def main(argv: list[str] | None = None) -> int:
         "--data-dir", type=Path, default=None, help="keep the data here (default: a temp dir)"
     )
     parser.add_argument("--json-out", type=Path, default=None, help="write samples and summary here")
+    parser.add_argument(
+        "--scenarios",
+        nargs="+",
+        default=None,
+        metavar="STEM",
+        help="only these shipped scenarios (file stems)",
+    )
+    parser.add_argument(
+        "--mqtt",
+        action="store_true",
+        help="also report every event through a local Mosquitto to a central receiver and check delivery",
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="lineguard-soak-") as tmp:
@@ -425,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = args.data_dir or work / "data"
         config = soak_config()
         t0 = time.monotonic()
-        templates = measure_templates(None, work, config)
+        templates = measure_templates(args.scenarios, work, config)
         print(
             json.dumps(
                 {
@@ -441,19 +513,23 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             scenario, planned = build_soak(templates, config, calls=args.calls, long_every=args.long_every)
-        result = run_soak(
-            scenario,
-            planned,
-            config,
-            data_dir,
-            every=args.every,
-            realtime=args.realtime is not None,
-            on_sample=lambda s: print(json.dumps(s.as_dict()), flush=True),
-        )
+        with _central(work, config, data_dir, args.mqtt) as (publisher, delivered):
+            result = run_soak(
+                scenario,
+                planned,
+                config,
+                data_dir,
+                every=args.every,
+                realtime=args.realtime is not None,
+                on_sample=lambda s: print(json.dumps(s.as_dict()), flush=True),
+                publisher=publisher,
+                delivered=delivered,
+            )
     summary = {
         "calls": result.calls,
         "ring_ins_while_busy": sum(p.expected is None for p in planned),
         "events": result.events,
+        "delivered_to_central": result.delivered,
         "sim_s": round(result.sim_s, 1),
         "wall_s": round(result.wall_s, 1),
         "cpu_s": round(result.cpu_s, 1),
