@@ -253,7 +253,7 @@ def write_fixtures(test: Material, names: list[str], categories: list[str], warn
             break
     seg = test.stream_s[:, 1:].max(axis=1)
     for start in range(0, len(seg) - 120, 50):
-        if (seg[start : start + 120] < 0.2).all():
+        if (seg[start : start + 120] < 0.5).all():
             t0 = test.stream_t[start]
             pcm = np.load(ROOT / "models" / "work" / "test.npz")["stream"][
                 int(t0 * 8000) : int((t0 + 12.0) * 8000)
