@@ -406,6 +406,13 @@ class Appliance:
         self.hardware = hardware
         if self.store.problem is not None:
             self.alarm(now, "store_unavailable", self.store.problem)
+        try:
+            interrupted = self.store.close_interrupted()
+        except StoreError as exc:
+            self.alarm(now, "store_unavailable", str(exc))
+        else:
+            if interrupted:  # the box restarted mid-call (crash, kill, power cut): no record stays open
+                self.record(now, "calls_interrupted", None, None, {"calls": interrupted})
         hardware.start(self._events.put)
 
     # -- the loop -----------------------------------------------------------------------------------

@@ -116,6 +116,7 @@ class CallStore:
         self.problem = (
             f"cannot open the call database {self.path} ({exc}); events are kept in memory until it can be"
         )
+        self.on_event = None  # the integrity chain names rows of the file; memory rows must not enter it
         return self._open(":memory:")
 
     def close(self) -> None:
@@ -175,6 +176,24 @@ class CallStore:
                 "number=COALESCE(?, number) WHERE call_id=?",
                 (ended.isoformat(), duration, outcome, basis, ended_by, dialed, call_id),
             )
+
+    def close_interrupted(self) -> list[str]:
+        """Close the records a crash or power cut left open (outcome ``interrupted``, ended at their last
+        stored event), so that every record is closed; returns their ids."""
+        with self._tx() as db:
+            rows = db.execute("SELECT call_id, started FROM calls WHERE ended IS NULL").fetchall()
+            for call_id, started in rows:
+                last = db.execute("SELECT MAX(wall) FROM events WHERE call_id=?", (call_id,)).fetchone()[0]
+                ended = last or started
+                duration = (
+                    dt.datetime.fromisoformat(ended) - dt.datetime.fromisoformat(started)
+                ).total_seconds()
+                db.execute(
+                    "UPDATE calls SET ended=?, duration_s=?, outcome='interrupted', ended_by='restart' "
+                    "WHERE call_id=?",
+                    (ended, max(duration, 0.0), call_id),
+                )
+        return [str(row[0]) for row in rows]
 
     def mark_call(self, call_id: str) -> None:
         """Flag a call as marked by staff (an incident)."""
