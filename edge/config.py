@@ -18,14 +18,13 @@ from edge.console.settings import ConsoleConfig
 from edge.detect.settings import DetectionConfig
 from edge.dsp.settings import DspConfig
 from edge.record.settings import RecordingConfig
-from edge.settings import Section
+from edge.settings import Section, check_phone_numbers
 from edge.telemetry.settings import MqttConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/lineguard/lineguard.toml")
 LAST_GOOD_NAME = "config.last-good.toml"
 
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-_NUMBER = re.compile(r"^\+?[0-9*#]{2,20}$")
 _DTMF_CODE = re.compile(r"^[0-9*#A-D]{2,8}$")
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -224,10 +223,7 @@ class ListsConfig(Section):
     @field_validator("blocklist")
     @classmethod
     def _numbers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for number in value:
-            if not _NUMBER.match(number):
-                raise ValueError(f"{number!r} is not a phone number (digits, optional leading +)")
-        return value
+        return check_phone_numbers(value)
 
 
 class WeeklyHours(Section):

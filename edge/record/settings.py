@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 
 from pydantic import Field, field_validator, model_validator
 
-from edge.settings import Section
-
-_NUMBER = re.compile(r"^\+?[0-9*#]{2,20}$")
+from edge.settings import Section, check_phone_numbers
 
 
 def _is_base64_key(text: str) -> bool:
@@ -97,10 +94,7 @@ class RecordingConfig(Section):
     @field_validator("no_record")
     @classmethod
     def _numbers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for number in value:
-            if not _NUMBER.match(number):
-                raise ValueError(f"{number!r} is not a phone number (digits, optional leading +)")
-        return value
+        return check_phone_numbers(value)
 
     @model_validator(mode="after")
     def _incident_longer(self) -> RecordingConfig:

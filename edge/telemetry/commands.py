@@ -19,12 +19,12 @@ from nacl.signing import VerifyKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge.config import Config, ConfigError, parse_config
+from edge.settings import PHONE_NUMBER
 from edge.telemetry.client import CommandRejected
 
 Uploader = Callable[[str, bytes], dict[str, Any]]
 """Publishes a blob in chunks and returns the transfer record (``Telemetry.upload``)."""
 
-_NUMBER = re.compile(r"^\+?[0-9*#]{2,20}$")
 _PROMPT_ID = re.compile(r"^[a-z0-9_]{1,40}$")
 _VERSION = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
 PROTECTED_SECTIONS = frozenset({"device", "mqtt"})
@@ -113,7 +113,7 @@ def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 def _numbers(numbers: tuple[str, ...] | None, what: str) -> list[str] | None:
     if numbers is None:
         return None
-    bad = [n for n in numbers if not _NUMBER.match(n)]
+    bad = [n for n in numbers if not PHONE_NUMBER.match(n)]
     if bad:
         raise CommandRejected(f"malformed: {what} holds non-numbers {bad[:3]}")
     return sorted(set(numbers))
