@@ -73,3 +73,11 @@ soak: setup
 
 bench-pipeline: setup
 	@nice -n 10 $(PY) bench/bench_pipeline.py
+
+# Fault matrix and fuzzing (issue 9): every fault row, kill -9 at four points; `make test` runs the short forms.
+.PHONY: faults
+faults: setup
+	@LINEGUARD_FAULTS_FULL=1 nice -n 10 $(PY) -m pytest -q tests/test_faults_matrix.py tests/test_fuzz_parsers.py \
+		tests/test_record_crash.py tests/test_record_diskfull.py tests/test_record_verify.py \
+		tests/test_telemetry_delivery.py tests/test_telemetry_outbox.py tests/test_detect_safemode.py \
+		tests/test_console_fuzz.py tests/test_dsp_fuzz.py tests/test_daemon.py
