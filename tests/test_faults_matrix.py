@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import os
+import random
 import shutil
 import signal
 import sqlite3
@@ -245,7 +246,7 @@ def test_wall_clock_jump_mid_call_does_not_cut_the_call(
 
 def test_corrupt_model_runs_in_safe_mode_and_calls_pass(tmp_path: Path) -> None:
     model = tmp_path / "kws.tflite"
-    model.write_bytes(os.urandom(4096))
+    model.write_bytes(random.Random(4).randbytes(4096))
     result = run_scenario(NORMAL, normal_config(detection={"model_path": str(model)}), tmp_path / "data")
     assert_call_passed(result)
     assert "detector_safe_mode" in alarms(result)
@@ -257,7 +258,7 @@ HOSTILE = {
     "deep": "a = " + "[" * 3000 + "]" * 3000,
     "wrong-types": "[duration]\ncut_s = 'never'\n[device]\nid = 12\n",
     "nul": "[device]\nid = 'box\0one'\n",
-    "binary": os.urandom(2000).decode("latin-1"),
+    "binary": random.Random(9).randbytes(2000).decode("latin-1"),
 }
 
 
