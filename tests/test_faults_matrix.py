@@ -134,6 +134,46 @@ def test_locked_database_at_start_keeps_events_in_memory_and_calls_go_on(tmp_pat
         assert db.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 1
 
 
+def test_database_locked_while_running_loses_at_most_one_event_per_busy_timeout(tmp_path: Path) -> None:
+    from edge.runtime import Writer
+
+    data = tmp_path / "data"
+    store = CallStore(data)
+    writer = Writer(threaded=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3,sys,time\n"
+            "db=sqlite3.connect(sys.argv[1],isolation_level=None)\n"
+            "db.execute('BEGIN EXCLUSIVE'); db.execute('CREATE TABLE IF NOT EXISTS held(x)')\n"
+            "print('held',flush=True); time.sleep(6.5); db.execute('COMMIT')",
+            str(data / "lineguard.db"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    wall = dt.datetime(2026, 3, 2, 10, 0)
+    slowest = 0.0
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        for i in range(80):  # 8 s of events, 10 a second, from the audio thread's side
+            started = time.monotonic()
+            writer.submit(lambda i=i: store.add_event(None, float(i), wall, "probe", None, {"i": i}))
+            slowest = max(slowest, time.monotonic() - started)
+            time.sleep(0.1)
+        holder.wait(30)
+    finally:
+        holder.kill()
+        writer.close()
+    stored = [row["data"]["i"] for row in store.events(limit=1000)]
+    store.close()
+    assert slowest < 0.1, f"the audio side waited {slowest:.3f} s on a locked database"
+    errors = list(writer.errors)
+    assert 1 <= len(errors) <= 2 and all("locked" in error for error in errors), errors
+    assert len(stored) + len(writer.errors) == 80 and stored == sorted(stored), "the rest stored, in order"
+
+
 def test_torn_wal_after_a_power_cut_opens_with_every_committed_row_but_the_torn_one(tmp_path: Path) -> None:
     live = tmp_path / "live"
     store = CallStore(live)
