@@ -224,6 +224,8 @@ def write_fixtures(test: Material, names: list[str], categories: list[str], warn
     """A few held-out clips for CI: detected positives of each category, an ordinary clip, a near miss."""
     out = ROOT / "tests" / "fixtures" / "kws"
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("*.wav"):
+        stale.unlink()
     expected = {}
     vec = np.array([warn[n] for n in names])
     for cat in sorted(set(categories)):
