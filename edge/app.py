@@ -212,6 +212,12 @@ class Daemon:
         self.config_path = config_path
         self.data_dir = data_dir
         config, problems = load_with_fallback(config_path, data_dir)
+        if config.detection.calibration_file is None:
+            # The box learns its site's thresholds; keep what it learned across restarts.
+            detection = config.detection.model_copy(
+                update={"calibration_file": data_dir / "kws-calibration.json"}
+            )
+            config = config.model_copy(update={"detection": detection})
         self.config = config
         self.hardware, self.clock, self.world = build_hardware(config)
         self.telemetry: Any = None

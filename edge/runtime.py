@@ -351,8 +351,11 @@ class LineRuntime:
         if action.dialed:
             data["dialed"] = action.dialed
         self.app.record(now, "call_ended", action.call_id, action.basis, data)
-        if self.app.detector is not None:
-            self.app.detector.end_call(self.staff_acted, self.caller_speech_s)
+        detector = self.app.detector
+        if detector is not None:
+            # The detector's own voiced-speech count beats the bridged time when it keeps one.
+            speech_s = float(getattr(detector, "speech_s", self.caller_speech_s))
+            detector.end_call(self.staff_acted, speech_s)
         self.call_id = None
 
 
