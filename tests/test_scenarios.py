@@ -65,7 +65,17 @@ EXPECTED: dict[str, list[tuple[str, str | None, str | None]]] = {
     ],
     "05_staff_button_cut": [*ANSWERED, *staff_cut("staff.request")],
     "06_dtmf_cut": [*ANSWERED, *staff_cut("staff.request")],
-    "07_abusive_caller": [*ANSWERED, *staff_cut("abuse.profanity")],
+    "07_abusive_caller": [
+        *ANSWERED,
+        ("prompt", "warning", "abuse.profanity"),
+        ("warning", None, "abuse.profanity"),
+        ("staff_alert", None, "abuse.profanity"),
+        ("tone", "alert", None),
+        ("prompt", "cut", "abuse.profanity"),
+        ("cut", None, "abuse.profanity"),
+        ("strike", None, "abuse.profanity"),
+        ("call_ended", "cut", "abuse.profanity"),
+    ],
     "08_outgoing_call": [
         ("call_started", None, None),
         ("connected", None, None),
