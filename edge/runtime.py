@@ -336,7 +336,8 @@ class LineRuntime:
                 action.call_id, line, action.direction, now.wall, action.number, action.name, action.absence
             )
         )
-        self.app.call_ids.append(action.call_id)
+        if self.app.keep_timeline:  # simulations report their calls; a box must not grow a list for years
+            self.app.call_ids.append(action.call_id)
         data = {"direction": action.direction, "number": action.number, "name": action.name}
         self.app.record(now, "call_started", action.call_id, None, data)
 
