@@ -4,7 +4,6 @@ raised, and the box recovers without a human. Rows covered elsewhere are named i
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import os
 import random
 import shutil
@@ -26,6 +25,7 @@ from edge.core.state import Instant
 from edge.scenarios import load_scenario, scenario_config, shipped_scenarios
 from edge.simulate import SimResult, run_scenario
 from edge.store import CallStore
+from tests.fs_support import fill, small_tmpfs
 
 NORMAL = load_scenario(next(p for p in shipped_scenarios() if p.name.startswith("01_")))
 
@@ -53,38 +53,8 @@ def assert_call_passed(result: SimResult, *, on_record: bool = True) -> None:
 @pytest.fixture()
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A 3 MiB tmpfs made for the test (root only), so the disk can be filled or made read-only."""
-    mount = tmp_path / "sd"
-    mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path / "sd", "3m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def fill(path: Path) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        while True:
-            os.write(fd, b"\0" * 65536)
-    except OSError as exc:
-        assert exc.errno == errno.ENOSPC
-    finally:
-        os.close(fd)
-    fd = os.open(path.with_suffix(".tail"), os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        while True:
-            os.write(fd, b"\0" * 512)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # -- database -------------------------------------------------------------------------------------

@@ -4,9 +4,6 @@ and recording resumes by itself when space returns."""
 from __future__ import annotations
 
 import base64
-import errno
-import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,37 +17,15 @@ from edge.record.lgrec import scan_frames
 from edge.record.recorder import Recorder
 from edge.record.settings import RecordingConfig
 from edge.record.verify import verify
+from tests.fs_support import fill, small_tmpfs
 
 RATE = 8000
 
 
 @pytest.fixture()
 def small_fs(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "small"
-    mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a 2 MiB tmpfs needs root")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path / "small", "2m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def fill(path: Path) -> None:
-    """Write zeros until the file system says it is full."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        while True:
-            os.write(fd, b"\0" * 4096)
-    except OSError as exc:
-        assert exc.errno == errno.ENOSPC
-    finally:
-        os.close(fd)
 
 
 def talk(recorder: Recorder, call_id: str, seconds: float, start: int, freq: float) -> int:
