@@ -343,6 +343,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
+        self.app.start()  # first, so the first health report already shows the box in the line
         health_loop = None
         if self.telemetry is not None:
             from edge.telemetry.health import HealthLoop
@@ -350,7 +351,6 @@ class Daemon:
             self.telemetry.start()
             health_loop = HealthLoop(self.telemetry, self.health, self.config.mqtt.health_interval_s)
             health_loop.start()
-        self.app.start()
         from edge.console.service import ConsoleService
 
         self.console = ConsoleService.start_if_configured(

@@ -37,7 +37,7 @@ health_interval_s = 1.0
     proc, sock = start(tmp_path, "--config", str(config))
     try:
         messages_until(sock, "READY=1")
-        wait_for(lambda: receiver.counters.health >= 1, 20, "no health report reached central")
+        wait_for(lambda: receiver.counters.health >= 2, 20, "no health reports reached central")
         body = json.loads(receiver.store.query("SELECT body FROM health ORDER BY ts DESC LIMIT 1")[0][0])
         assert body["line"]["phase"] == "idle" and body["line"]["bypass"] is False
         assert "outbox_depth" in body and "disk" in json.dumps(body)
