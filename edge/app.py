@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import importlib.util
 import logging
 import os
 import signal
@@ -173,9 +172,6 @@ class SealedClipSink:
 
 def attach_detector(app: Appliance) -> None:
     """Load the abuse detector; a missing or corrupt model leaves the box in safe mode with an alarm."""
-    if importlib.util.find_spec("edge.detect.detector") is None:
-        app.detector_missing = "the keyword-spotting detector is not built yet"
-        return
     from edge.detect.detector import load_detector
 
     def on_alarm(kind: str, detail: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import os
@@ -240,7 +239,7 @@ def _demo_base(base: Config, data_dir: Path) -> tuple[Config, Path | None]:
 
 
 def demo_epilogue(data_dir: Path, keys: Path | None) -> str:
-    """Where the demo's data went and how to look at it, naming what is not built yet."""
+    """Where the demo's data went and how to look at it."""
     lg = "lineguard" if shutil.which("lineguard") else ".venv/bin/lineguard"
     lines = [
         f"Call records: {data_dir / DB_NAME}",
@@ -254,21 +253,7 @@ def demo_epilogue(data_dir: Path, keys: Path | None) -> str:
             f"  {lg} decrypt --key {keys / 'central.key'} {data_dir / 'recordings'}/<call>.lgrec -o call.wav",
             f"  (demo only: {keys / 'central.key'} is the private key; a real box never holds it)",
         ]
-    for name, module, what in MISSING_PARTS:
-        if importlib.util.find_spec(module) is None:
-            lines.append(f"Not built yet: {name} ({what}).")
     return "\n".join(lines)
-
-
-MISSING_PARTS = (
-    ("call recording", "edge.record.recorder", "the issue on recording and evidence"),
-    (
-        "abuse detection model",
-        "edge.detect.detector",
-        "the keyword-spotting issue; detections are injected by the scenarios",
-    ),
-    ("MQTT telemetry", "edge.telemetry.client", "the telemetry issue"),
-)
 
 
 def _config_schema(args: argparse.Namespace) -> int:
