@@ -23,7 +23,7 @@ from central.receiver import Receiver
 from central.store import EventRow, Store
 from central.web import render, serve, summary
 from edge.telemetry.client import Telemetry
-from tests.mqtt_support import Broker, free_port
+from tests.mqtt_support import Broker, free_port, run_cli
 from tests.mqtt_support.fixtures import *  # noqa: F403 (fixtures)
 from tests.mqtt_support.fixtures import REPO, wait_for
 
@@ -107,12 +107,7 @@ def test_dashboard_renders_in_headless_chromium(tmp_path: Path, broker: Broker, 
 
 def _central(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """Run ``lineguard-central`` in this process: (exit status, stdout, stderr)."""
-    try:
-        status = cli.main(list(args))
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return status, out, err
+    return run_cli(cli.main, capsys, *args)
 
 
 def test_cli_refuses_bad_input_in_one_sentence(capsys: pytest.CaptureFixture[str]) -> None:

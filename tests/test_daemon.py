@@ -38,6 +38,18 @@ def messages_until(sock: socket.socket, wanted: str) -> list[str]:
     raise AssertionError(f"no {wanted} in {seen}")
 
 
+def stop_cleanly(proc: subprocess.Popen[str], sock: socket.socket) -> None:
+    """SIGTERM the daemon and check it exits 0 without a traceback; the process and socket are always closed."""
+    try:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err
+    finally:
+        proc.kill()
+        sock.close()
+
+
 def event_types(data: Path) -> list[str]:
     with sqlite3.connect(data / "lineguard.db") as db:
         return [row[0] for row in db.execute("SELECT type FROM events ORDER BY id")]
@@ -49,13 +61,8 @@ def test_ready_watchdog_and_clean_stop(tmp_path: Path) -> None:
         before_ready = messages_until(sock, "READY=1")
         assert not any("WATCHDOG=1" in m for m in before_ready), "READY comes first"
         messages_until(sock, "WATCHDOG=1")
-        proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=30)
-        assert proc.returncode == 0, err
-        assert "Traceback" not in err
     finally:
-        proc.kill()
-        sock.close()
+        stop_cleanly(proc, sock)
     types = event_types(tmp_path / "data")
     assert "bypass_off" in types, "the box stepped into the line once running"
 

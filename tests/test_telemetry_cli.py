@@ -9,17 +9,12 @@ import pytest
 
 from edge import cli
 from edge.telemetry.outbox import Outbox
-from tests.mqtt_support import Broker
+from tests.mqtt_support import Broker, run_cli
 from tests.mqtt_support.fixtures import *  # noqa: F403 (fixtures)
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        status = cli.main(list(args))
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return status, out, err
+    return run_cli(cli.main, capsys, *args)
 
 
 def test_outbox_shows_what_waits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

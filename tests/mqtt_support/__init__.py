@@ -8,8 +8,11 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from edge.telemetry.settings import MqttConfig
 
@@ -175,3 +178,15 @@ class Broker:
             )
         values.update(overrides)
         return MqttConfig.model_validate(values)
+
+
+def run_cli(
+    main: Callable[[list[str]], int], capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
+    """Run a command-line ``main`` in this process: (exit status, stdout, stderr)."""
+    try:
+        status = main(list(args))
+    except SystemExit as exc:
+        status = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return status, out, err
