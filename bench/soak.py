@@ -3,6 +3,11 @@
 Run: nice -n 10 .venv/bin/python bench/soak.py --calls 300 [--every 25] [--json-out soak.json]
      nice -n 10 .venv/bin/python bench/soak.py --realtime 3600      (an hour paced to the wall clock)
 
+SIGINT or SIGTERM ends the run early and honestly: no new calls are waited for, the call on the line is
+played to its end (at most 120 s of wall clock, then it is reported open), and the checks and figures are
+written for the calls placed so far. Every sample is also appended to ``<json-out>.progress.jsonl`` and
+the JSON summary is rewritten (``"partial": true``) at each sample, so even a killed run leaves its figures.
+
 Every shipped scenario is played once first (warm-up: espeak-ng cache, model load, and each scenario's
 length and outcome). Then one long Scenario is built from them, cycled, each call with its own caller
 number so strikes do not turn later callers into blocked ones; the call-waiting scenario puts a second
@@ -22,6 +27,7 @@ import datetime as dt
 import gc
 import json
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -111,6 +117,10 @@ class SoakResult:
     sim_s: float = 0.0
     wall_s: float = 0.0
     cpu_s: float = 0.0
+    stopped_early: bool = False
+    """A signal ended the run before the last planned call."""
+    placed: int = 0
+    """Planned calls (not ring-ins) that rang before the run ended."""
 
 
 def soak_config(base: Config | None = None) -> Config:
@@ -277,8 +287,14 @@ def run_soak(
     on_sample: Callable[[Sample], None] | None = None,
     publisher: Any = None,
     delivered: Callable[[], list[int]] | None = None,
+    stop: threading.Event | None = None,
+    stop_grace_s: float = 120.0,
 ) -> SoakResult:
-    """Play the soak scenario against one appliance, sampling every ``every`` closed calls, then check."""
+    """Play the soak scenario against one appliance, sampling every ``every`` closed calls, then check.
+
+    When ``stop`` is set the run ends at the next quiet line (or after ``stop_grace_s`` of wall clock) and
+    the checks cover the calls that rang until then.
+    """
     result = SoakResult(planned)
     config = scenario_config(scenario, config, "soak")
     world = SimWorld(scenario, scenario.start or START, cache_dir=data_dir / "cache")
@@ -288,9 +304,11 @@ def run_soak(
     )
     app.keep_timeline = False  # as in the daemon: the soak must not measure a list the daemon never keeps
     # The inline writer has stored what build_appliance logged (start-up alarms); the count starts there.
-    logged: Counter[tuple[str, str | None]] = Counter(
-        (r["type"], r["call_id"]) for r in app.store._query("SELECT type, call_id FROM events")
-    )
+    # The logged-vs-stored comparison is settled at every sample and the counter emptied, so the soak's own
+    # bookkeeping does not grow with the calls (it used to be most of the RSS growth it measured).
+    logged: Counter[tuple[str, str | None]] = Counter()
+    checked = _Checked()
+    checked.settle(app.store, logged, result)
     closed = 0
     record = app.record
 
@@ -307,6 +325,7 @@ def run_soak(
     next_sample = 0
     t = 0.0
     frames = 0
+    stopping_since: float | None = None
     try:
         app.start()
         limit = world.last_call_start + 3 * 3600.0
@@ -318,14 +337,21 @@ def run_soak(
             if closed >= next_sample:
                 if recorder is not None:
                     recorder.flush()
+                checked.settle(app.store, logged, result)
                 s = sample(closed, t, time.monotonic() - wall0, data_dir, len(app.call_ids))
                 result.samples.append(s)
                 if on_sample is not None:
                     on_sample(s)
                 next_sample = closed + every
-            idle = not world.pending and app.line.state.call is None
+            if stop is not None and stop.is_set() and stopping_since is None:
+                stopping_since = time.monotonic()
+                result.stopped_early = True
+            line_free = app.line.state.call is None
+            idle = line_free and (stopping_since is not None or not world.pending)
             quiet_since = (quiet_since if quiet_since is not None else t) if idle else None
             if quiet_since is not None and t - quiet_since >= SETTLE_S:
+                break
+            if stopping_since is not None and time.monotonic() - stopping_since > stop_grace_s:
                 break
             t += FRAME_SECONDS
             frames += 1
@@ -338,13 +364,20 @@ def run_soak(
         app.writer.close()
         if recorder is not None:
             recorder.flush()
+        # Calls whose ring began before the line went quiet were placed; later ones never rang.
+        cutoff = t if quiet_since is None or not result.stopped_early else quiet_since
+        if result.stopped_early:
+            planned = [p for p in planned if p.at < cutoff]
+            result.planned = planned
+        result.placed = sum(p.expected is not None for p in planned)
+        checked.settle(app.store, logged, result)
         result.samples.append(sample(closed, t, time.monotonic() - wall0, data_dir, len(app.call_ids)))
         if on_sample is not None:
             on_sample(result.samples[-1])
         result.sim_s = t
         result.wall_s = time.monotonic() - wall0
         result.cpu_s = time.process_time() - cpu0
-        _check(app, planned, logged, result)
+        _check(app, planned, result, still_open_ok=result.stopped_early and quiet_since is None)
         if publisher is not None and delivered is not None:
             _check_delivery(app, publisher, delivered, result)
     finally:
@@ -352,26 +385,45 @@ def run_soak(
     return result
 
 
-def _check(
-    app: Any, planned: list[Planned], logged: Counter[tuple[str, str | None]], result: SoakResult
-) -> None:
+@dataclass
+class _Checked:
+    """How far the logged events have been matched against the stored rows."""
+
+    last_id: int = 0
+    primed: bool = False
+    """The first settle takes what build_appliance stored before the count began (start-up alarms)."""
+
+    def settle(self, store: Any, logged: Counter[tuple[str, str | None]], result: SoakResult) -> None:
+        """Compare the events logged since the last settle with the rows stored since; empty the counter.
+
+        The soak's writer is inline, so every logged event is stored (or lost) by the time this runs.
+        """
+        rows = store._query("SELECT id, type, call_id FROM events WHERE id > ? ORDER BY id", (self.last_id,))
+        stored: Counter[tuple[str, str | None]] = Counter((r["type"], r["call_id"]) for r in rows)
+        if rows:
+            self.last_id = int(rows[-1]["id"])
+        if self.primed and stored != logged:
+            missing = logged - stored
+            extra = stored - logged
+            result.problems.append(
+                f"events logged {sum(logged.values())}, stored {sum(stored.values())} (up to event id "
+                f"{self.last_id}); missing {list(missing.items())[:5]}, extra {list(extra.items())[:5]}"
+            )
+        self.primed = True
+        result.events += sum(stored.values())
+        logged.clear()
+
+
+def _check(app: Any, planned: list[Planned], result: SoakResult, *, still_open_ok: bool = False) -> None:
     store = app.store
     rows = store._query("SELECT call_id, number, ended, outcome FROM calls ORDER BY started, call_id")
     result.calls = len(rows)
     open_calls = [r["call_id"] for r in rows if r["ended"] is None or r["outcome"] is None]
-    if open_calls:
+    if still_open_ok and len(open_calls) == 1:
+        result.differences.append(f"{open_calls[0]} was still on the line when the run was stopped")
+        rows = [r for r in rows if r["call_id"] != open_calls[0]]
+    elif open_calls:
         result.problems.append(f"{len(open_calls)} call records never closed: {open_calls[:5]}")
-    stored: Counter[tuple[str, str | None]] = Counter(
-        (r["type"], r["call_id"]) for r in store._query("SELECT type, call_id FROM events")
-    )
-    result.events = sum(stored.values())
-    if stored != logged:
-        missing = logged - stored
-        extra = stored - logged
-        result.problems.append(
-            f"events logged {sum(logged.values())}, stored {sum(stored.values())}; "
-            f"missing {list(missing.items())[:5]}, extra {list(extra.items())[:5]}"
-        )
     # Each placed call has its own number (the blocked number repeats: those are matched in order).
     by_number: dict[str | None, list[Planned]] = {}
     for plan in planned:
@@ -516,6 +568,16 @@ def main(argv: list[str] | None = None) -> int:
         help="also report every event through a local Mosquitto to a central receiver and check delivery",
     )
     args = parser.parse_args(argv)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt  # a second signal: stop now
+        print(json.dumps({"stopping": signal.Signals(signum).name}), flush=True)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
 
     with tempfile.TemporaryDirectory(prefix="lineguard-soak-") as tmp:
         work = Path(tmp)
@@ -538,6 +600,21 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             scenario, planned = build_soak(templates, config, calls=args.calls, long_every=args.long_every)
+        samples: list[Sample] = []
+        progress = None
+        if args.json_out is not None:
+            progress = args.json_out.with_name(args.json_out.name + ".progress.jsonl")
+            progress.write_text("")
+
+        def on_sample(s: Sample) -> None:
+            # Written as the run goes, so a run that is killed or runs out of time still leaves its figures.
+            print(json.dumps(s.as_dict()), flush=True)
+            samples.append(s)
+            if progress is not None and args.json_out is not None:
+                with progress.open("a", encoding="utf-8") as out:
+                    out.write(json.dumps(s.as_dict()) + "\n")
+                _write_json(args.json_out, {"partial": True, **_figures(samples)}, samples)
+
         with _central(work, config, data_dir, args.mqtt) as (publisher, delivered):
             result = run_soak(
                 scenario,
@@ -546,36 +623,50 @@ def main(argv: list[str] | None = None) -> int:
                 data_dir,
                 every=args.every,
                 realtime=args.realtime is not None,
-                on_sample=lambda s: print(json.dumps(s.as_dict()), flush=True),
+                on_sample=on_sample,
                 publisher=publisher,
                 delivered=delivered,
+                stop=stop,
             )
     summary = {
+        "stopped_early": result.stopped_early,
+        "placed": result.placed,
         "calls": result.calls,
-        "ring_ins_while_busy": sum(p.expected is None for p in planned),
+        "ring_ins_while_busy": sum(p.expected is None for p in result.planned),
         "events": result.events,
         "delivered_to_central": result.delivered,
         "sim_s": round(result.sim_s, 1),
         "wall_s": round(result.wall_s, 1),
         "cpu_s": round(result.cpu_s, 1),
         "speed": round(result.sim_s / max(result.wall_s, 1e-9), 1),
-        "slope_per_100_calls": {k: round(slope_per_100(result.samples, k), 1) for k in RESOURCES},
-        "first": result.samples[1].as_dict() if len(result.samples) > 1 else None,
-        "last": result.samples[-1].as_dict(),
+        **_figures(result.samples),
         "outcomes": dict(sorted(result.outcomes.items())),
         "outcome_differences": result.differences,
         "problems": result.problems,
     }
     print(json.dumps(summary, ensure_ascii=False), flush=True)
     if args.json_out is not None:
-        args.json_out.write_text(
-            json.dumps(
-                {"summary": summary, "samples": [s.as_dict() for s in result.samples]},
-                ensure_ascii=False,
-                indent=1,
-            )
-        )
+        _write_json(args.json_out, summary, result.samples)
     return 1 if result.problems else 0
+
+
+def _figures(samples: list[Sample]) -> dict[str, Any]:
+    return {
+        "slope_per_100_calls": {k: round(slope_per_100(samples, k), 1) for k in RESOURCES},
+        "first": samples[1].as_dict() if len(samples) > 1 else None,
+        "last": samples[-1].as_dict() if samples else None,
+    }
+
+
+def _write_json(path: Path, summary: dict[str, Any], samples: list[Sample]) -> None:
+    # Written aside and renamed, so a reader (or a kill) never sees half a file.
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(
+        json.dumps(
+            {"summary": summary, "samples": [s.as_dict() for s in samples]}, ensure_ascii=False, indent=1
+        )
+    )
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":
