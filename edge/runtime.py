@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -102,48 +104,206 @@ class Record:
         }
 
 
-class Writer:
-    """Runs store and telemetry work off the audio path: inline for simulations, on a thread when live."""
+_RETRYABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 
-    def __init__(self, threaded: bool, depth: int = 4096) -> None:
+
+def _transient(exc: Exception) -> bool:
+    """Whether a failed write can succeed later by itself (room comes back, the lock goes)."""
+    if isinstance(exc, StoreError):
+        return exc.transient
+    return isinstance(exc, OSError) and exc.errno in _RETRYABLE_ERRNOS
+
+
+class Steps:
+    """A writer job of several steps; tried again after a failure it resumes at the step that failed, so
+    no step that succeeded is done twice (an event is never stored twice)."""
+
+    def __init__(self, *steps: Callable[[], object]) -> None:
+        self._steps = steps
+        self._done = 0
+
+    def __call__(self) -> None:
+        while self._done < len(self._steps):
+            self._steps[self._done]()
+            self._done += 1
+
+
+class Writer:
+    """Runs store and telemetry work off the audio path: inline for simulations, on a thread when live.
+
+    A job that fails for a cause that can pass (disk full, database locked, card read-only) is kept, with
+    every job after it, in a backlog of at most ``backlog_cap`` jobs and tried again in order every
+    ``retry_s`` (on ``clock``); jobs beyond the cap are counted in ``overflow`` and lost. ``on_failing`` is
+    called when storing stops, ``on_overflow`` when an outage first overflows the backlog, ``on_resumed``
+    when the backlog is written out; all three on the writer's side, never on the audio path.
+    """
+
+    def __init__(
+        self,
+        threaded: bool,
+        depth: int = 4096,
+        *,
+        backlog_cap: int = 20000,
+        retry_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        on_failing: Callable[[str], None] | None = None,
+        on_overflow: Callable[[int], None] | None = None,
+        on_resumed: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.threaded = threaded
         self.dropped = 0
+        """Jobs refused because the hand-over queue was full (the writer thread fell behind)."""
         self.errors: deque[str] = deque(maxlen=20)
+        self.overflow = 0
+        """Jobs lost because the backlog was full during an outage."""
+        self.stored_late = 0
+        """Jobs that failed at first and were done on a later try."""
+        self.lost_at_stop = 0
+        """Jobs still in the backlog when the writer was closed with the store still failing."""
+        self.failing_since: float | None = None
+        self.backlog_cap = backlog_cap
+        self.retry_s = retry_s
+        self.clock = clock
+        self.on_failing = on_failing
+        self.on_overflow = on_overflow
+        self.on_resumed = on_resumed
+        self._backlog: deque[Callable[[], None]] = deque()
+        self._last_try = 0.0
+        self._outage_late = 0
+        self._outage_overflow = 0
         self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=depth)
         self._thread: threading.Thread | None = None
         if threaded:
             self._thread = threading.Thread(target=self._run, name="lineguard-writer", daemon=True)
             self._thread.start()
 
+    @property
+    def backlog(self) -> int:
+        """Jobs waiting for the store to work again."""
+        return len(self._backlog)
+
     def submit(self, job: Callable[[], None]) -> None:
-        """Do ``job`` now (inline) or soon (threaded); a full queue drops it and counts the loss."""
+        """Do ``job`` now (inline) or soon (threaded); never waits: a full queue drops it and counts the loss."""
         if not self.threaded:
-            self._do(job)
+            self._take(job)
             return
         try:
             self._queue.put_nowait(job)
         except queue.Full:
             self.dropped += 1
 
-    def _do(self, job: Callable[[], None]) -> None:
+    def health(self) -> dict[str, Any]:
+        """The writer's part of the status."""
+        failing = self.failing_since
+        return {
+            "dropped": self.dropped,
+            "errors": list(self.errors),
+            "backlog": self.backlog,
+            "overflow": self.overflow,
+            "stored_late": self.stored_late,
+            "lost_at_stop": self.lost_at_stop,
+            "failing_s": None if failing is None else round(self.clock() - failing, 1),
+        }
+
+    def _take(self, job: Callable[[], None]) -> None:
+        # Behind a backlog a new job waits its turn: the store sees the jobs in the order they came.
+        if self._backlog and self.clock() - self._last_try >= self.retry_s:
+            self._drain()
+        if self._backlog:
+            self._keep(job)
+            return
+        if not self._attempt(job):
+            self._backlog.append(job)
+            self._last_try = self.clock()
+            if self.failing_since is None:
+                self._start_outage()
+
+    def _attempt(self, job: Callable[[], None]) -> bool:
+        """Run one job; False when it failed for a cause that can pass (the job is to be kept)."""
         try:
             job()
         except (StoreError, OSError) as exc:
             self.errors.append(str(exc))
-            log.error("%s", exc)
+            if not _transient(exc):
+                log.error("%s", exc)  # it would fail again on every try: reported and let go
+                return True
+            if self.failing_since is None:
+                log.error("storing paused, writes kept in memory: %s", exc)
+            return False
+        return True
+
+    def _start_outage(self) -> None:
+        self.failing_since = self.clock()
+        self._outage_late = 0
+        self._outage_overflow = 0
+        if self.on_failing is not None:
+            self.on_failing(self.errors[-1] if self.errors else "store failing")
+
+    def _keep(self, job: Callable[[], None]) -> None:
+        if len(self._backlog) >= self.backlog_cap:
+            self.overflow += 1
+            self._outage_overflow += 1
+            if self._outage_overflow == 1:
+                log.error(
+                    "store backlog full (%d jobs): newer writes are lost until it drains", self.backlog_cap
+                )
+                if self.on_overflow is not None:
+                    self.on_overflow(self.backlog_cap)
+            return
+        self._backlog.append(job)
+
+    def _drain(self) -> None:
+        """Try the backlog in order; stop at the first job that still fails."""
+        self._last_try = self.clock()
+        while self._backlog:
+            if not self._attempt(self._backlog[0]):
+                self._last_try = self.clock()
+                return
+            self._backlog.popleft()
+            self._outage_late += 1
+        if self.failing_since is None:
+            return
+        info = {
+            "stored_late": self._outage_late,
+            "failed_s": round(self.clock() - self.failing_since, 1),
+            "lost": self._outage_overflow,
+        }
+        self.stored_late += self._outage_late
+        self.failing_since = None
+        log.warning("storing resumed: %s", info)
+        if self.on_resumed is not None:
+            self.on_resumed(info)
+
+    def _give_up(self) -> None:
+        if self._backlog:
+            self.lost_at_stop += len(self._backlog)
+            log.error("%d writes lost: the store still fails at stop", len(self._backlog))
+            self._backlog.clear()
 
     def _run(self) -> None:
         while True:
-            job = self._queue.get()
+            timeout = None
+            if self._backlog:
+                timeout = max(0.0, self.retry_s - (self.clock() - self._last_try))
+            try:
+                job = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                self._drain()
+                continue
             if job is None:
+                self._drain()
+                self._give_up()
                 return
-            self._do(job)
+            self._take(job)
 
     def close(self) -> None:
-        """Finish queued work and stop the thread."""
+        """Finish queued work (one last try of the backlog) and stop the thread."""
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout=10)
+        else:
+            self._drain()
+            self._give_up()
 
 
 class LineSignals:
@@ -385,7 +545,13 @@ class Appliance:
         self.tones = tones
         self.store = CallStore(data_dir, on_event=store_hook, fallback=True)
         self.prompts = PromptLibrary(config.prompts, cache_dir=data_dir / "cache")
-        self.writer = Writer(threaded)
+        self.writer = Writer(
+            threaded,
+            clock=lambda: clock.now().mono,
+            on_failing=self._store_failing,
+            on_overflow=self._store_overflow,
+            on_resumed=self._store_resumed,
+        )
         self.recorder = recorder
         self.recorder_impl: Any = recorder
         """The concrete recorder, for the daemon's retention and the console's diagnostics."""
@@ -470,15 +636,15 @@ class Appliance:
             self.timeline.append(entry)
         store = self.store
         publisher = self.publisher
-
-        def job() -> None:
-            event_id = store.add_event(call_id, now.mono, now.wall, kind, basis, entry.data)
-            if kind == "caller_marked" and call_id:
-                store.mark_call(call_id)
-            if publisher is not None:
-                publisher.publish_event({"id": event_id, **entry.as_dict()})
-
-        self.writer.submit(job)
+        stored: list[int] = []  # the event's id once stored; a retry must not store it again
+        steps: list[Callable[[], object]] = [
+            lambda: stored.append(store.add_event(call_id, now.mono, now.wall, kind, basis, entry.data))
+        ]
+        if kind == "caller_marked" and call_id:
+            steps.append(lambda: store.mark_call(call_id))
+        if publisher is not None:
+            steps.append(lambda: publisher.publish_event({"id": stored[0], **entry.as_dict()}))
+        self.writer.submit(Steps(*steps))
         return entry
 
     def alarm(self, now: Instant, kind: str, detail: str) -> None:
@@ -491,21 +657,43 @@ class Appliance:
         """Count a strike; at the threshold propose the number for the blocklist (and block it locally if set)."""
         lists = self.config.lists
         store = self.store
+        counts: list[int] = []  # steps, so that a retry after a failed write counts the strike once
 
-        def job() -> None:
-            count = store.add_strike(
-                action.number, action.call_id, now.wall, action.basis, lists.strike_window_days
+        def count() -> None:
+            counts.append(
+                store.add_strike(
+                    action.number, action.call_id, now.wall, action.basis, lists.strike_window_days
+                )
             )
-            self.record(
-                now, "strike", action.call_id, action.basis, {"number": action.number, "strikes": count}
-            )
-            if count >= lists.strikes_to_propose:
+
+        def report() -> None:
+            data = {"number": action.number, "strikes": counts[0]}
+            self.record(now, "strike", action.call_id, action.basis, data)
+            if counts[0] >= lists.strikes_to_propose:
                 self.record(now, "block_proposed", action.call_id, action.basis, {"number": action.number})
-                if lists.auto_block:
-                    store.block_locally(action.number, now.wall, f"{count} strikes")
-                    self.inject_block(action.number)
 
-        self.writer.submit(job)
+        def block() -> None:
+            if counts[0] >= lists.strikes_to_propose and lists.auto_block:
+                store.block_locally(action.number, now.wall, f"{counts[0]} strikes")
+                self.inject_block(action.number)
+
+        self.writer.submit(Steps(count, report, block))
+
+    def _store_failing(self, detail: str) -> None:
+        # Called on the writer's side; the alarm's own event waits in the backlog behind the failed write.
+        self.alarm(self.clock.now(), "store_failing", f"{detail}; writes are kept in memory and retried")
+
+    def _store_overflow(self, cap: int) -> None:
+        self.alarm(self.clock.now(), "store_backlog_full", f"{cap} writes waiting; newer ones are lost")
+
+    def _store_resumed(self, info: dict[str, Any]) -> None:
+        self.record(
+            self.clock.now(),
+            "store_resumed",
+            self.line.call_id if hasattr(self, "line") else None,
+            None,
+            info,
+        )
 
     def inject_block(self, number: str) -> None:
         """Add a number to the blocklist the machine uses (applied between events)."""
@@ -553,6 +741,6 @@ class Appliance:
             },
             "recorder": self._part_health(self.recorder, self.recorder_missing),
             "detector": self._part_health(self.detector, self.detector_missing),
-            "writer": {"dropped": self.writer.dropped, "errors": list(self.writer.errors)},
+            "writer": self.writer.health(),
             "alarms": [r.as_dict() for r in list(self.alarms)[-5:]],
         }

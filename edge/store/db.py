@@ -8,7 +8,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +62,27 @@ EventHook = Callable[[int, dict[str, Any]], None]
 """Called after each event row is stored, with its id and content (the integrity chain listens here)."""
 
 
+RETRYABLE_CODES = frozenset({5, 6, 8, 10, 13, 14})
+"""SQLite primary result codes a later try can get past: BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN."""
+
+
 class StoreError(Exception):
-    """The database cannot be opened or written; the message says which file and why."""
+    """The database cannot be opened or written; the message says which file and why.
+
+    ``transient`` is true when the cause can go away by itself (disk full, database locked, card
+    read-only or failing), so the write is worth keeping and trying again.
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+    @classmethod
+    def of(cls, path: Path, exc: sqlite3.Error) -> StoreError:
+        """The error for a failed statement on ``path``, transient by SQLite's result code."""
+        code = getattr(exc, "sqlite_errorcode", None)
+        transient = code is not None and (code & 0xFF) in RETRYABLE_CODES
+        return cls(f"call database {path}: {exc}", transient=transient)
 
 
 class CallStore:
@@ -132,9 +151,11 @@ class CallStore:
                 yield self._db
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
+                # When even the rollback fails SQLite has rolled back itself; the first error is the one to report.
                 if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise StoreError(f"call database {self.path}: {exc}") from None
+                    with suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise StoreError.of(self.path, exc) from None
 
     # -- writes -----------------------------------------------------------------------------------
 
