@@ -31,20 +31,21 @@ def _call(cal: Calibrator, peaks: list[float], cls: str = "a") -> None:
 def test_rule_raises_until_under_target_and_relaxes_only_to_shipped(tmp_path: Path) -> None:
     cal = _calibrator(tmp_path)
     # One hour of ordinary speech in which class a peaked at 0.7 and 0.95: both tiers over target.
+    # The new threshold is a fifth of the way from the peak to 1 (a margin in odds): 0.95 -> 0.96.
     _call(cal, [0.7, 0.95, 0.3])
     cal.end_call(staff_acted=False, caller_speech_s=3600)
-    assert cal.thresholds[Tier.ALERT]["a"] == pytest.approx(0.951)
-    assert cal.thresholds[Tier.WARN]["a"] == pytest.approx(0.951)
+    assert cal.thresholds[Tier.ALERT]["a"] == pytest.approx(0.96)
+    assert cal.thresholds[Tier.WARN]["a"] == pytest.approx(0.96)
     assert cal.thresholds[Tier.ALERT]["b"] == 0.6  # untouched class
     # After 20 more quiet hours the alert tier may fire twice (0.1/h * 21 h): back to shipped, not below.
     for _ in range(20):
         cal.end_call(staff_acted=False, caller_speech_s=3600)
     assert cal.thresholds[Tier.ALERT]["a"] == 0.6
-    assert cal.thresholds[Tier.WARN]["a"] == pytest.approx(0.951)  # 0.01/h * 21 h still allows none
+    assert cal.thresholds[Tier.WARN]["a"] == pytest.approx(0.96)  # 0.01/h * 21 h still allows none
     # A call the staff acted on is not ordinary speech: it teaches nothing.
     _call(cal, [0.99])
     cal.end_call(staff_acted=True, caller_speech_s=600)
-    assert cal.thresholds[Tier.WARN]["a"] == pytest.approx(0.951)
+    assert cal.thresholds[Tier.WARN]["a"] == pytest.approx(0.96)
     # State survives a restart (scores and hours only).
     again = _calibrator(tmp_path)
     assert again.thresholds == cal.thresholds
@@ -57,6 +58,15 @@ def test_ceiling_bounds_the_raise() -> None:
     _call(cal, [0.999])
     cal.end_call(staff_acted=False, caller_speech_s=60)
     assert cal.thresholds[Tier.WARN]["a"] == 0.995
+
+
+def test_a_shipped_threshold_above_the_ceiling_is_never_lowered() -> None:
+    shipped = {Tier.ALERT: {"a": 0.998}, Tier.WARN: {"a": 0.999}}
+    cal = Calibrator(shipped, {Tier.ALERT: 0.1, Tier.WARN: 0.01}, 0.995, None)
+    _call(cal, [0.9995])
+    cal.end_call(staff_acted=False, caller_speech_s=60)
+    assert cal.thresholds[Tier.ALERT]["a"] == 0.998
+    assert cal.thresholds[Tier.WARN]["a"] == 0.999
 
 
 def test_corrupt_state_file_falls_back_to_shipped(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import subprocess
@@ -15,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "models"))
 
 from pipeline import audio, text  # noqa: E402
+
+from edge.detect.features import N_MELS, WINDOW_FRAMES  # noqa: E402
 
 
 def test_keyword_file_covers_the_required_words_and_categories() -> None:
@@ -82,12 +85,26 @@ def test_tiny_training_run_when_tensorflow_is_installed(tmp_path: Path) -> None:
         capture_output=True,
         timeout=300,
     )
+    pool = tmp_path / "pool"
+    subprocess.run(
+        [sys.executable, "-m", "pipeline.pool", "--out", str(pool), "--per-group", "1", "--negatives", "4"],
+        cwd=ROOT / "models",
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     subprocess.run(
         [
             str(train_py),
             "pipeline/train.py",
             "--work",
             str(tmp_path),
+            "--pool",
+            str(pool),
+            "--hard",
+            "50",
+            "--mine-every",
+            "1",
             "--epochs",
             "1",
             "--width",
@@ -101,3 +118,17 @@ def test_tiny_training_run_when_tensorflow_is_installed(tmp_path: Path) -> None:
         timeout=300,
     )
     assert (tmp_path / "kws.tflite").stat().st_size > 5000
+    assert json.loads((tmp_path / "train.json").read_text())["output"] == "logits"
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+def test_pool_shards_place_positive_windows_after_the_keyword_and_label_negatives_zero() -> None:
+    from pipeline import pool
+
+    x, y = pool._positive_shard((11, 2, 2))
+    assert x.shape == (6, WINDOW_FRAMES, N_MELS) and set(y.tolist()) == {3}
+    assert np.isfinite(x.astype(np.float32)).all()
+    xn, yn = pool._negative_shard((12, 3))
+    # Windows every 160 ms over three utterances of a second or more each.
+    assert len(yn) >= 3 * 5 and not yn.any()
+    assert xn.shape[1:] == (WINDOW_FRAMES, N_MELS)

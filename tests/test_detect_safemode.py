@@ -62,3 +62,13 @@ def test_broken_metadata_and_pin_mismatch(tmp_path: Path) -> None:
 def test_unknown_threshold_key_is_reported() -> None:
     detector, error = load_detector(DetectionConfig(warn_thresholds={"nonsense": 0.9}))
     assert detector is None and error is not None and "nonsense" in error
+
+
+def test_unknown_model_output_kind_is_refused(tmp_path: Path) -> None:
+    path = _copy_model(tmp_path)
+    meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    meta["output"] = "probabilities-maybe"
+    path.with_suffix(".json").write_text(json.dumps(meta), encoding="utf-8")
+    detector, error = load_detector(DetectionConfig(model_path=path))
+    assert detector is None
+    assert error is not None and "probabilities-maybe" in error and "safe mode" in error

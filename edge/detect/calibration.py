@@ -110,7 +110,8 @@ class Calibrator:
                 threshold = shipped
                 if self.enabled and len(above) > allowed:
                     # Just above the (allowed+1)-th highest peak: that many fewer firings.
-                    threshold = min(self.ceiling, max(shipped, above[allowed] + 1e-3))
+                    # The margin is taken in odds: near 1 a fixed step would jump far past the peak.
+                    threshold = max(shipped, min(self.ceiling, 1.0 - (1.0 - above[allowed]) * 0.8))
                 out[tier][name] = threshold
         return out
 

@@ -40,6 +40,8 @@ class ModelInfo:
     alert: dict[str, float]
     warn: dict[str, float]
     raw: dict[str, Any]
+    logits: bool = False
+    """The model ends in logits (the softmax is applied here in float, where int8 would saturate)."""
 
 
 def default_model_path() -> Path:
@@ -66,7 +68,12 @@ def read_info(path: Path) -> ModelInfo:
         thresholds = raw["thresholds"]
         alert = {str(k): float(v) for k, v in thresholds["alert"].items()}
         warn = {str(k): float(v) for k, v in thresholds["warn"].items()}
-        return ModelInfo(str(raw["version"]), str(raw["sha256"]), classes, alert, warn, raw)
+        output = raw.get("output", "posteriors")
+        if output not in ("posteriors", "logits"):
+            raise ValueError(f"output is {output!r}, not 'posteriors' or 'logits'")
+        return ModelInfo(
+            str(raw["version"]), str(raw["sha256"]), classes, alert, warn, raw, output == "logits"
+        )
     except FileNotFoundError:
         raise ModelError(f"model metadata {meta_path} is missing") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -136,5 +143,8 @@ class KwsModel:
         y = self._interpreter.get_tensor(self._out_index)[0].astype(np.float32)
         if self._out_scale:
             y = (y - self._out_zero) * self._out_scale
+        if self.info.logits:
+            y = np.exp(y - y.max())
+            y /= y.sum()
         out: npt.NDArray[np.float32] = y.astype(np.float32)
         return out

@@ -132,7 +132,7 @@ class DetectionConfig(Section):
         description="Most caller warnings per hour of ordinary caller speech (0.01 = one per 100 h).",
     )
     threshold_ceiling: float = Field(
-        0.995,
+        0.99995,
         gt=0.0,
         le=1.0,
         title="Threshold ceiling",

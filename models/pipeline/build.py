@@ -149,6 +149,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--heldout-only", action="store_true", help="only (re)write test.npz and dev.npz")
     ap.add_argument("--extra", type=Path, action="append", default=[], help="folder of real labelled WAVs")
+    ap.add_argument("--dev-hours", type=float, default=4.0, help="hours of ordinary-speech stream in dev")
+    ap.add_argument("--test-hours", type=float, default=3.0, help="hours of ordinary-speech stream in test")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     groups, near = text.load_keywords()
@@ -159,8 +161,12 @@ def main() -> None:
     babble_test = babble_track(random.Random(args.seed + 1), 30.0)
 
     if args.heldout_only:
-        write_heldout(args.out / "test.npz", groups, near, args.seed + 100, args.scale, 1.0, babble_test)
-        write_heldout(args.out / "dev.npz", groups, near, args.seed + 200, args.scale, 2.0, babble_test)
+        write_heldout(
+            args.out / "test.npz", groups, near, args.seed + 100, args.scale, args.test_hours, babble_test
+        )
+        write_heldout(
+            args.out / "dev.npz", groups, near, args.seed + 200, args.scale, args.dev_hours, babble_test
+        )
         return
     xs: list[np.ndarray] = []
     ys: list[int] = []
@@ -206,8 +212,12 @@ def main() -> None:
     np.savez_compressed(args.out / "train.npz", x=x, y=y)
     print(f"train: {len(y)} windows, {int((y > 0).sum())} positive, {time.time() - t0:.0f}s", flush=True)
 
-    write_heldout(args.out / "test.npz", groups, near, args.seed + 100, args.scale, 1.0, babble_test)
-    write_heldout(args.out / "dev.npz", groups, near, args.seed + 200, args.scale, 2.0, babble_test)
+    write_heldout(
+        args.out / "test.npz", groups, near, args.seed + 100, args.scale, args.test_hours, babble_test
+    )
+    write_heldout(
+        args.out / "dev.npz", groups, near, args.seed + 200, args.scale, args.dev_hours, babble_test
+    )
     held = np.load(args.out / "test.npz", allow_pickle=True)
     pos_clips, near_clips, stream = held["pos_group"], held["near_pcm"], held["stream"]
     meta = {

@@ -18,7 +18,12 @@ WORK = Path(__file__).resolve().parents[1] / "work"
 
 
 def ds_cnn(frames: int, mels: int, classes: int, width: int) -> tf.keras.Model:
-    """A DS-CNN: one strided conv, four depthwise-separable blocks, frequency pooling, two dense layers."""
+    """A DS-CNN: one strided conv, four depthwise-separable blocks, frequency pooling, two dense layers.
+
+    The model ends in logits, not a softmax: an int8 softmax output has steps of 1/256 and saturates at
+    0.996, where ordinary speech and keywords become indistinguishable; the appliance applies the softmax
+    in float (metadata "output": "logits").
+    """
     inp = tf.keras.Input((frames, mels, 1))
     x = tf.keras.layers.Conv2D(width, (5, 3), strides=(2, 2), padding="same", use_bias=False)(inp)
     x = tf.keras.layers.BatchNormalization()(x)
@@ -37,7 +42,7 @@ def ds_cnn(frames: int, mels: int, classes: int, width: int) -> tf.keras.Model:
     x = tf.keras.layers.Flatten()(x)
     x = tf.keras.layers.Dropout(0.3)(x)
     x = tf.keras.layers.Dense(64, activation="relu")(x)
-    out = tf.keras.layers.Dense(classes, activation="softmax")(x)
+    out = tf.keras.layers.Dense(classes)(x)
     return tf.keras.Model(inp, out)
 
 
@@ -55,55 +60,90 @@ def load_weights_by_name(model: tf.keras.Model, path: Path) -> None:
                 layer.set_weights([group[str(i)][()] for i in range(len(group))])
 
 
+def keyword_score(model: tf.keras.Model, x: np.ndarray, batch: int = 1024) -> np.ndarray:
+    """Highest keyword posterior of each window (how much a negative looks like some keyword)."""
+    out = np.empty(len(x), dtype=np.float32)
+    infer = tf.function(lambda v: model(v, training=False), reduce_retracing=True)
+    for i in range(0, len(x), batch):
+        logits = infer(x[i : i + batch].astype(np.float32)[..., None]).numpy()
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        out[i : i + batch] = p[:, 1:].max(axis=1)
+    return out
+
+
 def main() -> None:
-    """Train on work/train.npz; write work/kws_float.keras and the int8 model."""
+    """Train on work/train.npz (+ a rendered pool); write work/kws_float.keras and the int8 model."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--work", type=Path, default=WORK)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--out", type=Path, default=None, help="int8 .tflite path (default work/kws.tflite)")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--negatives", type=int, default=12000, help="negative windows drawn per epoch")
+    ap.add_argument("--negatives", type=int, default=12000, help="random negative windows drawn per epoch")
     ap.add_argument("--repeat", type=int, default=2, help="times each positive window is seen per epoch")
     ap.add_argument("--negative-weight", type=float, default=2.0)
     ap.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
     ap.add_argument("--init", type=Path, default=None, help="a .keras model to continue training")
+    ap.add_argument("--pool", type=Path, default=None, help="a folder from pipeline/pool.py to add")
+    ap.add_argument("--hard", type=int, default=0, help="hardest negatives (mined) added to each epoch")
+    ap.add_argument("--mine-every", type=int, default=3, help="epochs between hard-negative mining")
+    ap.add_argument("--mine-sample", type=int, default=80000, help="negatives scored per mining round")
     args = ap.parse_args()
     tf.keras.utils.set_random_seed(args.seed)
     tf.config.threading.set_intra_op_parallelism_threads(2)
     data = np.load(args.work / "train.npz")
-    x = data["x"].astype(np.float32)[..., None]
-    y = data["y"].astype(np.int64)
+    x16, y = data["x"], data["y"].astype(np.int64)
+    if args.pool:
+        x16 = np.concatenate([x16, np.load(args.pool / "pool_x.npy")])
+        y = np.concatenate([y, np.load(args.pool / "pool_y.npy").astype(np.int64)])
     keywords = tomllib.loads(
         (Path(__file__).resolve().parents[1] / "keywords.toml").read_text(encoding="utf-8")
     )
     classes = len(keywords["group"]) + 1
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(len(y))
-    x, y = x[order], y[order]
-    n_val = max(1, len(y) // 10)
-    xv, yv = x[:n_val], y[:n_val]
-    xt, yt = x[n_val:], y[n_val:]
-    pos = np.nonzero(yt > 0)[0]
-    neg = np.nonzero(yt == 0)[0]
+    n_val = max(1, min(len(y) // 10, 20000))
+    val_idx, train_idx = order[:n_val], order[n_val:]
+    xv, yv = x16[val_idx].astype(np.float32)[..., None], y[val_idx]
+    pos = train_idx[y[train_idx] > 0]
+    neg = train_idx[y[train_idx] == 0]
     per_epoch_neg = min(len(neg), args.negatives)
+    model = ds_cnn(x16.shape[1], x16.shape[2], classes, args.width)
     if args.init:
-        # Continue training an earlier run (same classes) instead of starting from scratch.
-        model = ds_cnn(x.shape[1], x.shape[2], classes, args.width)
+        # Continue an earlier run (same classes and layers) instead of starting from scratch.
         load_weights_by_name(model, args.init)
-    else:
-        model = ds_cnn(x.shape[1], x.shape[2], classes, args.width)
-    steps = args.epochs * int(np.ceil((per_epoch_neg + args.repeat * len(pos)) / 128))
+    per_epoch = per_epoch_neg + args.hard + args.repeat * len(pos)
+    steps = args.epochs * int(np.ceil(per_epoch / 128))
     lr = tf.keras.optimizers.schedules.CosineDecay(args.lr, steps, alpha=0.02)
-    model.compile(tf.keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        tf.keras.optimizers.Adam(lr),
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    print(f"{len(pos)} positive and {len(neg)} negative training windows; {per_epoch} per epoch", flush=True)
     t0 = time.time()
+    hard = np.zeros(0, dtype=np.int64)
     for epoch in range(args.epochs):
-        # Each epoch: a fresh draw of negatives, every positive `repeat` times with SpecAugment-style masks.
-        idx = np.concatenate([rng.choice(neg, per_epoch_neg, replace=False), np.tile(pos, args.repeat)])
+        if args.hard and epoch % args.mine_every == 0:
+            # Hard-negative mining: the negatives the current model most mistakes for a keyword.
+            tm = time.time()
+            # A fresh random sample each round: scoring every negative costs more than an epoch.
+            sample = rng.choice(neg, min(len(neg), args.mine_sample), replace=False)
+            sample = np.union1d(sample, hard)
+            scores = keyword_score(model, x16[sample])
+            hard = sample[np.argsort(scores)[::-1][: args.hard]]
+            print(
+                f"mined {len(hard)} hard negatives (score >= {scores[np.argsort(scores)[::-1][len(hard) - 1]]:.3f};"
+                f" {int((scores > 0.5).sum())} above 0.5) in {time.time() - tm:.0f}s",
+                flush=True,
+            )
+        # Each epoch: a fresh draw of negatives, the mined ones, every positive `repeat` times.
+        idx = np.concatenate([rng.choice(neg, per_epoch_neg, replace=False), hard, np.tile(pos, args.repeat)])
         rng.shuffle(idx)
-        xe = xt[idx].copy()
-        ye = yt[idx]
-        # Masks on every class alike (a mask only on positives would itself become the cue).
+        xe = x16[idx].astype(np.float32)[..., None]
+        ye = y[idx]
+        # SpecAugment-style masks on every class alike (a mask only on positives would itself become a cue).
         for i in np.nonzero(rng.random(len(ye)) < 0.5)[0]:
             f0 = rng.integers(0, xe.shape[2] - 4)
             xe[i, :, f0 : f0 + rng.integers(1, 4)] = 0.0
@@ -120,12 +160,14 @@ def main() -> None:
             batch_size=128,
             verbose=2,
         )
+        del xe
         print(f"epoch {epoch + 1}/{args.epochs} {time.time() - t0:.0f}s", flush=True)
+        model.save(args.work / "kws_float.keras")
     print(f"trained in {time.time() - t0:.0f}s, {model.count_params()} parameters", flush=True)
-    model.save(args.work / "kws_float.keras")
+    x = xv
 
     def representative():
-        for i in rng.choice(len(y), size=min(400, len(y)), replace=False):
+        for i in rng.choice(len(x), size=min(1000, len(x)), replace=False):
             yield [x[i : i + 1]]
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
@@ -143,7 +185,10 @@ def main() -> None:
         "train_seconds": round(time.time() - t0),
         "epochs": args.epochs,
         "width": args.width,
-        "val_accuracy_float": float(model.evaluate(x[:n_val], y[:n_val], verbose=0)[1]),
+        "val_accuracy_float": float(model.evaluate(xv, yv, verbose=0)[1]),
+        "output": "logits",
+        "pool": str(args.pool) if args.pool else None,
+        "hard_negatives_per_epoch": args.hard,
     }
     (args.work / "train.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     print(f"wrote {out} ({len(blob)} bytes)", json.dumps(report), flush=True)

@@ -1,0 +1,120 @@
+"""Render a large pool of training windows in parallel: fresh positives and a wide negative pool for mining.
+
+The first training set (build.py) had ~3 000 negative utterances; ordinary sentences of the dev stream still
+scored like keywords. This pool adds many more negative utterances of every kind (ordinary, shuffled, babble,
+near-miss) with windows every 160 ms, from which the trainer mines the hardest ones each round, and more
+positive renders per group with windows placed where the streaming detector looks (0-240 ms after the
+keyword's end). Train voices and train templates only: dev and test stay unseen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from edge.detect.features import logmel, windows
+from pipeline import build, text
+
+NEGATIVE_MIX = {"ordinary": 0.4, "shuffled": 0.2, "babble": 0.15, "near": 0.25}
+NEGATIVE_HOP = 8
+"""Frames between negative windows (160 ms; the detector infers every 100 ms)."""
+
+
+def _positive_shard(args: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    seed, group_index, count = args
+    groups, _near = text.load_keywords()
+    rng = random.Random(seed)
+    nrng = np.random.default_rng(seed)
+    babble = build.babble_track(rng, 20.0)
+    xs, ys = [], []
+    for _ in range(count):
+        pcm, _start, end = build.render_positive(groups[group_index], rng, nrng, False, babble)
+        feats = logmel(pcm)
+        e = round(end / build.FRAME_S) - 1
+        ends = np.array([e + rng.randint(0, 3), e + rng.randint(3, 7), e + rng.randint(7, 12)])
+        xs.append(windows(feats, np.clip(ends, 0, len(feats) - 1)))
+        ys += [group_index + 1] * len(ends)
+    return np.concatenate(xs).astype(np.float16), np.array(ys, dtype=np.int8)
+
+
+def _negative_shard(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    seed, count = args
+    _groups, near = text.load_keywords()
+    rng = random.Random(seed)
+    nrng = np.random.default_rng(seed)
+    babble = build.babble_track(rng, 20.0)
+    kinds = list(NEGATIVE_MIX)
+    weights = list(NEGATIVE_MIX.values())
+    xs = []
+    for _ in range(count):
+        kind = rng.choices(kinds, weights)[0]
+        pcm, _sentence = build.render_negative(kind, near, rng, nrng, False, babble)
+        feats = logmel(pcm)
+        ends = np.arange(rng.randint(10, 10 + NEGATIVE_HOP), len(feats) + 8, NEGATIVE_HOP)
+        xs.append(windows(feats, np.clip(ends, 0, len(feats) - 1)))
+    x = np.concatenate(xs).astype(np.float16)
+    return x, np.zeros(len(x), dtype=np.int8)
+
+
+def main() -> None:
+    """Write OUT/pool.npz (x float16 windows, y labels) from fresh renders."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--per-group", type=int, default=600, help="positive renders per keyword group")
+    ap.add_argument("--negatives", type=int, default=16000, help="negative utterances")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=5000)
+    args = ap.parse_args()
+    groups, _near = text.load_keywords()
+    shard = 50
+    pos_jobs = [
+        (args.seed + 1000 * gi + k, gi, min(shard, args.per_group - k * shard))
+        for gi in range(len(groups))
+        for k in range((args.per_group + shard - 1) // shard)
+    ]
+    neg_jobs = [
+        (args.seed + 500_000 + k, min(shard * 4, args.negatives - k * shard * 4))
+        for k in range((args.negatives + shard * 4 - 1) // (shard * 4))
+    ]
+    t0 = time.time()
+    xs, ys = [], []
+    with multiprocessing.Pool(args.workers) as pool:
+        for i, (x, y) in enumerate(pool.imap_unordered(_positive_shard, pos_jobs)):
+            xs.append(x)
+            ys.append(y)
+            if i % 10 == 0:
+                print(f"positives {i + 1}/{len(pos_jobs)} shards {time.time() - t0:.0f}s", flush=True)
+        for i, (x, y) in enumerate(pool.imap_unordered(_negative_shard, neg_jobs)):
+            xs.append(x)
+            ys.append(y)
+            if i % 10 == 0:
+                print(f"negatives {i + 1}/{len(neg_jobs)} shards {time.time() - t0:.0f}s", flush=True)
+    x = np.concatenate(xs)
+    y = np.concatenate(ys)
+    args.out.mkdir(parents=True, exist_ok=True)
+    np.save(args.out / "pool_x.npy", x)
+    np.save(args.out / "pool_y.npy", y)
+    meta = {
+        "per_group": args.per_group,
+        "negative_utterances": args.negatives,
+        "negative_mix": NEGATIVE_MIX,
+        "windows": len(y),
+        "positive_windows": int((y > 0).sum()),
+        "seconds": round(time.time() - t0),
+        "seed": args.seed,
+    }
+    (args.out / "pool.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    print(json.dumps(meta), flush=True)
+
+
+if __name__ == "__main__":
+    main()
