@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import os
 import signal
@@ -69,6 +70,34 @@ def chain_hook(data_dir: Path) -> Any:
     return on_event
 
 
+def last_chained_event(data_dir: Path) -> int:
+    """The newest event id the integrity chain names and retention has not deleted (0 without one); read
+    from the file's last 64 KiB only, so a start does not read years of chain."""
+    from edge.record.chain import KIND_EVENT, KIND_EVENT_DELETED, chain_path
+
+    path = chain_path(data_dir)
+    try:
+        with path.open("rb") as chain:
+            size = chain.seek(0, os.SEEK_END)
+            chain.seek(max(0, size - (1 << 16)))
+            tail = chain.read()
+    except OSError:
+        return 0
+    lines = tail.split(b"\n")
+    deleted: set[str] = set()
+    for line in reversed(lines[1:] if size > len(tail) else lines):  # the first may be a partial line
+        try:
+            entry = json.loads(line)
+            kind, ref = entry.get("kind"), str(entry.get("ref"))
+        except (ValueError, AttributeError):
+            continue  # the torn last line
+        if kind == KIND_EVENT_DELETED:
+            deleted.add(ref)
+        elif kind == KIND_EVENT and ref not in deleted and ref.isdigit():
+            return int(ref)
+    return 0
+
+
 def build_appliance(
     config: Config,
     data_dir: Path,
@@ -88,6 +117,7 @@ def build_appliance(
         threaded=threaded,
         publisher=publisher,
         store_hook=chain_hook(data_dir),
+        last_chained_event=last_chained_event(data_dir),
     )
     attach_recorder(app)
     attach_detector(app)

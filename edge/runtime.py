@@ -538,6 +538,7 @@ class Appliance:
         publisher: EventPublisher | None = None,
         should_record: Callable[[str | None], bool] | None = None,
         store_hook: Callable[[int, dict[str, Any]], None] | None = None,
+        last_chained_event: int = 0,
     ) -> None:
         self.config = config
         self.data_dir = data_dir
@@ -578,9 +579,18 @@ class Appliance:
             self.alarm(now, "store_unavailable", self.store.problem)
         try:
             interrupted = self.store.close_interrupted()
+            # In-memory rows are never chained, so only the file is compared with the chain.
+            lost = self.store.continue_event_ids_after(last_chained_event) if self.store.on_event else []
         except StoreError as exc:
             self.alarm(now, "store_unavailable", str(exc))
         else:
+            if lost:  # a power cut took the database's last commits; the chain still names them
+                ids = f"{lost[0]}-{lost[-1]}" if len(lost) > 1 else str(lost[0])
+                self.alarm(
+                    now,
+                    "events_lost",
+                    f"the database lost events {ids} in a power cut (the chain names them)",
+                )
             if interrupted:  # the box restarted mid-call (crash, kill, power cut): no record stays open
                 self.record(now, "calls_interrupted", None, None, {"calls": interrupted})
         hardware.start(self._events.put)

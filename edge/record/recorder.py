@@ -223,6 +223,16 @@ class Recorder:
                 self._alarm("recording.error", f"recording {path.name} cannot be read for recovery: {exc}")
                 continue
             side = self._read_sidecar(call_id)
+            if not scan.kinds and call_id not in chained and side.get("state") not in CLOSED_STATES:
+                # Cut (a power cut, kill -9) before its header record was whole: it holds no audio, and
+                # closed as it is no key could ever open it.
+                path.unlink(missing_ok=True)
+                self._sidecar_path(call_id).unlink(missing_ok=True)
+                self._alarm(
+                    "recording.error",
+                    f"recording {path.name} was cut before its header was written; it held no audio and was removed",
+                )
+                continue
             if scan.finished and not scan.torn:
                 if side.get("state") in ("recording", UNCHAINED):
                     self._close_out(call_id, path, side, "finished")

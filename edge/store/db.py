@@ -96,6 +96,7 @@ class CallStore:
         self.on_event = on_event
         self.problem: str | None = None
         self._lock = threading.Lock()
+        self._next_event_id: int | None = None
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
             self._db = self._open(self.path)
@@ -216,6 +217,20 @@ class CallStore:
                 )
         return [str(row[0]) for row in rows]
 
+    def continue_event_ids_after(self, last_id: int) -> list[int]:
+        """Make the next event id follow ``last_id`` (the newest id the integrity chain names) when the
+        table ends below it; returns the ids the table lost.
+
+        A power cut can lose the WAL's last commits while the chain, fsynced per line, keeps their links.
+        SQLite would hand those ids out again and the chain's later links would hide the loss from
+        ``verify``; skipping them keeps each id for one row only, and ``verify`` names the lost rows.
+        """
+        newest = int(self._query("SELECT COALESCE(MAX(id), 0) AS n FROM events")[0]["n"])
+        if last_id <= newest:
+            return []
+        self._next_event_id = last_id + 1
+        return list(range(newest + 1, last_id + 1))
+
     def mark_call(self, call_id: str) -> None:
         """Flag a call as marked by staff (an incident)."""
         with self._tx() as db:
@@ -234,10 +249,11 @@ class CallStore:
         text = json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)
         with self._tx() as db:
             cursor = db.execute(
-                "INSERT INTO events(call_id, t, wall, type, basis, data) VALUES (?,?,?,?,?,?)",
-                (call_id, t, wall.isoformat(), kind, basis, text),
+                "INSERT INTO events(id, call_id, t, wall, type, basis, data) VALUES (?,?,?,?,?,?,?)",
+                (self._next_event_id, call_id, t, wall.isoformat(), kind, basis, text),
             )
             event_id = int(cursor.lastrowid or 0)
+        self._next_event_id = None  # stored: SQLite's own numbering follows from here
         if self.on_event is not None:
             self.on_event(
                 event_id,
