@@ -589,7 +589,8 @@ class Appliance:
                 self.alarm(
                     now,
                     "events_lost",
-                    f"the database lost events {ids} in a power cut (the chain names them)",
+                    f"the database lacks events {ids} that the hash chain names (its last commits lost in a "
+                    "power cut, or a damaged database kept aside); new events are numbered after them",
                 )
             if interrupted:  # the box restarted mid-call (crash, kill, power cut): no record stays open
                 self.record(now, "calls_interrupted", None, None, {"calls": interrupted})
