@@ -192,14 +192,14 @@ def build_soak(
         return until_s is not None and cursor >= until_s
 
     while not done():
+        placed_before = len(planned)
         for template in templates:
             if done():
                 break
             if template.name == LONG_SCENARIO and cycle % long_every != long_every - 1:
                 continue
             if until_s is not None and cursor + template.length_s > until_s and cursor > 0:
-                cursor = until_s
-                break
+                continue  # too long for the time left; a shorter scenario may still fit
             for i, script in enumerate(template.scenario.calls):
                 serial += 1
                 number = script.number
@@ -229,6 +229,8 @@ def build_soak(
                 planned.append(Planned(template.name, cursor + script.at, expected, number, lunch_ring_in))
             cursor += template.length_s + GAP_S
         cycle += 1
+        if len(planned) == placed_before:
+            break  # not even the shortest scenario fits in the time left
     scenario = Scenario.model_validate(
         {"name": "soak", "description": "every shipped scenario, cycled", "calls": [{"at": 0.0}]}
     )
