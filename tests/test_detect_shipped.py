@@ -92,3 +92,23 @@ def test_cli_rejects_stereo_with_one_sentence(tmp_path: Path) -> None:
     )
     assert out.returncode == 2
     assert "mono 16-bit" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_scores_are_a_distribution_resolved_beyond_the_int8_step() -> None:
+    """The shipped model ends in logits; the softmax in float must give posteriors finer than 1/256."""
+    detector, error = load_detector(
+        DetectionConfig(inline=True, shouting_enabled=False, calibration_enabled=False)
+    )
+    assert detector is not None, error
+    assert detector.model.info.logits
+    name = next(n for n, e in EXPECTED.items() if e is not None)
+    pcm = read_wav(FIXTURES / name)
+    detector.trace = []
+    for i in range(0, pcm.size - 160, 160):
+        detector.feed(pcm[i : i + 160], i / 8000)
+    scores = np.array([s for _, s in detector.trace])
+    assert np.allclose(scores.sum(axis=1), 1.0, atol=1e-4) and (scores >= 0).all()
+    # An int8 softmax output moves in steps of 1/256 (1/512 after averaging two hops); float softmax
+    # of int8 logits does not, which is what lets thresholds sit between 0.996 and 1.
+    off_grid = np.abs(scores * 512 - np.round(scores * 512))
+    assert off_grid.max() > 0.05, off_grid.max()

@@ -67,10 +67,10 @@ EXPECTED: dict[str, list[tuple[str, str | None, str | None]]] = {
     "06_dtmf_cut": [*ANSWERED, *staff_cut("staff.request")],
     "07_abusive_caller": [
         *ANSWERED,
-        ("prompt", "warning", "abuse.profanity"),
-        ("warning", None, "abuse.profanity"),
         ("staff_alert", None, "abuse.profanity"),
         ("tone", "alert", None),
+        ("prompt", "warning", "abuse.profanity"),
+        ("warning", None, "abuse.profanity"),
         ("prompt", "cut", "abuse.profanity"),
         ("cut", None, "abuse.profanity"),
         ("strike", None, "abuse.profanity"),
