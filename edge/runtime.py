@@ -73,6 +73,10 @@ class Detector(Protocol):
     def end_call(self, staff_acted: bool, caller_speech_s: float) -> None:
         """A call ended; feeds self-calibration."""
 
+    @property
+    def failure(self) -> str | None:
+        """Why detection stopped while running (safe mode until restart); None while it works."""
+
 
 class EventPublisher(Protocol):
     """Where stored events go next (MQTT telemetry, issue 6)."""
@@ -347,6 +351,8 @@ class LineRuntime:
         self.call_id: str | None = None
         self.caller_speech_s = 0.0
         self.staff_acted = False
+        self.detector_failure_reported = False
+        """The detector's mid-run failure is raised as an alarm once, not every frame."""
 
     def handle(self, event: e.Event, now: Instant) -> None:
         """Step the machine with one event and carry out what it asks."""
@@ -387,6 +393,10 @@ class LineRuntime:
             app.detector.feed(frame.line, now.mono)
             for detection in app.detector.poll():
                 self.handle(detection, now)
+            failure = app.detector.failure
+            if failure is not None and not self.detector_failure_reported:
+                self.detector_failure_reported = True
+                app.alarm(now, "detector_safe_mode", failure)
         if call is not None and call.recording and app.recorder is not None:
             app.recorder.write(call.call_id, frame.line, frame.phone)
         line_out, phone_out, finished = self.mixer.mix(frame)

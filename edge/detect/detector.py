@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -20,6 +21,7 @@ from edge.detect.settings import DetectionConfig
 from edge.detect.shouting import ShoutingCue
 from edge.ports import SAMPLE_RATE, Pcm
 
+log = logging.getLogger("lineguard.detect")
 FRAME_S = HOP / SAMPLE_RATE
 
 
@@ -78,6 +80,8 @@ class AbuseDetector:
         self.trace: list[tuple[float, Any]] | None = None
         """When a list, every smoothed posterior is appended as (time, array): used by the evaluation."""
         self.dropped_frames = 0
+        self.failure: str | None = None
+        """Why detection stopped while running (safe mode until restart); None while it works."""
         self.inferences = 0
         self.infer_s = 0.0
         self._reset_state()
@@ -159,6 +163,7 @@ class AbuseDetector:
             "thresholds": {str(t): dict(v) for t, v in self.calibrator.thresholds.items()},
             "calibration": self.calibrator.state(),
             "clips": dict(self._clip_counts),
+            "failure": self.failure,
             "dropped_frames": self.dropped_frames,
             "inferences": self.inferences,
             "mean_inference_ms": round(1000 * self.infer_s / self.inferences, 3) if self.inferences else None,
@@ -186,8 +191,18 @@ class AbuseDetector:
                     return
                 with self._lock:
                     self._process(*item)
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive any failure, and say so
+                self._fail("the detector's worker", exc)
             finally:
                 self._queue.task_done()
+
+    def _fail(self, where: str, exc: Exception) -> None:
+        if self.failure is None:
+            self.failure = (
+                f"{where} failed while running ({type(exc).__name__}: {exc}); abuse detection is off "
+                "until restart (safe mode), calls go on and are recorded"
+            )
+            log.error("%s", self.failure)
 
     def _process(self, pcm: Pcm, t: float) -> None:
         data = np.concatenate([self._pending, pcm.astype(np.int16)]) if self._pending.size else pcm
@@ -221,9 +236,13 @@ class AbuseDetector:
                 )
         if self._frames % self.config.hop_frames:
             return
-        if sum(self._voiced) >= self.config.vad_min_speech_frames:
+        if self.failure is None and sum(self._voiced) >= self.config.vad_min_speech_frames:
             began = time.perf_counter()
-            posterior = self.model.predict(model_input(self._features))
+            try:
+                posterior = self.model.predict(model_input(self._features))
+            except Exception as exc:  # noqa: BLE001 - the runtime raises bare RuntimeError/ValueError
+                self._fail("the keyword model", exc)
+                return
             self.infer_s += time.perf_counter() - began
             self.inferences += 1
         else:

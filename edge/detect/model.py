@@ -101,7 +101,13 @@ class KwsModel:
         if not path.exists():
             raise ModelError(f"model file {path} is missing")
         self.info = read_info(path)
-        digest = sha256_of(path)
+        # The interpreter runs on these verified bytes, not on a mapping of the file: a model written over
+        # the file while the box runs can neither change what was checked nor crash the running graph.
+        try:
+            blob = path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"model file {path} cannot be read: {exc}") from None
+        digest = hashlib.sha256(blob).hexdigest()
         if digest != self.info.sha256:
             raise ModelError(
                 f"model file {path} is corrupt: sha256 {digest[:12]}… does not match its metadata"
@@ -110,7 +116,8 @@ class KwsModel:
             raise ModelError(f"model file {path} is not the pinned model (sha256 {digest[:12]}…)")
         self.path = path
         try:
-            self._interpreter = _interpreter_class()(model_path=str(path), num_threads=1)
+            self._blob = blob
+            self._interpreter = _interpreter_class()(model_content=blob, num_threads=1)
             self._interpreter.allocate_tensors()
         except ModelError:
             raise

@@ -10,6 +10,7 @@ import argparse
 import hashlib
 import json
 import multiprocessing
+import os
 import sys
 import time
 from pathlib import Path
@@ -47,9 +48,9 @@ def write_meta(model: Path, classes: list[dict], alert: dict, warn: dict, extra:
         "thresholds": {"alert": alert, "warn": warn},
         **extra,
     }
-    model.with_suffix(".json").write_text(
-        json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
-    )
+    tmp = model.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, model.with_suffix(".json"))
 
 
 def traces(detector: AbuseDetector, pcm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -273,7 +274,10 @@ def main() -> None:
     print(json.dumps(evaluation["test"], indent=1, ensure_ascii=False))
     if args.ship:
         shipped = ROOT / "models" / "kws.tflite"
-        shipped.write_bytes(model_path.read_bytes())
+        # A new file renamed over the old one: a box or soak running on the old model keeps its copy.
+        tmp = shipped.with_suffix(".tflite.tmp")
+        tmp.write_bytes(model_path.read_bytes())
+        os.replace(tmp, shipped)
         write_meta(shipped, classes, alert, warn, dict(extra))
         write_fixtures(test, names, categories, warn, alert)
         print(f"shipped {shipped}")
