@@ -71,7 +71,8 @@ class Detector(Protocol):
         """A new call begins."""
 
     def end_call(self, staff_acted: bool, caller_speech_s: float) -> None:
-        """A call ended; feeds self-calibration."""
+        """A call ended; feeds self-calibration unless ``staff_acted`` (a confirmed incident: staff
+        warned, cut or marked, or the box cut for abuse)."""
 
     @property
     def failure(self) -> str | None:
@@ -351,6 +352,7 @@ class LineRuntime:
         self.call_id: str | None = None
         self.caller_speech_s = 0.0
         self.staff_acted = False
+        self.abuse_cut = False
         self.detector_failure_reported = False
         """The detector's mid-run failure is raised as an alarm once, not every frame."""
 
@@ -460,6 +462,11 @@ class LineRuntime:
         elif isinstance(action, a.Note):
             if action.kind in INCIDENT_KINDS and action.call_id:
                 self.staff_acted = self.staff_acted or action.basis == a.Basis.STAFF
+                # A cut for abuse took repeated detections in one category: the call is a confirmed
+                # incident, and its scores must not teach self-calibration to ignore the next abuser.
+                self.abuse_cut = self.abuse_cut or (
+                    action.kind == "cut" and (action.basis or "").startswith("abuse.")
+                )
                 if app.recorder_impl is not None:
                     app.recorder_impl.mark_incident(action.call_id, action.basis or "")
             record(now, action.kind, action.call_id, action.basis, dict(action.data))
@@ -497,6 +504,7 @@ class LineRuntime:
         self.call_id = action.call_id
         self.caller_speech_s = 0.0
         self.staff_acted = False
+        self.abuse_cut = False
         if self.app.detector is not None:
             self.app.detector.reset()
         line = self.state.line
@@ -526,7 +534,7 @@ class LineRuntime:
         if detector is not None:
             # The detector's own voiced-speech count beats the bridged time when it keeps one.
             speech_s = float(getattr(detector, "speech_s", self.caller_speech_s))
-            detector.end_call(self.staff_acted, speech_s)
+            detector.end_call(self.staff_acted or self.abuse_cut, speech_s)
         self.call_id = None
 
 

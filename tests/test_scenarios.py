@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -197,3 +198,25 @@ def test_the_abusive_caller_is_heard_by_the_shipped_model(tmp_path: Path) -> Non
     )
     first_swear = next(r for r in result.timeline if r.type == "connected").t + 8.0
     assert acted[0].t - first_swear <= 1.0, "the first insult is acted on within a second of its start"
+
+
+def test_an_abusive_caller_the_box_cut_does_not_teach_calibration_to_ignore_the_next_one(
+    tmp_path: Path,
+) -> None:
+    """Self-calibration learns from ordinary calls only: a call the box cut for abuse is not one."""
+    scenario = load_scenario(next(p for p in shipped_scenarios() if p.stem == "07_abusive_caller"))
+    config = scenario_config(scenario)
+    calibration = tmp_path / "kws-calibration.json"  # as the daemon keeps it across calls and restarts
+    config = config.model_copy(
+        update={"detection": config.detection.model_copy(update={"calibration_file": calibration})}
+    )
+    first = run_scenario(scenario, config, tmp_path)
+    second = run_scenario(scenario, config, tmp_path)
+    assert [c["outcome"] for c in first.calls] == ["cut"]
+    assert [c["outcome"] for c in second.calls] == ["cut"]
+    assert not calibration.exists(), "a cut call fed the calibration"
+    # An ordinary call on the same box does feed it.
+    ordinary = load_scenario(next(p for p in shipped_scenarios() if p.stem == "01_normal_call"))
+    run_scenario(ordinary, config, tmp_path)
+    state = json.loads(calibration.read_text(encoding="utf-8"))
+    assert state["calls"] == 1 and state["speech_h"] > 0
