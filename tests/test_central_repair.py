@@ -70,9 +70,8 @@ def test_events_central_could_not_store_are_asked_for_again(
         wait_for(lambda: tele.connected, 10, "box did not connect")
         tele.publish_event({"n": 1})
         wait_for(lambda: receiver.counters.events == 1, 10, "first event not stored")
-        receiver.store._db.execute(
-            "PRAGMA query_only=1"
-        )  # central's database refuses writes, as on a full disk
+        with receiver.store._lock:  # the receiver's worker uses the same connection
+            receiver.store._db.execute("PRAGMA query_only=1")  # refuses writes, as on a full disk
         for n in range(2, 6):
             tele.publish_event({"n": n})
         assert tele.flush(10)
