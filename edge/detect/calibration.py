@@ -16,6 +16,14 @@ MAX_PEAKS = 2000
 """Highest episode peaks kept per class: enough to place any threshold, bounded memory."""
 
 
+def just_above(peak: float, margin: float = 0.2) -> float:
+    """A threshold ``margin`` of the way from ``peak`` to 1: the same step in odds at 0.9 and at 0.999.
+
+    A fixed step would jump far past a peak near 1 (0.999 + 0.01 > 1); training and the box share this rule.
+    """
+    return 1.0 - (1.0 - peak) * (1.0 - margin)
+
+
 class Calibrator:
     """Keeps episode peak scores (never audio) from calls that ended with no staff action.
 
@@ -110,8 +118,7 @@ class Calibrator:
                 threshold = shipped
                 if self.enabled and len(above) > allowed:
                     # Just above the (allowed+1)-th highest peak: that many fewer firings.
-                    # The margin is taken in odds: near 1 a fixed step would jump far past the peak.
-                    threshold = max(shipped, min(self.ceiling, 1.0 - (1.0 - above[allowed]) * 0.8))
+                    threshold = max(shipped, min(self.ceiling, just_above(above[allowed])))
                 out[tier][name] = threshold
         return out
 

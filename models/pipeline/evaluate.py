@@ -21,6 +21,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from edge.detect.calibration import just_above  # noqa: E402
 from edge.detect.detector import AbuseDetector  # noqa: E402
 from edge.detect.model import KwsModel  # noqa: E402
 from edge.detect.settings import DetectionConfig  # noqa: E402
@@ -146,13 +147,13 @@ def select(dev: Material, names: list[str], tier: str) -> dict[str, float]:
     def recall(i: int, thr: float) -> float:
         return float(np.mean([p >= thr for p in pos_max[i]])) if pos_max[i] else 0.0
 
-    def near_rate(vec: np.ndarray) -> int:
+    def near_fires(vec: np.ndarray) -> int:
         return int((near_max >= vec).any(axis=1).sum()) if len(near_max) else 0
 
     allowed = [0] * n
     thr = np.array([threshold(i, 0) for i in range(n)])
     # Raise the class that fires on the most near-misses until the near-miss budget holds.
-    while near_rate(thr) > near_budget:
+    while near_fires(thr) > near_budget:
         counts = (near_max >= thr).sum(axis=0)
         worst = int(np.argmax(counts))
         above = sorted((v for v in near_max[:, worst] if v >= thr[worst]), reverse=True)
@@ -163,9 +164,9 @@ def select(dev: Material, names: list[str], tier: str) -> dict[str, float]:
         best, best_gain = -1, 0.0
         for i in range(n):
             candidate = thr.copy()
-            candidate[i] = max(threshold(i, allowed[i] + 1), 0.0)
+            candidate[i] = threshold(i, allowed[i] + 1)
             # Never below what the near-miss budget demanded.
-            if candidate[i] >= thr[i] or near_rate(candidate) > near_budget:
+            if candidate[i] >= thr[i] or near_fires(candidate) > near_budget:
                 continue
             gain = recall(i, candidate[i]) - recall(i, thr[i])
             if gain > best_gain:
@@ -175,11 +176,6 @@ def select(dev: Material, names: list[str], tier: str) -> dict[str, float]:
         allowed[best] += 1
         thr[best] = threshold(best, allowed[best])
     return {name: round(float(thr[i]), 5) for i, name in enumerate(names)}
-
-
-def just_above(peak: float) -> float:
-    """A threshold a margin above a peak posterior, the margin taken in odds (0.9 -> 0.92, 0.999 -> 0.9992)."""
-    return 1.0 - (1.0 - peak) * 0.8
 
 
 def report(m: Material, names: list[str], categories: list[str], thr: dict[str, float]) -> dict:
@@ -296,7 +292,7 @@ def write_fixtures(test: Material, names: list[str], categories: list[str], warn
             if categories[group - 1] != cat or not len(s):
                 continue
             # Clearly above: half-way from the threshold to 1 in odds.
-            strong = np.nonzero(s[:, group] >= 1.0 - (1.0 - warn[names[group - 1]]) * 0.5)[0]
+            strong = np.nonzero(s[:, group] >= just_above(warn[names[group - 1]], 0.5))[0]
             # A clear, timely hit of one class only: CI must not hinge on a score at a threshold's edge.
             if strong.size and -0.2 <= t[strong[0]] - end <= 0.4 and (s[:, 1:] >= vec).any(axis=0).sum() == 1:
                 name = f"{cat}_{names[group - 1]}.wav"
