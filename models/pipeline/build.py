@@ -37,6 +37,21 @@ def render_positive(
     return audio.to_pcm(y), kw_start / speed, kw_end / speed
 
 
+def positive_windows(
+    group: text.Group,
+    rng: random.Random,
+    nrng: np.random.Generator,
+    babble: audio.Audio,
+    spans: list[tuple[int, int]],
+) -> np.ndarray:
+    """One train-voice render of a keyword, cut into windows ending ``randint(a, b)`` frames after its end."""
+    pcm, _start, end = render_positive(group, rng, nrng, False, babble)
+    feats = logmel(pcm)
+    end_frame = round(end / FRAME_S) - 1
+    ends = np.array([end_frame + rng.randint(a, b) for a, b in spans])
+    return windows(feats, np.clip(ends, 0, len(feats) - 1))
+
+
 def render_negative(
     kind: str, near: list[str], rng: random.Random, nrng: np.random.Generator, test: bool, babble
 ):
@@ -173,11 +188,7 @@ def main() -> None:
     n_pos = max(4, int(260 * args.scale))
     for gi, group in enumerate(groups):
         for _ in range(n_pos):
-            pcm, _start, end = render_positive(group, rng, nrng, False, babble_train)
-            feats = logmel(pcm)
-            end_frame = round(end / FRAME_S) - 1
-            ends = np.array([end_frame + rng.randint(0, 5), end_frame + rng.randint(4, 12)])
-            xs.append(windows(feats, np.clip(ends, 0, len(feats) - 1)))
+            xs.append(positive_windows(group, rng, nrng, babble_train, [(0, 5), (4, 12)]))
             ys += [gi + 1] * 2
     print(f"positives done {time.time() - t0:.0f}s", flush=True)
     kinds = {

@@ -15,7 +15,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from edge.detect.features import logmel, windows
 from pipeline import build, text
 
 
@@ -34,13 +33,7 @@ def main() -> None:
     xs, ys = [], []
     for gi, group in enumerate(groups):
         for _ in range(args.per_group):
-            pcm, _start, end = build.render_positive(group, rng, nrng, False, babble)
-            feats = logmel(pcm)
-            e = round(end / build.FRAME_S) - 1
-            ends = np.array(
-                [e + rng.randint(0, 3), e + rng.randint(3, 6), e + rng.randint(6, 9), e + rng.randint(9, 12)]
-            )
-            xs.append(windows(feats, np.clip(ends, 0, len(feats) - 1)))
+            xs.append(build.positive_windows(group, rng, nrng, babble, [(0, 3), (3, 6), (6, 9), (9, 12)]))
             ys += [gi + 1] * 4
     old = np.load(args.work / "train.npz")
     x = np.concatenate([old["x"], np.concatenate(xs).astype(np.float16)])

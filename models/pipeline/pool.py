@@ -37,12 +37,8 @@ def _positive_shard(args: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]
     babble = build.babble_track(rng, 20.0)
     xs, ys = [], []
     for _ in range(count):
-        pcm, _start, end = build.render_positive(groups[group_index], rng, nrng, False, babble)
-        feats = logmel(pcm)
-        e = round(end / build.FRAME_S) - 1
-        ends = np.array([e + rng.randint(0, 3), e + rng.randint(3, 7), e + rng.randint(7, 12)])
-        xs.append(windows(feats, np.clip(ends, 0, len(feats) - 1)))
-        ys += [group_index + 1] * len(ends)
+        xs.append(build.positive_windows(groups[group_index], rng, nrng, babble, [(0, 3), (3, 7), (7, 12)]))
+        ys += [group_index + 1] * 3
     return np.concatenate(xs).astype(np.float16), np.array(ys, dtype=np.int8)
 
 
