@@ -22,6 +22,7 @@ from edge.mixer import ToneFactory
 from edge.ports import FRAME_SECONDS, Hardware
 from edge.record.recorder import Recorder
 from edge.runtime import Appliance, Clock, EventPublisher
+from edge.scenarios import Scenario
 
 log = logging.getLogger("lineguard.app")
 
@@ -217,9 +218,19 @@ def attach_detector(app: Appliance) -> None:
     app.closers.append(detector.close)
 
 
-def build_hardware(config: Config) -> tuple[Hardware, Clock, Any]:
-    """The backend's ports and the clock that goes with them (and the sim world, for the sim backend)."""
+def build_hardware(
+    config: Config, scenario: Scenario | None = None, cache_dir: Path | None = None
+) -> tuple[Hardware, Clock, Any]:
+    """The backend's ports and the clock that goes with them (and the sim world, for the sim backend).
+
+    On the sim backend, ``scenario`` is what the simulated line plays (from its own or the config's start
+    time); the pi backend takes its calls from the wall line and refuses one.
+    """
     if config.device.backend == "pi":
+        if scenario is not None:
+            raise ValueError(
+                "a scenario runs on the sim backend only; this config sets device.backend = 'pi'"
+            )
         from edge.backends.pi.hardware import PiHardware
 
         hardware: Hardware = PiHardware.from_config(config)
@@ -227,14 +238,18 @@ def build_hardware(config: Config) -> tuple[Hardware, Clock, Any]:
     from edge.backends.sim.world import SimWorld
     from edge.simulate import SimClock
 
-    world = SimWorld(None, WallClock(config.device.timezone).now().wall)
+    if scenario is None:
+        world = SimWorld(None, WallClock(config.device.timezone).now().wall)
+    else:
+        world = SimWorld(scenario, scenario.start or config.sim.start, cache_dir=cache_dir)
+        world.prepare_audio()  # espeak-ng before the audio loop starts, never inside it
     return world.hardware, SimClock(world), world
 
 
 class Daemon:
     """``lineguard run``: the audio loop on its own thread, health, retention and systemd on asyncio."""
 
-    def __init__(self, config_path: Path | None, data_dir: Path) -> None:
+    def __init__(self, config_path: Path | None, data_dir: Path, scenario: Scenario | None = None) -> None:
         self.config_path = config_path
         self.data_dir = data_dir
         config, problems = load_with_fallback(config_path, data_dir)
@@ -245,7 +260,14 @@ class Daemon:
             )
             config = config.model_copy(update={"detection": detection})
         self.config = config
-        self.hardware, self.clock, self.world = build_hardware(config)
+        if scenario is not None and config.device.backend != "sim":
+            from edge.cli import UserError
+
+            raise UserError(
+                "--scenario plays a simulated line: it needs device.backend = 'sim', and this config sets"
+                f" {config.device.backend!r}"
+            )
+        self.hardware, self.clock, self.world = build_hardware(config, scenario, data_dir / "cache")
         self.telemetry: Any = None
         if config.mqtt.enabled:
             self.telemetry = self._telemetry(config)
@@ -418,11 +440,11 @@ class Daemon:
             await asyncio.sleep(RETENTION_EVERY_S)
 
 
-def run_daemon(config_path: Path | None, data_dir: Path) -> int:
-    """Entry point of ``lineguard run``."""
+def run_daemon(config_path: Path | None, data_dir: Path, scenario: Scenario | None = None) -> int:
+    """Entry point of ``lineguard run`` (``scenario``: what the sim backend's line plays)."""
     logging.basicConfig(
         level=os.environ.get("LINEGUARD_LOG", "INFO"), format="%(asctime)s %(name)s %(message)s"
     )
-    daemon = Daemon(config_path, data_dir)
+    daemon = Daemon(config_path, data_dir, scenario)
     asyncio.run(daemon.run())
     return 0

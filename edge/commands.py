@@ -61,6 +61,12 @@ def register(subparsers: Any, common: CommonParsers) -> None:
     p = subparsers.add_parser(
         "run", parents=[common.state], help="run the appliance (the systemd service runs this)"
     )
+    p.add_argument(
+        "--scenario",
+        metavar="SCENARIO",
+        help="sim backend only: the simulated line plays this scenario (a file or a shipped name) at wall-clock"
+        " pace, then stays idle; the daemon runs on its own config, the scenario's [config] is not applied",
+    )
     p.set_defaults(handler=_run)
 
 
@@ -106,7 +112,14 @@ def _find_scenario(name: str) -> Path:
 def _run(args: argparse.Namespace) -> int:
     from edge.app import run_daemon
 
-    return run_daemon(resolve_config_path(args.config), data_dir_of(args))
+    scenario = None
+    if args.scenario is not None:
+        path = _find_scenario(args.scenario)
+        try:
+            scenario = load_scenario(path)
+        except ScenarioError as error:
+            raise UserError(f"the scenario {error.source} has errors: " + "; ".join(error.problems)) from None
+    return run_daemon(resolve_config_path(args.config), data_dir_of(args), scenario)
 
 
 def _run_one(

@@ -137,3 +137,16 @@ def test_the_daemon_serves_the_console_with_live_status(tmp_path: Path) -> None:
         proc.communicate(timeout=30)
         sock.close()
         terminal.close()
+
+
+def test_run_scenario_is_for_the_sim_backend_and_a_known_scenario_only(tmp_path: Path) -> None:
+    config = tmp_path / "lineguard.toml"
+    config.write_text("[device]\nbackend = 'pi'\n")
+    base = [sys.executable, "-m", "edge", "run", "--data-dir", str(tmp_path / "data")]
+    for extra, wanted in [
+        (["--config", str(config), "--scenario", "01_normal_call"], "needs device.backend = 'sim'"),
+        (["--scenario", "no_such_scenario"], "no scenario file 'no_such_scenario'"),
+    ]:
+        done = subprocess.run([*base, *extra], capture_output=True, text=True, timeout=60)
+        assert done.returncode != 0 and wanted in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr

@@ -499,6 +499,8 @@ there (ringing, notice, desk phone, conversation, hang-up), so the kills land an
 ``make faults`` (LINEGUARD_FAULTS_FULL=1) kills at 8 points, ``make test`` at 2."""
 DAEMON_KILL_S = [round(_KILLS.uniform(0.0, 3.0), 2) for _ in range(4 if FULL else 1)]
 """Seconds after ``lineguard run`` was started: start-up (schema, alarms, chain) and the first seconds."""
+DAEMON_MID_CALL_KILL_S = [round(_KILLS.uniform(0.0, 26.0), 2) for _ in range(4 if FULL else 1)]
+"""Seconds after the daemon's call record appears (``lineguard run --scenario 01_normal_call``)."""
 RECORDING_SLACK_S = 3.5
 """The recorder's bound is 2 s (tests/test_record_crash.py); 1.5 s more for a real-time run on a busy box."""
 
@@ -618,6 +620,76 @@ def test_kill_9_of_the_daemon_at_a_random_moment_then_it_starts_clean(
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         alarms_seen = [row[0] for row in db.execute("SELECT data FROM events WHERE type='alarm'")]
     assert not any("store_unavailable" in a for a in alarms_seen), alarms_seen
+    assert_verify_clean_but_for_the_last_unchained_event(data, last_id)
+
+
+@pytest.mark.parametrize("kill_after_s", DAEMON_MID_CALL_KILL_S)
+def test_kill_9_of_the_daemon_mid_call_then_it_starts_clean_and_closes_the_call(
+    tmp_path: Path, kill_after_s: float
+) -> None:
+    """The systemd service itself (not the simulate command) killed during a call: the restarted daemon
+    closes the call as interrupted, recovers its recording up to the recorder's bound and verifies clean."""
+    from edge.record.decrypt import decrypt_recording
+    from tests.test_daemon import messages_until, start, stop_cleanly
+
+    key, public = recording_key()
+    data = tmp_path / "data"
+    # Speech cached first: the daemon starts quickly.
+    assert_call_passed(run_scenario(NORMAL, normal_config(), data))
+    config_file = tmp_path / "lineguard.toml"
+    config_file.write_text(f'[recording]\npublic_key = "{public}"\n')
+    before = {call_id for call_id, _ in stored_calls(data)}
+    proc, sock = start(tmp_path, "--config", str(config_file), "--scenario", "01_normal_call")
+    try:
+        messages_until(sock, "READY=1")
+        deadline = time.monotonic() + 60
+        while not (new := [c for c in stored_calls(data) if c[0] not in before]):
+            assert time.monotonic() < deadline and proc.poll() is None, "the daemon's call record appeared"
+            time.sleep(0.02)
+        killed_call = new[0][0]
+        kill_at = time.monotonic() + kill_after_s
+        recording_since = None
+        while time.monotonic() < kill_at:
+            if recording_since is None and list(data.glob(f"recordings/**/{killed_call}.lgrec*")):
+                recording_since = time.monotonic()
+            time.sleep(0.02)
+        assert proc.poll() is None, "the daemon was still running at the kill point"
+        proc.kill()
+        killed_at = time.monotonic()
+    finally:
+        proc.kill()
+        proc.wait()
+        sock.close()
+        (tmp_path / "notify.sock").unlink()
+    last_id = max_event_id(data)
+    proc, sock = start(tmp_path, "--config", str(config_file))
+    try:
+        messages_until(sock, "READY=1")
+        messages_until(sock, "WATCHDOG=1")
+    finally:
+        stop_cleanly(proc, sock)
+    with sqlite3.connect(data / "lineguard.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("SELECT COUNT(*) FROM calls WHERE ended IS NULL").fetchone()[0] == 0
+        outcome = db.execute("SELECT outcome, ended_by FROM calls WHERE call_id=?", (killed_call,)).fetchone()
+        rows = db.execute(
+            "SELECT type, data FROM events WHERE id > ? AND type IN ('calls_interrupted', 'recording_recovered')",
+            (last_id,),
+        ).fetchall()
+    interrupted = [row for row in rows if row[0] == "calls_interrupted"]
+    if interrupted:
+        assert killed_call in interrupted[0][1] and outcome == ("interrupted", "restart"), (rows, outcome)
+    else:
+        assert outcome[0] == "completed", f"killed after the call ended: its own outcome stays, {outcome}"
+    recordings = list(data.glob(f"recordings/**/{killed_call}.lgrec"))
+    if recording_since is not None and interrupted:
+        recovered = [r for r in rows if r[0] == "recording_recovered"]
+        assert len(recordings) == 1 and len(recovered) == 1, (rows, recordings)
+        kept_s = len(decrypt_recording(recordings[0], key).audio) / 8000
+        recorded_s = killed_at - recording_since
+        assert kept_s >= recorded_s - RECORDING_SLACK_S, (
+            f"recorded {recorded_s:.1f} s before the kill, recovered {kept_s:.1f} s"
+        )
     assert_verify_clean_but_for_the_last_unchained_event(data, last_id)
 
 
