@@ -39,8 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from edge.app import build_appliance
-from edge.backends.sim.world import SimWorld
+from edge.backends.sim.world import RING_PERIOD_S, SimWorld
 from edge.config import Config, default_config
+from edge.core.calendar import calendar_message
 from edge.ports import FRAME_SECONDS
 from edge.scenarios import CallScript, Scenario, Step, load_scenario, scenario_config, shipped_scenarios
 from edge.simulate import SETTLE_S, SimClock, run_scenario
@@ -162,10 +163,11 @@ def _numbered(number: str | None, serial: int) -> str | None:
     return number[:-4] + f"{serial % 10000:04d}"
 
 
-def _in_lunch(config: Config, wall: dt.datetime) -> bool:
-    lunch = config.calendar.lunch
-    hhmm = f"{wall:%H:%M}"
-    return lunch.enabled and lunch.start <= hhmm < lunch.end
+def _released_by_calendar(config: Config, wall: dt.datetime) -> bool:
+    """Whether a call answered at ``wall`` gets a calendar message and is released (the box's own rule:
+    the lunch hour, and the minute 23:59 that the soak's 00:00-23:59 office hours leave closed)."""
+    message = calendar_message(config.calendar, wall)
+    return message is not None and not (message.hold and config.call.hold_message_pass_through)
 
 
 def build_soak(
@@ -213,16 +215,24 @@ def build_soak(
                 scripts.append(
                     script.model_copy(update={"at": cursor + script.at, "number": number, "steps": steps})
                 )
-                ring_wall = start + dt.timedelta(seconds=cursor + script.at)
+                # The box reads the calendar when it answers (the answer_on_ring-th ring), not at the first.
+                answer_after_s = (config.call.answer_on_ring - 1) * RING_PERIOD_S
+                answer_wall = start + dt.timedelta(seconds=cursor + script.at + answer_after_s)
                 expected: str | None
                 lunch_ring_in = False
                 if i >= len(template.outcomes):
                     expected = None  # a ring-in while the line is busy: logged, never answered
-                    first_ring = start + dt.timedelta(seconds=cursor + template.scenario.calls[0].at)
-                    lunch_ring_in = _in_lunch(config, first_ring)
+                    first_answer = start + dt.timedelta(
+                        seconds=cursor + template.scenario.calls[0].at + answer_after_s
+                    )
+                    lunch_ring_in = _released_by_calendar(config, first_answer)
                 elif template.name == CALENDAR_SCENARIO:
-                    expected = "calendar" if _in_lunch(config, ring_wall) else "completed"
-                elif script.direction == "in" and _in_lunch(config, ring_wall) and number not in blocklist:
+                    expected = "calendar" if _released_by_calendar(config, answer_wall) else "completed"
+                elif (
+                    script.direction == "in"
+                    and _released_by_calendar(config, answer_wall)
+                    and number not in blocklist
+                ):
                     expected = "calendar"
                 else:
                     expected = template.outcomes[i]
