@@ -220,3 +220,17 @@ def test_an_abusive_caller_the_box_cut_does_not_teach_calibration_to_ignore_the_
     run_scenario(ordinary, config, tmp_path)
     state = json.loads(calibration.read_text(encoding="utf-8"))
     assert state["calls"] == 1 and state["speech_h"] > 0
+
+
+def test_the_simulated_parts_keep_a_bounded_history() -> None:
+    """A sim daemon or a soak runs for days: the simulated relay's log keeps its newest entries only."""
+    import datetime as dt
+
+    from edge.backends.sim.world import HISTORY_KEPT, SimWorld
+
+    world = SimWorld(None, dt.datetime(2026, 11, 23, 10, 0))
+    relays = world.hardware.relays
+    for i in range(3 * HISTORY_KEPT):
+        relays.set_bypass(i % 2 == 1)
+    assert HISTORY_KEPT // 2 <= len(relays.history) <= HISTORY_KEPT
+    assert relays.history[-1][1] is True and relays.history[-2][1] is False  # the newest are kept

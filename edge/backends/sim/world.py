@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +20,8 @@ from edge.ports import FRAME_SAMPLES, AudioFrame, EventSink, Pcm
 from edge.scenarios import CallScript, Scenario, Step
 
 RING_ON_S = 1.0
+HISTORY_KEPT = 4096
+"""Entries of each simulated part's history kept: a sim daemon or soak runs for days, tests read the last few."""
 RING_PERIOD_S = 3.0
 CID_AFTER_FIRST_RING_S = 0.5
 NOISE_SAMPLES = 8000 * 7
@@ -60,6 +63,13 @@ class SimClockSource:
         return self.start + dt.timedelta(seconds=self.t)
 
 
+def _log(history: list[Any], entry: Any) -> None:
+    """Append to a part's history; past HISTORY_KEPT entries the oldest half is dropped (bounded memory)."""
+    history.append(entry)
+    if len(history) > HISTORY_KEPT:
+        del history[: HISTORY_KEPT // 2]
+
+
 class SimLine:
     """The FXO port: off hook answers the ringing caller or seizes the line for an outgoing call."""
 
@@ -73,7 +83,7 @@ class SimLine:
         if off_hook == self.off_hook:
             return
         self.off_hook = off_hook
-        self.history.append((self.world.clock.t, off_hook))
+        _log(self.history, (self.world.clock.t, off_hook))
         self.world.line_hook_changed(off_hook)
 
 
@@ -90,15 +100,15 @@ class SimPhone:
     def start_ringing(self, number: str | None, name: str | None) -> None:
         """Ring the desk phone and show the caller ID."""
         self.ringing = True
-        self.caller_id_shown.append((number, name))
-        self.history.append((self.world.clock.t, "ring"))
+        _log(self.caller_id_shown, (number, name))
+        _log(self.history, (self.world.clock.t, "ring"))
         self.world.phone_ringing_started()
 
     def stop_ringing(self) -> None:
         """Stop ringing."""
         if self.ringing:
             self.ringing = False
-            self.history.append((self.world.clock.t, "ring_stop"))
+            _log(self.history, (self.world.clock.t, "ring_stop"))
 
 
 class SimRelays:
@@ -114,7 +124,7 @@ class SimRelays:
         """Drop (True) or engage (False) the relay."""
         if on != self._bypass:
             self._bypass = on
-            self.history.append((self.world.clock.t, on))
+            _log(self.history, (self.world.clock.t, on))
 
     def kick_watchdog(self) -> None:
         """Count watchdog kicks."""
@@ -138,7 +148,7 @@ class SimLed:
         """Show a pattern."""
         if pattern != self.pattern:
             self.pattern = pattern
-            self.history.append((self.world.clock.t, pattern))
+            _log(self.history, (self.world.clock.t, pattern))
 
 
 class SimAudio:
@@ -331,7 +341,7 @@ class SimWorld:
         if phone.off_hook == off_hook:
             return
         phone.off_hook = off_hook
-        phone.history.append((self.clock.t, "off_hook" if off_hook else "on_hook"))
+        _log(phone.history, (self.clock.t, "off_hook" if off_hook else "on_hook"))
         if not off_hook:
             self._staff_hangup_pending = False
             self._staff_speech.clear()
