@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 import scipy.signal  # noqa: F401  (imported here so its slow first import is not timed as an example)
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from edge.audio import AudioFileError, read_wav_bytes
@@ -294,6 +294,11 @@ def test_wav_bytes_read_or_refused(data: bytes) -> None:
 
 @FUZZ
 @given(wav_inputs)
+# Found by this fuzzer: one sample at 16 kHz resampled to zero samples at 8 kHz crashed the FFT.
+@example(
+    data=b"RIFF&\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80>\x00\x00\x00}\x00\x00"
+    b"\x02\x00\x10\x00data\x02\x00\x00\x00\x00\x00"
+)
 def test_the_command_line_loaders_read_or_refuse_a_wav(
     tmp_path_factory: pytest.TempPathFactory, data: bytes
 ) -> None:

@@ -42,6 +42,9 @@ def resample(audio: npt.NDArray[np.float64], rate: int) -> npt.NDArray[np.float6
     if rate == SAMPLE_RATE or audio.size == 0:
         return audio
     n_out = round(audio.size * SAMPLE_RATE / rate)
+    if n_out == 0:
+        # Shorter than one 8 kHz sample (a 1-sample file at 16 kHz and up): nothing to hear.
+        return np.zeros(0, dtype=np.float64)
     spectrum = np.fft.rfft(audio)
     keep = n_out // 2 + 1
     out = np.zeros(keep, dtype=complex)
