@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edge.audio import USABLE_RATES
+from edge.audio import USABLE_RATES, resample
 from edge.cli import CommonParsers, UserError, print_json
 from edge.config import ConfigError, load_config, resolve_config_path
 from edge.core.events import Tier
@@ -37,22 +37,6 @@ def register(subparsers: Any, common: CommonParsers) -> None:
     p.set_defaults(handler=_kws)
 
 
-def resample(audio: npt.NDArray[np.float64], rate: int) -> npt.NDArray[np.float64]:
-    """Band-limited resampling to 8 kHz by zero-padding or truncating the spectrum."""
-    if rate == SAMPLE_RATE or audio.size == 0:
-        return audio
-    n_out = round(audio.size * SAMPLE_RATE / rate)
-    if n_out == 0:
-        # Shorter than one 8 kHz sample (a 1-sample file at 16 kHz and up): nothing to hear.
-        return np.zeros(0, dtype=np.float64)
-    spectrum = np.fft.rfft(audio)
-    keep = n_out // 2 + 1
-    out = np.zeros(keep, dtype=complex)
-    m = min(keep, spectrum.size)
-    out[:m] = spectrum[:m]
-    return np.fft.irfft(out, n_out) * (n_out / audio.size)
-
-
 def read_wav(path: Path) -> npt.NDArray[np.int16]:
     """A mono 16-bit WAV at 8 kHz; UserError for anything else."""
     import soundfile as sf
@@ -71,7 +55,7 @@ def read_wav(path: Path) -> npt.NDArray[np.int16]:
     data, rate = sf.read(str(path), dtype="int16", always_2d=False)
     if rate == SAMPLE_RATE:
         return np.asarray(data, dtype=np.int16)
-    out = resample(np.asarray(data, dtype=np.float64), int(rate))
+    out = resample(np.asarray(data, dtype=np.float64), int(rate), SAMPLE_RATE)
     return np.clip(np.round(out), -32768, 32767).astype(np.int16)
 
 

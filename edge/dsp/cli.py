@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from edge.audio import USABLE_RATES
+from edge.audio import USABLE_RATES, resample
 from edge.cli import CommonParsers, UserError, print_json
 from edge.dsp.callerid import STANDARDS, CallerIdDecoder, CallerIdMessage
 from edge.dsp.dtmf import DtmfDetector, DtmfHit
@@ -61,31 +60,6 @@ def register(subparsers: Any, common: CommonParsers) -> None:
     p.set_defaults(handler=_dtmf)
 
 
-def resample(
-    samples: npt.NDArray[np.float64], rate: int, target: int = SAMPLE_RATE
-) -> npt.NDArray[np.float64]:
-    """``samples`` at ``rate`` resampled to ``target`` with an anti-aliasing polyphase filter."""
-    if rate == target or samples.size == 0:
-        return samples
-    g = math.gcd(rate, target)
-    up, down = target // g, rate // g
-    try:
-        from scipy.signal import resample_poly
-    except ImportError:
-        return _resample_numpy(samples, up, down)
-    return np.asarray(resample_poly(samples, up, down), dtype=np.float64)
-
-
-def _resample_numpy(samples: npt.NDArray[np.float64], up: int, down: int) -> npt.NDArray[np.float64]:
-    """Fallback without scipy: windowed-sinc low-pass at the lower Nyquist, then linear interpolation."""
-    cutoff = 0.5 * min(1.0, up / down) * 0.9
-    taps = np.arange(-32, 33)
-    kernel = 2 * cutoff * np.sinc(2 * cutoff * taps) * np.hamming(taps.size)
-    filtered = np.convolve(samples, kernel / kernel.sum(), mode="same")
-    positions = np.arange(int(samples.size * up / down)) * (down / up)
-    return np.asarray(np.interp(positions, np.arange(samples.size), filtered), dtype=np.float64)
-
-
 def load_wav(path: Path, channel: int | None = None) -> Pcm:
     """A recording as 16-bit PCM at 8 kHz; raises UserError for anything that is not readable audio."""
     import soundfile as sf
@@ -111,7 +85,7 @@ def load_wav(path: Path, channel: int | None = None) -> Pcm:
         chosen = channel - 1
     else:
         raise UserError(f"--channel {channel} is out of range: {path} has {channels} channel(s).")
-    samples = resample(data[:, chosen] * 32768.0, int(rate))
+    samples = resample(data[:, chosen] * 32768.0, int(rate), SAMPLE_RATE)
     pcm: Pcm = np.clip(np.round(samples), -32768, 32767).astype(np.int16)
     return pcm
 
