@@ -4,6 +4,7 @@ raised, and the box recovers without a human. Rows covered elsewhere are named i
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import random
 import shutil
@@ -12,7 +13,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -537,12 +539,72 @@ def max_event_id(data: Path) -> int:
         return int(db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
 
 
+@dataclass(frozen=True)
+class KilledCall:
+    """The call a process was killed in, when its recording file first appeared, and when the kill came."""
+
+    call_id: str
+    recording_since: float | None
+    killed_at: float
+
+
+def kill_9_mid_call(
+    proc: subprocess.Popen[Any], data: Path, before: set[str], kill_after_s: float, output: Callable[[], str]
+) -> KilledCall:
+    """Wait for a new call record, then kill -9 ``proc`` ``kill_after_s`` later (``output``: for the message
+    if it ended on its own first)."""
+    deadline = time.monotonic() + 60
+    while not (new := [c for c in stored_calls(data) if c[0] not in before]):
+        assert time.monotonic() < deadline and proc.poll() is None, f"the call record appeared: {output()}"
+        time.sleep(0.02)
+    call_id = new[0][0]
+    kill_at = time.monotonic() + kill_after_s
+    recording_since = None
+    while time.monotonic() < kill_at:
+        if recording_since is None and list(data.glob(f"recordings/**/{call_id}.lgrec*")):
+            recording_since = time.monotonic()
+        time.sleep(0.02)
+    assert proc.poll() is None, f"still running at the kill point: {output()}"
+    proc.kill()
+    return KilledCall(call_id, recording_since, time.monotonic())
+
+
+def assert_the_killed_call_is_closed_and_recovered(
+    data: Path, killed: KilledCall, interrupted: list[str], recovered: int, key: Any, last_id: int
+) -> None:
+    """After the restart: the database is whole, no record is open, the killed call is closed
+    ``interrupted`` (or kept its own outcome if the kill came after the hang-up), its recording is recovered
+    within the recorder's bound, and ``verify`` is clean but for the one event the kill may have unchained."""
+    from edge.record.decrypt import decrypt_recording
+
+    with sqlite3.connect(data / "lineguard.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("SELECT COUNT(*) FROM calls WHERE ended IS NULL").fetchone()[0] == 0
+        outcome = db.execute(
+            "SELECT outcome, ended_by FROM calls WHERE call_id=?", (killed.call_id,)
+        ).fetchone()
+    if interrupted:
+        assert interrupted == [killed.call_id] and outcome == ("interrupted", "restart"), (
+            interrupted,
+            outcome,
+        )
+    else:
+        assert outcome[0] == "completed", f"killed after the call ended: its own outcome stays, {outcome}"
+    recordings = list(data.glob(f"recordings/**/{killed.call_id}.lgrec"))
+    if killed.recording_since is not None and interrupted:
+        assert recovered == 1 and len(recordings) == 1, (recovered, recordings)
+        kept_s = len(decrypt_recording(recordings[0], key).audio) / 8000
+        recorded_s = killed.killed_at - killed.recording_since
+        assert kept_s >= recorded_s - RECORDING_SLACK_S, (
+            f"recorded {recorded_s:.1f} s before the kill, recovered {kept_s:.1f} s"
+        )
+    assert_verify_clean_but_for_the_last_unchained_event(data, last_id)
+
+
 @pytest.mark.parametrize("kill_after_s", KILL_AFTER_CALL_S)
 def test_kill_9_at_a_random_moment_of_a_call_restart_recovers_everything(
     tmp_path: Path, kill_after_s: float
 ) -> None:
-    from edge.record.decrypt import decrypt_recording
-
     key, public = recording_key()
     data = tmp_path / "data"
     assert_call_passed(run_scenario(NORMAL, normal_config(), data))  # prompts and speech cached: quick start
@@ -555,20 +617,7 @@ def test_kill_9_at_a_random_moment_of_a_call_restart_recovers_everything(
     with stderr.open("w") as err:  # a file, not a pipe: a full pipe would stall the killed run
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
     try:
-        deadline = time.monotonic() + 60
-        while not (new := [c for c in stored_calls(data) if c[0] not in before]):
-            assert time.monotonic() < deadline and proc.poll() is None, "the call record appeared"
-            time.sleep(0.02)
-        killed_call = new[0][0]
-        kill_at = time.monotonic() + kill_after_s
-        recording_since = None
-        while time.monotonic() < kill_at:
-            if recording_since is None and list(data.glob(f"recordings/**/{killed_call}.lgrec*")):
-                recording_since = time.monotonic()
-            time.sleep(0.02)
-        assert proc.poll() is None, f"still running at the kill point: {stderr.read_text()[-2000:]}"
-        proc.kill()
-        killed_at = time.monotonic()
+        killed = kill_9_mid_call(proc, data, before, kill_after_s, lambda: stderr.read_text()[-2000:])
     finally:
         proc.kill()
         proc.wait()
@@ -576,24 +625,8 @@ def test_kill_9_at_a_random_moment_of_a_call_restart_recovers_everything(
     after = run_scenario(NORMAL, normal_config(recording={"public_key": public}), data)
     assert_call_passed(after)  # restarted, no human: the next call passes
     interrupted = [c for r in after.timeline if r.type == "calls_interrupted" for c in r.data["calls"]]
-    with sqlite3.connect(data / "lineguard.db") as db:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert db.execute("SELECT COUNT(*) FROM calls WHERE ended IS NULL").fetchone()[0] == 0
-        outcome = db.execute("SELECT outcome, ended_by FROM calls WHERE call_id=?", (killed_call,)).fetchone()
-    if interrupted:
-        assert interrupted == [killed_call] and outcome == ("interrupted", "restart"), (interrupted, outcome)
-    else:
-        assert outcome[0] == "completed", f"killed after the call ended: its own outcome stays, {outcome}"
-    recovered = [r.data["file"] for r in after.timeline if r.type == "recording_recovered"]
-    recordings = list(data.glob(f"recordings/**/{killed_call}.lgrec"))
-    if recording_since is not None and interrupted:
-        assert len(recovered) == 1 and len(recordings) == 1, (recovered, recordings)
-        kept_s = len(decrypt_recording(recordings[0], key).audio) / 8000
-        recorded_s = killed_at - recording_since
-        assert kept_s >= recorded_s - RECORDING_SLACK_S, (
-            f"recorded {recorded_s:.1f} s before the kill, recovered {kept_s:.1f} s"
-        )
-    assert_verify_clean_but_for_the_last_unchained_event(data, last_id)
+    recovered = sum(r.type == "recording_recovered" for r in after.timeline)
+    assert_the_killed_call_is_closed_and_recovered(data, killed, interrupted, recovered, key, last_id)
 
 
 @pytest.mark.parametrize("kill_after_s", DAEMON_KILL_S)
@@ -629,7 +662,6 @@ def test_kill_9_of_the_daemon_mid_call_then_it_starts_clean_and_closes_the_call(
 ) -> None:
     """The systemd service itself (not the simulate command) killed during a call: the restarted daemon
     closes the call as interrupted, recovers its recording up to the recorder's bound and verifies clean."""
-    from edge.record.decrypt import decrypt_recording
     from tests.test_daemon import messages_until, start, stop_cleanly
 
     key, public = recording_key()
@@ -642,20 +674,7 @@ def test_kill_9_of_the_daemon_mid_call_then_it_starts_clean_and_closes_the_call(
     proc, sock = start(tmp_path, "--config", str(config_file), "--scenario", "01_normal_call")
     try:
         messages_until(sock, "READY=1")
-        deadline = time.monotonic() + 60
-        while not (new := [c for c in stored_calls(data) if c[0] not in before]):
-            assert time.monotonic() < deadline and proc.poll() is None, "the daemon's call record appeared"
-            time.sleep(0.02)
-        killed_call = new[0][0]
-        kill_at = time.monotonic() + kill_after_s
-        recording_since = None
-        while time.monotonic() < kill_at:
-            if recording_since is None and list(data.glob(f"recordings/**/{killed_call}.lgrec*")):
-                recording_since = time.monotonic()
-            time.sleep(0.02)
-        assert proc.poll() is None, "the daemon was still running at the kill point"
-        proc.kill()
-        killed_at = time.monotonic()
+        killed = kill_9_mid_call(proc, data, before, kill_after_s, lambda: "the daemon exited")
     finally:
         proc.kill()
         proc.wait()
@@ -669,28 +688,15 @@ def test_kill_9_of_the_daemon_mid_call_then_it_starts_clean_and_closes_the_call(
     finally:
         stop_cleanly(proc, sock)
     with sqlite3.connect(data / "lineguard.db") as db:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert db.execute("SELECT COUNT(*) FROM calls WHERE ended IS NULL").fetchone()[0] == 0
-        outcome = db.execute("SELECT outcome, ended_by FROM calls WHERE call_id=?", (killed_call,)).fetchone()
         rows = db.execute(
             "SELECT type, data FROM events WHERE id > ? AND type IN ('calls_interrupted', 'recording_recovered')",
             (last_id,),
         ).fetchall()
-    interrupted = [row for row in rows if row[0] == "calls_interrupted"]
-    if interrupted:
-        assert killed_call in interrupted[0][1] and outcome == ("interrupted", "restart"), (rows, outcome)
-    else:
-        assert outcome[0] == "completed", f"killed after the call ended: its own outcome stays, {outcome}"
-    recordings = list(data.glob(f"recordings/**/{killed_call}.lgrec"))
-    if recording_since is not None and interrupted:
-        recovered = [r for r in rows if r[0] == "recording_recovered"]
-        assert len(recordings) == 1 and len(recovered) == 1, (rows, recordings)
-        kept_s = len(decrypt_recording(recordings[0], key).audio) / 8000
-        recorded_s = killed_at - recording_since
-        assert kept_s >= recorded_s - RECORDING_SLACK_S, (
-            f"recorded {recorded_s:.1f} s before the kill, recovered {kept_s:.1f} s"
-        )
-    assert_verify_clean_but_for_the_last_unchained_event(data, last_id)
+    interrupted = [
+        c for kind, event in rows if kind == "calls_interrupted" for c in json.loads(event)["calls"]
+    ]
+    recovered = sum(kind == "recording_recovered" for kind, _ in rows)
+    assert_the_killed_call_is_closed_and_recovered(data, killed, interrupted, recovered, key, last_id)
 
 
 # -- power cut mid-write (simulated) --------------------------------------------------------------
