@@ -186,6 +186,8 @@ def build_soak(
     cycle = 0
     serial = 0
     blocklist = set(config.lists.blocklist)
+    # The box reads the calendar when it answers (the answer_on_ring-th ring), not at the first.
+    answer_after_s = (config.call.answer_on_ring - 1) * RING_PERIOD_S
 
     def done() -> bool:
         placed = sum(p.expected is not None for p in planned)
@@ -215,8 +217,6 @@ def build_soak(
                 scripts.append(
                     script.model_copy(update={"at": cursor + script.at, "number": number, "steps": steps})
                 )
-                # The box reads the calendar when it answers (the answer_on_ring-th ring), not at the first.
-                answer_after_s = (config.call.answer_on_ring - 1) * RING_PERIOD_S
                 answer_wall = start + dt.timedelta(seconds=cursor + script.at + answer_after_s)
                 expected: str | None
                 lunch_ring_in = False

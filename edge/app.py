@@ -228,8 +228,11 @@ def build_hardware(
     """
     if config.device.backend == "pi":
         if scenario is not None:
-            raise ValueError(
-                "a scenario runs on the sim backend only; this config sets device.backend = 'pi'"
+            from edge.cli import UserError
+
+            raise UserError(
+                "--scenario plays a simulated line: it needs device.backend = 'sim', and this config sets"
+                f" {config.device.backend!r}"
             )
         from edge.backends.pi.hardware import PiHardware
 
@@ -260,13 +263,6 @@ class Daemon:
             )
             config = config.model_copy(update={"detection": detection})
         self.config = config
-        if scenario is not None and config.device.backend != "sim":
-            from edge.cli import UserError
-
-            raise UserError(
-                "--scenario plays a simulated line: it needs device.backend = 'sim', and this config sets"
-                f" {config.device.backend!r}"
-            )
         self.hardware, self.clock, self.world = build_hardware(config, scenario, data_dir / "cache")
         self.telemetry: Any = None
         if config.mqtt.enabled:
