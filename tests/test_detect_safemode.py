@@ -24,6 +24,9 @@ def _copy_model(tmp_path: Path) -> Path:
     dst = tmp_path / "kws.tflite"
     shutil.copy(src, dst)
     shutil.copy(src.with_suffix(".json"), dst.with_suffix(".json"))
+    verifier = src.with_name("kws_verifier.tflite")
+    if verifier.exists():
+        shutil.copy(verifier, tmp_path / verifier.name)
     return dst
 
 
@@ -108,6 +111,7 @@ class _FailingModel:
     def __init__(self, model: KwsModel, good: int) -> None:
         self.info = model.info
         self.path = model.path
+        self.verifier = model.verifier
         self._model = model
         self._left = good
 
@@ -116,6 +120,12 @@ class _FailingModel:
             raise RuntimeError("tensor data is corrupted")
         self._left -= 1
         return self._model.predict(window)
+
+    def verify(self, window: np.ndarray) -> np.ndarray:
+        if self._left <= 0:
+            raise RuntimeError("tensor data is corrupted")
+        self._left -= 1
+        return self._model.verify(window)
 
 
 @pytest.mark.parametrize("inline", [True, False])

@@ -78,11 +78,16 @@ class AbuseDetector:
         self._clips: list[_PendingClip] = []
         self._clip_counts = {"confirmed": 0, "unconfirmed": 0, "dropped": 0, "failed": 0}
         self.trace: list[tuple[float, Any]] | None = None
-        """When a list, every smoothed posterior is appended as (time, array): used by the evaluation."""
+        """When a list, every scored hop is appended as (time, scores): used by the evaluation."""
+        self.trace_parts: list[tuple[float, Any, Any]] | None = None
+        """When a list, every hop's (time, smoothed stage-1 posteriors, verifier posteriors or None)."""
+        self._history = max(WINDOW_FRAMES, model.verifier.window_frames if model.verifier else 0)
         self.dropped_frames = 0
         self.failure: str | None = None
         """Why detection stopped while running (safe mode until restart); None while it works."""
         self.inferences = 0
+        self.verifications = 0
+        """Verifier inferences (stage-1 candidates checked)."""
         self.infer_s = 0.0
         self._reset_state()
         self._worker: threading.Thread | None = None
@@ -99,7 +104,7 @@ class AbuseDetector:
     def _reset_state(self) -> None:
         self._frontend.reset()
         self._shout.reset()
-        self._features = np.full((WINDOW_FRAMES, N_MELS), np.log(1e-6), dtype=np.float32)
+        self._features = np.full((self._history, N_MELS), np.log(1e-6), dtype=np.float32)
         self._voiced: deque[bool] = deque(maxlen=WINDOW_FRAMES)
         self._posteriors: deque[np.ndarray] = deque(maxlen=self.config.smoothing_hops)
         self._audio: deque[Pcm] = deque(maxlen=max(1, round(self.config.clip_s / FRAME_S)))
@@ -166,6 +171,7 @@ class AbuseDetector:
             "failure": self.failure,
             "dropped_frames": self.dropped_frames,
             "inferences": self.inferences,
+            "verifications": self.verifications,
             "mean_inference_ms": round(1000 * self.infer_s / self.inferences, 3) if self.inferences else None,
         }
 
@@ -239,7 +245,7 @@ class AbuseDetector:
         if self.failure is None and sum(self._voiced) >= self.config.vad_min_speech_frames:
             began = time.perf_counter()
             try:
-                posterior = self.model.predict(model_input(self._features))
+                posterior = self.model.predict(model_input(self._features[-WINDOW_FRAMES:]))
             except Exception as exc:  # noqa: BLE001 - the runtime raises bare RuntimeError/ValueError
                 self._fail("the keyword model", exc)
                 return
@@ -250,6 +256,9 @@ class AbuseDetector:
             posterior[0] = 1.0
         self._posteriors.append(posterior)
         smoothed = np.mean(self._posteriors, axis=0)
+        smoothed = self._verified(smoothed, t_end)
+        if smoothed is None:
+            return
         if self.trace is not None:
             self.trace.append((t_end, smoothed))
         scores = {name: float(smoothed[i + 1]) for i, name in enumerate(self._names)}
@@ -268,6 +277,35 @@ class AbuseDetector:
                     self._last[(c.id, Tier.ALERT)] = t_end
                 self._emit(c.id, Category(c.category), tier, score, t_end, c.typical_s, "model")
                 break
+
+    def _verified(self, smoothed: np.ndarray, t_end: float) -> np.ndarray | None:
+        """Stage-1 scores fused with the verifier's (when the model has one); None if the verifier failed.
+
+        The verifier sees the longer window ending now and is asked only when some keyword class reaches
+        the candidate score; below it, every keyword score is 0 (nothing could reach a threshold anyway).
+        """
+        v = self.model.verifier
+        if v is None:
+            if self.trace_parts is not None:
+                self.trace_parts.append((t_end, smoothed, None))
+            return smoothed
+        checked = None
+        if self.failure is None and float(smoothed[1:].max()) >= v.candidate:
+            began = time.perf_counter()
+            try:
+                checked = self.model.verify(model_input(self._features[-v.window_frames :]))
+            except Exception as exc:  # noqa: BLE001 - the runtime raises bare RuntimeError/ValueError
+                self._fail("the keyword verifier", exc)
+                return None
+            self.infer_s += time.perf_counter() - began
+            self.verifications += 1
+        if self.trace_parts is not None:
+            self.trace_parts.append((t_end, smoothed, checked))
+        fused = np.zeros_like(smoothed)
+        fused[0] = smoothed[0]
+        if checked is not None:
+            fused[1:] = smoothed[1:] ** (1.0 - v.weight) * checked[1:] ** v.weight
+        return fused
 
     def _emit(
         self,

@@ -90,16 +90,16 @@ class StreamingLogMel:
 
 
 def model_input(window: Floats) -> Floats:
-    """Normalize one (WINDOW_FRAMES, N_MELS) window: the mean is removed so line level does not matter."""
+    """Normalize one (frames, N_MELS) window: the mean is removed so line level does not matter."""
     return (window - np.float32(window.mean())).astype(np.float32)
 
 
-def windows(features: Floats, ends: npt.NDArray[np.int64]) -> Floats:
-    """Model inputs whose last frame is each index in ``ends`` (zero-padded log floor before the clip)."""
-    pad = np.full((WINDOW_FRAMES, N_MELS), np.log(1e-6), dtype=np.float32)
+def windows(features: Floats, ends: npt.NDArray[np.int64], frames: int = WINDOW_FRAMES) -> Floats:
+    """Model inputs of ``frames`` frames whose last frame is each index in ``ends`` (log floor before the clip)."""
+    pad = np.full((frames, N_MELS), np.log(1e-6), dtype=np.float32)
     padded = np.concatenate([pad, features])
-    out = np.empty((len(ends), WINDOW_FRAMES, N_MELS), dtype=np.float32)
+    out = np.empty((len(ends), frames, N_MELS), dtype=np.float32)
     for i, end in enumerate(ends):
-        stop = int(end) + 1 + WINDOW_FRAMES
-        out[i] = model_input(padded[stop - WINDOW_FRAMES : stop])
+        stop = int(end) + 1 + frames
+        out[i] = model_input(padded[stop - frames : stop])
     return out

@@ -31,6 +31,22 @@ class KeywordClass:
 
 
 @dataclass(frozen=True)
+class VerifierInfo:
+    """The optional second stage: a longer-context model that checks stage-1 candidates."""
+
+    file: str
+    """File name beside the keyword model."""
+    sha256: str
+    window_frames: int
+    """Frames it sees (ending at the same moment as the keyword model's window)."""
+    candidate: float
+    """Stage-1 score (any keyword class) at or above which the verifier is asked."""
+    weight: float
+    """Fusion: score = stage1 ** (1 - weight) * verifier ** weight, per class."""
+    logits: bool = True
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """What the metadata JSON beside the model says."""
 
@@ -42,6 +58,7 @@ class ModelInfo:
     raw: dict[str, Any]
     logits: bool = False
     """The model ends in logits (the softmax is applied here in float, where int8 would saturate)."""
+    verifier: VerifierInfo | None = None
 
 
 def default_model_path() -> Path:
@@ -68,16 +85,40 @@ def read_info(path: Path) -> ModelInfo:
         thresholds = raw["thresholds"]
         alert = {str(k): float(v) for k, v in thresholds["alert"].items()}
         warn = {str(k): float(v) for k, v in thresholds["warn"].items()}
-        output = raw.get("output", "posteriors")
-        if output not in ("posteriors", "logits"):
-            raise ValueError(f"output is {output!r}, not 'posteriors' or 'logits'")
+        output = _output_kind(raw)
+        verifier = None
+        if raw.get("verifier") is not None:
+            v = raw["verifier"]
+            verifier = VerifierInfo(
+                str(v["file"]),
+                str(v["sha256"]),
+                int(v["window_frames"]),
+                float(v["candidate"]),
+                float(v["weight"]),
+                _output_kind(v) == "logits",
+            )
+            if not (WINDOW_FRAMES <= verifier.window_frames <= 400):
+                raise ValueError(
+                    f"verifier window_frames {verifier.window_frames} is not {WINDOW_FRAMES}..400"
+                )
+            if not (0.0 <= verifier.candidate < 1.0 and 0.0 < verifier.weight <= 1.0):
+                raise ValueError("verifier candidate must be in [0, 1) and weight in (0, 1]")
+            if Path(verifier.file).name != verifier.file:
+                raise ValueError(f"verifier file {verifier.file!r} is not a plain file name")
         return ModelInfo(
-            str(raw["version"]), str(raw["sha256"]), classes, alert, warn, raw, output == "logits"
+            str(raw["version"]), str(raw["sha256"]), classes, alert, warn, raw, output == "logits", verifier
         )
     except FileNotFoundError:
         raise ModelError(f"model metadata {meta_path} is missing") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"model metadata {meta_path} is unreadable: {type(exc).__name__}: {exc}") from None
+
+
+def _output_kind(raw: dict[str, Any]) -> str:
+    output = str(raw.get("output", "posteriors"))
+    if output not in ("posteriors", "logits"):
+        raise ValueError(f"output is {output!r}, not 'posteriors' or 'logits'")
+    return output
 
 
 def _interpreter_class() -> Any:
@@ -94,13 +135,12 @@ def _interpreter_class() -> Any:
             raise ModelError("neither ai-edge-litert nor tflite-runtime is installed") from None
 
 
-class KwsModel:
-    """A verified model ready to score (WINDOW_FRAMES, N_MELS) windows; one instance per thread."""
+class _Graph:
+    """One verified TFLite graph scoring (frames, N_MELS) windows into class posteriors."""
 
-    def __init__(self, path: Path, pinned_sha256: str | None = None) -> None:
+    def __init__(self, path: Path, sha256: str, frames: int, outputs: int, logits: bool) -> None:
         if not path.exists():
             raise ModelError(f"model file {path} is missing")
-        self.info = read_info(path)
         # The interpreter runs on these verified bytes, not on a mapping of the file: a model written over
         # the file while the box runs can neither change what was checked nor crash the running graph.
         try:
@@ -108,13 +148,11 @@ class KwsModel:
         except OSError as exc:
             raise ModelError(f"model file {path} cannot be read: {exc}") from None
         digest = hashlib.sha256(blob).hexdigest()
-        if digest != self.info.sha256:
+        if digest != sha256:
             raise ModelError(
                 f"model file {path} is corrupt: sha256 {digest[:12]}… does not match its metadata"
             )
-        if pinned_sha256 is not None and digest != pinned_sha256:
-            raise ModelError(f"model file {path} is not the pinned model (sha256 {digest[:12]}…)")
-        self.path = path
+        self.digest = digest
         try:
             self._blob = blob
             self._interpreter = _interpreter_class()(model_content=blob, num_threads=1)
@@ -125,33 +163,66 @@ class KwsModel:
             raise ModelError(f"model file {path} cannot be loaded: {exc}") from None
         inp = self._interpreter.get_input_details()[0]
         out = self._interpreter.get_output_details()[0]
-        if (
-            tuple(inp["shape"][1:3]) != (WINDOW_FRAMES, N_MELS)
-            or int(out["shape"][-1]) != len(self.info.classes) + 1
-        ):
+        if tuple(inp["shape"][1:3]) != (frames, N_MELS) or int(out["shape"][-1]) != outputs:
             raise ModelError(
                 f"model file {path} has shapes {inp['shape']} -> {out['shape']}, not this front end's"
             )
+        self.frames = frames
+        self._logits = logits
         self._in_index = int(inp["index"])
         self._out_index = int(out["index"])
         self._in_scale, self._in_zero = (float(v) for v in inp["quantization"])
         self._out_scale, self._out_zero = (float(v) for v in out["quantization"])
         self._in_dtype = inp["dtype"]
 
-    def predict(self, window: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    def run(self, window: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Class posteriors (background first) of one normalized window."""
         if self._in_scale:
             q = np.round(window / self._in_scale + self._in_zero)
             x = np.clip(q, -128, 127).astype(self._in_dtype)
         else:
             x = window.astype(self._in_dtype)
-        self._interpreter.set_tensor(self._in_index, x.reshape(1, WINDOW_FRAMES, N_MELS, 1))
+        self._interpreter.set_tensor(self._in_index, x.reshape(1, self.frames, N_MELS, 1))
         self._interpreter.invoke()
         y = self._interpreter.get_tensor(self._out_index)[0].astype(np.float32)
         if self._out_scale:
             y = (y - self._out_zero) * self._out_scale
-        if self.info.logits:
+        if self._logits:
             y = np.exp(y - y.max())
             y /= y.sum()
         out: npt.NDArray[np.float32] = y.astype(np.float32)
         return out
+
+
+class KwsModel:
+    """A verified model (and its verifier, if the metadata names one); one instance per thread."""
+
+    def __init__(self, path: Path, pinned_sha256: str | None = None) -> None:
+        if not path.exists():
+            raise ModelError(f"model file {path} is missing")
+        self.info = read_info(path)
+        outputs = len(self.info.classes) + 1
+        self._stage1 = _Graph(path, self.info.sha256, WINDOW_FRAMES, outputs, self.info.logits)
+        if pinned_sha256 is not None and self._stage1.digest != pinned_sha256:
+            raise ModelError(
+                f"model file {path} is not the pinned model (sha256 {self._stage1.digest[:12]}…)"
+            )
+        self.path = path
+        self.verifier: VerifierInfo | None = self.info.verifier
+        """The second stage's settings, or None when the model has none."""
+        self._verifier: _Graph | None = None
+        if self.verifier is not None:
+            v = self.verifier
+            # The metadata names both digests: a missing or altered verifier is the same safe mode as a
+            # corrupt keyword model, never a box that silently runs one stage.
+            self._verifier = _Graph(path.parent / v.file, v.sha256, v.window_frames, outputs, v.logits)
+
+    def predict(self, window: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Class posteriors (background first) of one normalized (WINDOW_FRAMES, N_MELS) window."""
+        return self._stage1.run(window)
+
+    def verify(self, window: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """The verifier's class posteriors of one normalized (verifier.window_frames, N_MELS) window."""
+        if self._verifier is None:
+            raise ModelError(f"model {self.path.name} has no verifier")
+        return self._verifier.run(window)

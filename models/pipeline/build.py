@@ -21,10 +21,18 @@ FRAME_S = HOP / audio.LINE_RATE
 
 
 def render_positive(
-    group: text.Group, rng: random.Random, nrng: np.random.Generator, test: bool, babble: audio.Audio
+    group: text.Group,
+    rng: random.Random,
+    nrng: np.random.Generator,
+    test: bool,
+    babble: audio.Audio,
+    voice: audio.Voice | None = None,
 ):
-    """One keyword in a carrier sentence, through the line: (pcm int16 at 8 kHz, keyword end in seconds)."""
-    voice = audio.random_voice(rng, test)
+    """One keyword in a carrier sentence, through the line: (pcm int16 at 8 kHz, keyword end in seconds).
+
+    ``voice`` None draws a shipped voice variant (train or test); the held-out sets always do.
+    """
+    voice = voice or audio.random_voice(rng, test)
     kw = rng.choice(group.say)
     sentence = text.carrier(rng, test) if rng.random() < 0.75 else "{k}"
     prefix = sentence.split("{k}")[0]
@@ -53,9 +61,15 @@ def positive_windows(
 
 
 def render_negative(
-    kind: str, near: list[str], rng: random.Random, nrng: np.random.Generator, test: bool, babble
+    kind: str,
+    near: list[str],
+    rng: random.Random,
+    nrng: np.random.Generator,
+    test: bool,
+    babble,
+    voice: audio.Voice | None = None,
 ):
-    """One non-abusive utterance through the line."""
+    """One non-abusive utterance through the line (``voice`` None: a shipped variant, as for positives)."""
     if kind == "ordinary":
         sentence = text.ordinary_sentence(rng, test)
     elif kind == "babble":
@@ -77,7 +91,7 @@ def render_negative(
             ]
         )
         sentence = frame.format(w=word)
-    voice = audio.random_voice(rng, test)
+    voice = voice or audio.random_voice(rng, test)
     speed = 1.0 + rng.uniform(-0.12, 0.12)
     return audio.to_pcm(audio.line_chain(audio.speak(sentence, voice), nrng, babble, speed=speed)), sentence
 

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from edge.detect.settings import DetectionConfig  # noqa: E402
 TAIL_S = 0.8
 """Audio after the keyword's end within which a detection counts as a hit."""
 REFRACTORY_S = 2.0
+VERIFIER_NAME = "kws_verifier.tflite"
 CEILING = 0.99995
 """Highest threshold chosen: posteriors are float softmax of int8 logits, resolved far above 0.99."""
 # Selection budgets on dev, stricter than the acceptance targets so that test has headroom.
@@ -54,20 +56,42 @@ def write_meta(model: Path, classes: list[dict], alert: dict, warn: dict, extra:
     os.replace(tmp, model.with_suffix(".json"))
 
 
-def traces(detector: AbuseDetector, pcm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Smoothed posteriors of one clip or stream: times (s) and scores (n, classes+1)."""
+EVAL_CANDIDATE = 0.05
+"""The lowest verifier candidate score tried: evaluation asks the verifier at every hop above it."""
+WEIGHTS = (0.3, 0.5, 0.7, 1.0)
+CANDIDATES = (0.05, 0.1, 0.2, 0.3, 0.5)
+
+
+def traces(detector: AbuseDetector, pcm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per hop of one clip or stream: times (s), smoothed stage-1 posteriors and verifier posteriors.
+
+    The verifier's rows are NaN where it was not asked (no verifier, or stage 1 below EVAL_CANDIDATE).
+    """
     detector.reset()
-    detector.trace = []
+    detector.trace_parts = []
     for i in range(0, pcm.size, 160):
         detector.feed(pcm[i : i + 160], i / 8000)
-    t = np.array([x[0] for x in detector.trace])
-    s = (
-        np.array([x[1] for x in detector.trace])
-        if detector.trace
-        else np.zeros((0, len(detector.classes) + 1))
-    )
-    detector.trace = None
-    return t, s
+    width = len(detector.classes) + 1
+    parts = detector.trace_parts
+    detector.trace_parts = None
+    t = np.array([x[0] for x in parts])
+    s1 = np.array([x[1] for x in parts]) if parts else np.zeros((0, width))
+    v = np.full_like(s1, np.nan)
+    for i, (_t, _s, checked) in enumerate(parts):
+        if checked is not None:
+            v[i] = checked
+    return t, s1.astype(np.float32), v.astype(np.float32)
+
+
+def fuse(s1: np.ndarray, v: np.ndarray, weight: float | None, candidate: float) -> np.ndarray:
+    """The detector's scores for one fusion setting (``weight`` None: stage 1 alone, as without a verifier)."""
+    if weight is None:
+        return s1
+    out = np.zeros_like(s1)
+    out[:, 0] = s1[:, 0]
+    asked = (s1[:, 1:].max(axis=1) >= candidate) & ~np.isnan(v[:, 0]) if len(s1) else np.zeros(0, bool)
+    out[asked, 1:] = s1[asked, 1:] ** (1.0 - weight) * v[asked, 1:] ** weight
+    return out
 
 
 def episodes(t: np.ndarray, s: np.ndarray, thr: float) -> int:
@@ -94,8 +118,23 @@ def peaks(t: np.ndarray, s: np.ndarray) -> list[float]:
     return out
 
 
+class View:
+    """One held-out set's score traces under one fusion setting (what select and report read)."""
+
+    def __init__(self, m: Material, weight: float | None, candidate: float) -> None:
+        self.setting = {"weight": weight, "candidate": candidate}
+        self.pos = [(g, end, t, fuse(s1, v, weight, candidate), pcm) for g, end, t, s1, v, pcm in m.pos]
+        self.near = []
+        for s1, v, pcm in m.near:
+            s = fuse(s1, v, weight, candidate)
+            self.near.append((s.max(axis=0) if len(s) else np.zeros(s1.shape[1]), pcm))
+        self.starts, self.stream, self.hours = m.starts, m.stream, m.hours
+        self.stream_t = m.stream_t
+        self.stream_s = fuse(m.stream_s1, m.stream_v, weight, candidate)
+
+
 class Material:
-    """Score traces of one held-out set."""
+    """Score traces of one held-out set (stage 1 and verifier apart, fused per setting by View)."""
 
     def __init__(self, detector: AbuseDetector, path: Path, n_classes: int) -> None:
         data = np.load(path, allow_pickle=True)
@@ -103,16 +142,16 @@ class Material:
         self.pos = []
         self.starts = [float(v) for v in data["pos_start"]]
         for pcm, group, end in zip(data["pos_pcm"], data["pos_group"], data["pos_end"], strict=True):
-            t, s = traces(detector, np.concatenate([pcm.astype(np.int16), silence]))
-            self.pos.append((int(group), float(end), t, s, pcm))
+            t, s1, v = traces(detector, np.concatenate([pcm.astype(np.int16), silence]))
+            self.pos.append((int(group), float(end), t, s1, v, pcm))
         self.near = []
         for pcm in data["near_pcm"]:
-            t, s = traces(detector, np.concatenate([pcm.astype(np.int16), silence]))
-            self.near.append((s.max(axis=0) if len(s) else np.zeros(n_classes + 1), pcm))
+            _t, s1, v = traces(detector, np.concatenate([pcm.astype(np.int16), silence]))
+            self.near.append((s1, v, pcm))
         stream = data["stream"].astype(np.int16)
         self.stream = stream
         self.hours = stream.size / 8000 / 3600
-        self.stream_t, self.stream_s = traces(detector, stream)
+        self.stream_t, self.stream_s1, self.stream_v = traces(detector, stream)
 
 
 def score_material(config: DetectionConfig, path: Path, n_classes: int) -> Material:
@@ -121,7 +160,7 @@ def score_material(config: DetectionConfig, path: Path, n_classes: int) -> Mater
     return Material(AbuseDetector(config, KwsModel(config.model_path)), path, n_classes)
 
 
-def select(dev: Material, names: list[str], tier: str) -> dict[str, float]:
+def select(dev: View, names: list[str], tier: str) -> dict[str, float]:
     """Per-class thresholds that spend the tier's dev false-accept budget where it buys the most recall.
 
     Every class starts just above its highest dev-stream peak, raised further until the near-miss budget
@@ -178,7 +217,7 @@ def select(dev: Material, names: list[str], tier: str) -> dict[str, float]:
     return {name: round(float(thr[i]), 5) for i, name in enumerate(names)}
 
 
-def report(m: Material, names: list[str], categories: list[str], thr: dict[str, float]) -> dict:
+def report(m: View, names: list[str], categories: list[str], thr: dict[str, float]) -> dict:
     """Recall per category and class, false accepts per hour, near-miss rate, latency on one set."""
     hits_cls: dict[str, list[bool]] = {n: [] for n in names}
     hits_cat: dict[str, list[bool]] = {c: [] for c in set(categories)}
@@ -211,13 +250,41 @@ def report(m: Material, names: list[str], categories: list[str], thr: dict[str, 
     }
 
 
+def choose(dev: View, names: list[str], categories: list[str]) -> tuple[dict, dict, dict]:
+    """Both tiers' thresholds on dev, their dev report, and the objective (mean dev recall of both tiers)."""
+    alert = select(dev, names, "alert")
+    warn = select(dev, names, "warn")
+    warn = {n: max(warn[n], alert[n]) for n in names}
+    rep = {"alert": report(dev, names, categories, alert), "warn": report(dev, names, categories, warn)}
+    objective = float(np.mean([v for tier in rep.values() for v in tier["recall_per_category"].values()]))
+    return {"alert": alert, "warn": warn}, rep, {"objective": round(objective, 4)}
+
+
+def from_shipped(work: Path) -> None:
+    """Start from the shipped keyword model: work/kws.tflite, data.json and train.json from models/."""
+    shipped = json.loads((ROOT / "models" / "kws.json").read_text(encoding="utf-8"))
+    keywords = tomllib.loads((ROOT / "models" / "keywords.toml").read_text(encoding="utf-8"))
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "kws.tflite").write_bytes((ROOT / "models" / "kws.tflite").read_bytes())
+    data = {
+        "groups": [{"id": g["id"], "category": g["category"], "say": g["say"]} for g in keywords["group"]]
+    }
+    data.update(shipped["data"])
+    (work / "data.json").write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    (work / "train.json").write_text(json.dumps(shipped["training"], indent=1), encoding="utf-8")
+
+
 def main() -> None:
-    """Evaluate work/kws.tflite (or --model) and write models/kws.tflite + kws.json when --ship."""
+    """Evaluate work/kws.tflite (+ a verifier) and write models/kws.tflite + kws.json when --ship."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--work", type=Path, default=ROOT / "models" / "work")
     ap.add_argument("--ship", action="store_true", help="copy the model into models/ with its metadata")
     ap.add_argument("--held", type=Path, default=None, help="folder of dev.npz/test.npz (default --work)")
+    ap.add_argument("--from-shipped", action="store_true", help="stage 1 is the shipped models/kws.tflite")
+    ap.add_argument("--verifier", type=Path, default=None, help="a verifier .tflite (pipeline/train.py)")
     args = ap.parse_args()
+    if args.from_shipped:
+        from_shipped(args.work)
     data = json.loads((args.work / "data.json").read_text(encoding="utf-8"))
     train = json.loads((args.work / "train.json").read_text(encoding="utf-8"))
     groups = data["groups"]
@@ -227,7 +294,24 @@ def main() -> None:
     classes = [{"id": g["id"], "category": g["category"], "typical_s": 0.8} for g in groups]
     half = {n: 0.5 for n in names}
     output = train.get("output", "posteriors")
-    write_meta(model_path, classes, half, half, {"output": output})
+    verifier: dict | None = None
+    if args.verifier:
+        beside = model_path.with_name(VERIFIER_NAME)
+        if args.verifier.resolve() != beside.resolve():
+            beside.write_bytes(args.verifier.read_bytes())
+        vtrain = json.loads((args.verifier.parent / "train.json").read_text(encoding="utf-8"))
+        vdata_path = args.verifier.parent / "data.json"
+        verifier = {
+            "file": VERIFIER_NAME,
+            "sha256": hashlib.sha256(beside.read_bytes()).hexdigest(),
+            "window_frames": int(vtrain.get("frames", 100)),
+            "candidate": EVAL_CANDIDATE,
+            "weight": 0.5,
+            "output": vtrain.get("output", "logits"),
+            "training": vtrain,
+            "data": json.loads(vdata_path.read_text(encoding="utf-8")) if vdata_path.exists() else None,
+        }
+    write_meta(model_path, classes, half, half, {"output": output, "verifier": verifier})
     config = DetectionConfig(
         inline=True, shouting_enabled=False, calibration_enabled=False, model_path=model_path
     )
@@ -235,42 +319,89 @@ def main() -> None:
     held = args.held or args.work
     # Dev and test are scored in two processes (each its own detector): the streams are hours long.
     with multiprocessing.Pool(2) as pool:
-        dev, test = pool.starmap(
+        dev_m, test_m = pool.starmap(
             score_material, [(config, held / "dev.npz", len(names)), (config, held / "test.npz", len(names))]
         )
     scored_s = time.time() - t0
     typical = {}
     for i, name in enumerate(names):
-        lengths = [end - start for (g, end, *_), start in zip(dev.pos, dev.starts, strict=True) if g == i + 1]
+        lengths = [
+            end - start for (g, end, *_), start in zip(dev_m.pos, dev_m.starts, strict=True) if g == i + 1
+        ]
         typical[name] = round(float(np.median(lengths)) if lengths else 0.8, 2)
     for c in classes:
         c["typical_s"] = min(typical[c["id"]], 1.5)
-    alert = select(dev, names, "alert")
-    warn = select(dev, names, "warn")
-    warn = {n: max(warn[n], alert[n]) for n in names}
+    # Fusion settings are chosen on dev alone (stage 1 alone is one of the candidates); test is reported.
+    settings: list[tuple[float | None, float]] = [(None, 0.0)]
+    if verifier:
+        settings += [(w, c) for w in WEIGHTS for c in CANDIDATES]
+    tried = []
+    best = None
+    for weight, candidate in settings:
+        dev = View(dev_m, weight, candidate)
+        thresholds, dev_rep, score = choose(dev, names, categories)
+        test = View(test_m, weight, candidate)
+        test_rep = {t: report(test, names, categories, thresholds[t]) for t in ("alert", "warn")}
+        row = {"weight": weight, "candidate": candidate, **score, "dev": dev_rep, "test": test_rep}
+        tried.append(row)
+        print(
+            f"weight {weight} candidate {candidate}: dev objective {score['objective']:.3f};"
+            f" dev warn {dev_rep['warn']['recall_per_category']} FA {dev_rep['warn']['false_accepts']};"
+            f" test warn {test_rep['warn']['recall_per_category']} FA {test_rep['warn']['false_accepts']};"
+            f" test alert {test_rep['alert']['recall_per_category']} FA {test_rep['alert']['false_accepts']}",
+            flush=True,
+        )
+        if best is None or score["objective"] > best[0]:
+            best = (score["objective"], weight, candidate, thresholds, dev, test, dev_rep, test_rep)
+    assert best is not None
+    _obj, weight, candidate, thresholds, dev, test, dev_rep, test_rep = best
+    alert, warn = thresholds["alert"], thresholds["warn"]
     evaluation = {
-        "dev": {"alert": report(dev, names, categories, alert), "warn": report(dev, names, categories, warn)},
-        "test": {
-            "alert": report(test, names, categories, alert),
-            "warn": report(test, names, categories, warn),
-        },
+        "dev": dev_rep,
+        "test": test_rep,
         "scoring_seconds": round(scored_s, 1),
+        "fusion_tried": [
+            {k: row[k] for k in ("weight", "candidate", "objective")}
+            | {
+                f"{split}_{tier}": {
+                    "recall": row[split][tier]["recall_per_category"],
+                    "false_accepts": row[split][tier]["false_accepts"],
+                    "hours": row[split][tier]["stream_hours"],
+                    "near_miss_fa_rate": row[split][tier]["near_miss_fa_rate"],
+                }
+                for split in ("dev", "test")
+                for tier in ("alert", "warn")
+            }
+            for row in tried
+        ],
     }
+    if verifier is not None:
+        if weight is None:
+            print("the verifier did not pay on dev: shipping stage 1 alone", flush=True)
+            verifier = None
+        else:
+            verifier.update(weight=weight, candidate=candidate)
     extra = {
         "version": f"kws-{time.strftime('%Y%m%d')}",
         "output": output,
         "front_end": {"window_frames": 64, "n_mels": 32, "hop_ms": 20},
         "detector": {"hop_frames": config.hop_frames, "smoothing_hops": config.smoothing_hops},
+        "verifier": verifier,
         "data": {k: v for k, v in data.items() if k not in ("groups",)},
         "training": train,
         "evaluation": evaluation,
     }
     write_meta(model_path, classes, alert, warn, dict(extra))
-    print(json.dumps({"alert": alert, "warn": warn}, indent=1))
+    print(json.dumps({"alert": alert, "warn": warn, "verifier": weight is not None}, indent=1))
     print(json.dumps(evaluation["test"], indent=1, ensure_ascii=False))
     if args.ship:
         shipped = ROOT / "models" / "kws.tflite"
-        # A new file renamed over the old one: a box or soak running on the old model keeps its copy.
+        # New files renamed over the old ones: a box or soak running on the old model keeps its copy. The
+        # verifier goes first: the metadata that names it is written last.
+        if verifier is not None:
+            vtmp = shipped.with_name(VERIFIER_NAME + ".tmp")
+            vtmp.write_bytes(model_path.with_name(VERIFIER_NAME).read_bytes())
+            os.replace(vtmp, shipped.with_name(VERIFIER_NAME))
         tmp = shipped.with_suffix(".tflite.tmp")
         tmp.write_bytes(model_path.read_bytes())
         os.replace(tmp, shipped)
@@ -279,7 +410,7 @@ def main() -> None:
         print(f"shipped {shipped}")
 
 
-def write_fixtures(test: Material, names: list[str], categories: list[str], warn: dict, alert: dict) -> None:
+def write_fixtures(test: View, names: list[str], categories: list[str], warn: dict, alert: dict) -> None:
     """A few held-out clips for CI: detected positives of each category, an ordinary clip, a near miss."""
     out = ROOT / "tests" / "fixtures" / "kws"
     out.mkdir(parents=True, exist_ok=True)

@@ -218,6 +218,7 @@ def main() -> None:
         "train_seconds": round(time.time() - t0),
         "epochs": args.epochs,
         "width": args.width,
+        "frames": int(x16.shape[1]),
         "val_accuracy_float": float(model.evaluate(xv, yv, verbose=0)[1]),
         "output": "logits",
         "pool": [str(p) for p in args.pool] or None,
