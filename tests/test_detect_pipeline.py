@@ -132,3 +132,34 @@ def test_pool_shards_place_positive_windows_after_the_keyword_and_label_negative
     # Windows every 160 ms over three utterances of a second or more each.
     assert len(yn) >= 3 * 5 and not yn.any()
     assert xn.shape[1:] == (WINDOW_FRAMES, N_MELS)
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+def test_generated_timbres_are_reproducible_new_speakers(tmp_path: Path) -> None:
+    names = audio.prepare_timbres(tmp_path / "a", 5, seed=11)
+    again = audio.prepare_timbres(tmp_path / "b", 5, seed=11)
+    variants = tmp_path / "a" / "espeak-ng-data" / "voices" / "!v"
+    texts = [(variants / n).read_text(encoding="utf-8") for n in names]
+    assert texts == [(tmp_path / "b" / "espeak-ng-data" / "voices" / "!v" / n).read_text() for n in again]
+    assert len(set(texts)) == 5 and all("formant 1 " in t for t in texts)
+    plain = audio.speak("안녕하세요", audio.Voice("", 50, 160, 0))
+    rendered = [audio.speak("안녕하세요", audio.Voice(n, 50, 160, 0, str(tmp_path / "a"))) for n in names[:2]]
+    for x in rendered:
+        assert x.size > audio.ESPEAK_RATE * 0.3 and float(np.abs(x).max()) > 0.05
+        assert x.size != plain.size or not np.array_equal(x, plain)
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+def test_verifier_data_smoke_run(tmp_path: Path) -> None:
+    out = tmp_path / "v"
+    subprocess.run(
+        [sys.executable, "-m", "pipeline.verifier_data", "--out", str(out), "--per-group", "1",
+         "--negatives", "4", "--timbres", "3", "--workers", "1", "--keep-rest", "1.0"],
+        cwd=ROOT / "models", check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    data = np.load(out / "train.npz")
+    meta = json.loads((out / "data.json").read_text(encoding="utf-8"))
+    groups, _near = text.load_keywords()
+    assert data["x"].shape[1:] == (meta["frames"], N_MELS) and meta["frames"] > WINDOW_FRAMES
+    assert sorted(set(data["y"][data["y"] > 0].tolist())) == list(range(1, len(groups) + 1))
+    assert (data["y"] == 0).sum() > 0 and ((data["s1"] >= 0) & (data["s1"] <= 1)).all()

@@ -108,6 +108,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=9000)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if not args.stage1.with_suffix(".json").exists():
+        # A freshly trained stage 1 has no metadata yet (evaluate.py writes it): enough to load and score.
+        from pipeline.evaluate import write_meta
+
+        train = json.loads((args.stage1.parent / "train.json").read_text(encoding="utf-8"))
+        kw, _near = text.load_keywords()
+        classes = [{"id": g.id, "category": g.category} for g in kw]
+        half = {g.id: 0.5 for g in kw}
+        write_meta(args.stage1, classes, half, half, {"output": train.get("output", "posteriors")})
     names = audio.prepare_timbres(args.out / "timbres", args.timbres, args.seed)
     groups, _near = text.load_keywords()
     shard = 25
