@@ -61,6 +61,26 @@ def _negative_shard(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     return x, np.zeros(len(x), dtype=np.int8)
 
 
+def shard_jobs(
+    seed: int, n_groups: int, per_group: int, negatives: int, shard: int
+) -> tuple[list[tuple[int, int, int]], list[tuple[int, int]]]:
+    """Render jobs for worker processes: (seed, group index, renders) and (seed, utterances).
+
+    Each job has its own seed, so a shard renders the same whichever worker takes it; negative shards
+    are four times the size of positive ones.
+    """
+    pos_jobs = [
+        (seed + 1000 * gi + k, gi, min(shard, per_group - k * shard))
+        for gi in range(n_groups)
+        for k in range((per_group + shard - 1) // shard)
+    ]
+    neg_jobs = [
+        (seed + 500_000 + k, min(shard * 4, negatives - k * shard * 4))
+        for k in range((negatives + shard * 4 - 1) // (shard * 4))
+    ]
+    return pos_jobs, neg_jobs
+
+
 def main() -> None:
     """Write OUT/pool.npz (x float16 windows, y labels) from fresh renders."""
     ap = argparse.ArgumentParser(description=__doc__)
@@ -71,16 +91,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=5000)
     args = ap.parse_args()
     groups, _near = text.load_keywords()
-    shard = 50
-    pos_jobs = [
-        (args.seed + 1000 * gi + k, gi, min(shard, args.per_group - k * shard))
-        for gi in range(len(groups))
-        for k in range((args.per_group + shard - 1) // shard)
-    ]
-    neg_jobs = [
-        (args.seed + 500_000 + k, min(shard * 4, args.negatives - k * shard * 4))
-        for k in range((args.negatives + shard * 4 - 1) // (shard * 4))
-    ]
+    pos_jobs, neg_jobs = shard_jobs(args.seed, len(groups), args.per_group, args.negatives, 50)
     t0 = time.time()
     xs, ys = [], []
     with multiprocessing.Pool(args.workers) as pool:

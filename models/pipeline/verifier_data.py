@@ -27,13 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from edge.detect.features import WINDOW_FRAMES, logmel, windows
 from edge.detect.model import KwsModel
 from pipeline import audio, build, text
+from pipeline.pool import NEGATIVE_HOP, NEGATIVE_MIX
+from pipeline.pool import shard_jobs as pool_jobs
 
 FRAMES = 100
 """2.0 s of context: the stage-1 window and 0.72 s before it."""
-NEGATIVE_HOP = 8
 POSITIVE_SPANS = [(-2, 4), (4, 10), (10, 20)]
 """Frames after the keyword's end where windows end (the detector fires 0.1 s after the end, median)."""
-NEGATIVE_MIX = {"ordinary": 0.4, "shuffled": 0.2, "babble": 0.15, "near": 0.25}
 
 _STATE: dict[str, object] = {}
 
@@ -108,27 +108,17 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=9000)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    groups, _near = text.load_keywords()
     if not args.stage1.with_suffix(".json").exists():
         # A freshly trained stage 1 has no metadata yet (evaluate.py writes it): enough to load and score.
         from pipeline.evaluate import write_meta
 
         train = json.loads((args.stage1.parent / "train.json").read_text(encoding="utf-8"))
-        kw, _near = text.load_keywords()
-        classes = [{"id": g.id, "category": g.category} for g in kw]
-        half = {g.id: 0.5 for g in kw}
+        classes = [{"id": g.id, "category": g.category} for g in groups]
+        half = {g.id: 0.5 for g in groups}
         write_meta(args.stage1, classes, half, half, {"output": train.get("output", "posteriors")})
     names = audio.prepare_timbres(args.out / "timbres", args.timbres, args.seed)
-    groups, _near = text.load_keywords()
-    shard = 25
-    pos_jobs = [
-        (args.seed + 1000 * gi + k, gi, min(shard, args.per_group - k * shard))
-        for gi in range(len(groups))
-        for k in range((args.per_group + shard - 1) // shard)
-    ]
-    neg_jobs = [
-        (args.seed + 500_000 + k, min(shard * 4, args.negatives - k * shard * 4))
-        for k in range((args.negatives + shard * 4 - 1) // (shard * 4))
-    ]
+    pos_jobs, neg_jobs = pool_jobs(args.seed, len(groups), args.per_group, args.negatives, 25)
     t0 = time.time()
     xs, ys, ss = [], [], []
     init = (str(args.stage1), str(args.out / "timbres"), names, args.timbre_share)
