@@ -108,6 +108,6 @@ def test_passwd_command_reads_the_new_password_from_stdin(
     assert actions == ["console.passwd"] and PASSWORD not in audit
     capsys.readouterr()
     assert _passwd(tmp_path, "short\n") == 2
-    err = capsys.readouterr().err
+    err = " ".join(capsys.readouterr().err.split())
     assert "at least 8 characters" in err and "Traceback" not in err
     assert AuthStore(tmp_path).attempt(PASSWORD, 0.0).verdict is Verdict.OK  # unchanged

@@ -50,7 +50,7 @@ def test_keygen_writes_a_private_and_public_key_and_never_overwrites(
     with pytest.raises(SystemExit) as exit_info:
         main(["keygen", "--out", str(tmp_path / "central")])
     assert exit_info.value.code == 2
-    assert "never overwritten" in capsys.readouterr().err
+    assert "never overwritten" in " ".join(capsys.readouterr().err.split())
 
 
 def test_decrypt_writes_wav_and_opus_and_is_audited(
