@@ -17,23 +17,30 @@ import tensorflow as tf
 WORK = Path(__file__).resolve().parents[1] / "work"
 
 
-def ds_cnn(frames: int, mels: int, classes: int, width: int) -> tf.keras.Model:
+def ds_cnn(frames: int, mels: int, classes: int, width: int, folded: bool = False) -> tf.keras.Model:
     """A DS-CNN: one strided conv, four depthwise-separable blocks, frequency pooling, two dense layers.
 
     The model ends in logits, not a softmax: an int8 softmax output has steps of 1/256 and saturates at
     0.996, where ordinary speech and keywords become indistinguishable; the appliance applies the softmax
     in float (metadata "output": "logits").
+
+    ``folded``: each batch normalisation folded into the convolution before it (a bias instead), the form
+    the int8 export keeps; training continues from a shipped .tflite in this form (``from_tflite``).
     """
+
+    def norm(x: tf.Tensor) -> tf.Tensor:
+        return x if folded else tf.keras.layers.BatchNormalization()(x)
+
     inp = tf.keras.Input((frames, mels, 1))
-    x = tf.keras.layers.Conv2D(width, (5, 3), strides=(2, 2), padding="same", use_bias=False)(inp)
-    x = tf.keras.layers.BatchNormalization()(x)
+    x = tf.keras.layers.Conv2D(width, (5, 3), strides=(2, 2), padding="same", use_bias=folded)(inp)
+    x = norm(x)
     x = tf.keras.layers.ReLU()(x)
     for i, stride in enumerate([(1, 1), (2, 2), (1, 1), (1, 1)]):
-        x = tf.keras.layers.DepthwiseConv2D((3, 3), strides=stride, padding="same", use_bias=False)(x)
-        x = tf.keras.layers.BatchNormalization()(x)
+        x = tf.keras.layers.DepthwiseConv2D((3, 3), strides=stride, padding="same", use_bias=folded)(x)
+        x = norm(x)
         x = tf.keras.layers.ReLU()(x)
-        x = tf.keras.layers.Conv2D(width, 1, use_bias=False)(x)
-        x = tf.keras.layers.BatchNormalization()(x)
+        x = tf.keras.layers.Conv2D(width, 1, use_bias=folded)(x)
+        x = norm(x)
         x = tf.keras.layers.ReLU()(x)
         if i == 1:
             x = tf.keras.layers.Dropout(0.1)(x)
@@ -44,6 +51,73 @@ def ds_cnn(frames: int, mels: int, classes: int, width: int) -> tf.keras.Model:
     x = tf.keras.layers.Dense(64, activation="relu")(x)
     out = tf.keras.layers.Dense(classes)(x)
     return tf.keras.Model(inp, out)
+
+
+def from_tflite(path: Path) -> tf.keras.Model:
+    """The float model (folded form) whose int8 export is ``path``: weights dequantized per channel.
+
+    The shipped model's float weights are not kept, only its int8 graph; continuing from it keeps all the
+    training it had. The graph must be this file's DS-CNN (5 convolutions, 4 depthwise, 2 dense).
+    """
+    interpreter = tf.lite.Interpreter(
+        str(path),
+        experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+    interpreter.allocate_tensors()
+
+    def tensor(index: int) -> np.ndarray:
+        detail = interpreter.get_tensor_details()[index]
+        q = detail["quantization_parameters"]
+        value = interpreter.get_tensor(index).astype(np.float32)
+        shape = [1] * value.ndim
+        shape[q["quantized_dimension"]] = -1
+        return (value - q["zero_points"].reshape(shape)) * q["scales"].reshape(shape)
+
+    ops = [op for op in interpreter._get_ops_details() if op["op_name"] != "DELEGATE"]
+    weighted = [op for op in ops if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
+    kinds = [op["op_name"] for op in weighted]
+    if kinds != ["CONV_2D"] + ["DEPTHWISE_CONV_2D", "CONV_2D"] * 4 + ["FULLY_CONNECTED"] * 2:
+        raise SystemExit(f"{path}: not this pipeline's DS-CNN ({kinds})")
+    frames, mels = interpreter.get_input_details()[0]["shape"][1:3]
+    classes = int(interpreter.get_output_details()[0]["shape"][-1])
+    width = int(tensor(int(weighted[0]["inputs"][1])).shape[0])
+    model = ds_cnn(int(frames), int(mels), classes, width, folded=True)
+    layers = [layer for layer in model.layers if layer.weights]
+    for layer, op in zip(layers, weighted, strict=True):
+        kernel, bias = tensor(int(op["inputs"][1])), tensor(int(op["inputs"][2]))
+        # Convolutions: tflite [out, h, w, in] -> keras [h, w, in, out]; depthwise [1, h, w, channels] ->
+        # [h, w, channels, 1] is the same transpose. Dense: [out, in] -> [in, out].
+        kernel = kernel.transpose(1, 2, 3, 0) if kernel.ndim == 4 else kernel.T
+        layer.set_weights([kernel, bias])
+    return model
+
+
+def load_windows(paths: list[Path], frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Windows (float16) and labels from train.npz files; longer windows cut to their last ``frames``.
+
+    A cut window is centred again, as the front end centres each window it gives the model: a 2 s
+    verifier window cut this way is exactly the keyword model's window ending at the same frame.
+    """
+    xs, ys = [], []
+    for path in paths:
+        data = np.load(path)
+        x = data["x"]
+        if frames and x.shape[1] > frames:
+            x = x[:, -frames:, :]
+            x = (x.astype(np.float32) - x.astype(np.float32).mean(axis=(1, 2), keepdims=True)).astype(
+                np.float16
+            )
+        xs.append(x)
+        ys.append(data["y"].astype(np.int64))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def is_folded(path: Path) -> bool:
+    """Whether a saved .keras model is the folded form (no batch normalisation layers)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        return b"BatchNormalization" not in archive.read("config.json")
 
 
 def load_weights_by_name(model: tf.keras.Model, path: Path) -> None:
@@ -111,7 +185,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2, help="times each positive window is seen per epoch")
     ap.add_argument("--negative-weight", type=float, default=2.0)
     ap.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
-    ap.add_argument("--init", type=Path, default=None, help="a .keras model to continue training")
+    ap.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="a .keras model, or an int8 .tflite of this DS-CNN, to continue",
+    )
+    ap.add_argument("--data", type=Path, action="append", default=[], help="train.npz files (default WORK's)")
+    ap.add_argument(
+        "--frames", type=int, default=0, help="train on the last FRAMES frames of each window (0 = as stored)"
+    )
     ap.add_argument("--pool", type=Path, nargs="+", default=[], help="folders from pipeline/pool.py to add")
     ap.add_argument("--hard", type=int, default=0, help="hardest negatives (mined) added to each epoch")
     ap.add_argument("--mine-every", type=int, default=3, help="epochs between hard-negative mining")
@@ -123,8 +206,7 @@ def main() -> None:
     args = ap.parse_args()
     tf.keras.utils.set_random_seed(args.seed)
     tf.config.threading.set_intra_op_parallelism_threads(2)
-    data = np.load(args.work / "train.npz")
-    x16, y = data["x"], data["y"].astype(np.int64)
+    x16, y = load_windows(args.data or [args.work / "train.npz"], args.frames)
     for pool in args.pool:
         x16 = np.concatenate([x16, np.load(pool / "pool_x.npy")])
         y = np.concatenate([y, np.load(pool / "pool_y.npy").astype(np.int64)])
@@ -140,10 +222,14 @@ def main() -> None:
     pos = train_idx[y[train_idx] > 0]
     neg = train_idx[y[train_idx] == 0]
     per_epoch_neg = min(len(neg), args.negatives)
-    model = ds_cnn(x16.shape[1], x16.shape[2], classes, args.width)
-    if args.init:
-        # Continue an earlier run (same classes and layers) instead of starting from scratch.
-        load_weights_by_name(model, args.init)
+    if args.init and args.init.suffix == ".tflite":
+        model = from_tflite(args.init)
+    else:
+        folded = bool(args.init) and is_folded(args.init)
+        model = ds_cnn(x16.shape[1], x16.shape[2], classes, args.width, folded=folded)
+        if args.init:
+            # Continue an earlier run (same classes and layers) instead of starting from scratch.
+            load_weights_by_name(model, args.init)
     per_epoch = per_epoch_neg + args.hard + args.repeat * len(pos)
     steps = args.epochs * int(np.ceil(per_epoch / 128))
     lr = tf.keras.optimizers.schedules.CosineDecay(args.lr, steps, alpha=0.02)
@@ -217,7 +303,7 @@ def main() -> None:
         "parameters": int(model.count_params()),
         "train_seconds": round(time.time() - t0),
         "epochs": args.epochs,
-        "width": args.width,
+        "width": int(next(layer for layer in model.layers if isinstance(layer, tf.keras.layers.Conv2D)).filters),
         "frames": int(x16.shape[1]),
         "val_accuracy_float": float(model.evaluate(xv, yv, verbose=0)[1]),
         "output": "logits",

@@ -124,7 +124,8 @@ def main() -> None:
     init = (str(args.stage1), str(args.out / "timbres"), names, args.timbre_share)
     with multiprocessing.Pool(args.workers, _init, init) as pool:
         jobs = [(_positive_shard, j) for j in pos_jobs] + [(_negative_shard, j) for j in neg_jobs]
-        for i, (x, y, s) in enumerate(pool.imap_unordered(_call, jobs)):
+        # In job order, so that the share of "the rest" kept from job i is drawn by seed i on every run.
+        for i, (x, y, s) in enumerate(pool.imap(_call, jobs)):
             keep = (
                 (y > 0) | (s >= args.candidate) | (np.random.default_rng(i).random(len(y)) < args.keep_rest)
             )
