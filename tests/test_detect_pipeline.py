@@ -119,6 +119,51 @@ def test_tiny_training_run_when_tensorflow_is_installed(tmp_path: Path) -> None:
     )
     assert (tmp_path / "kws.tflite").stat().st_size > 5000
     assert json.loads((tmp_path / "train.json").read_text())["output"] == "logits"
+    # The int8 model rebuilt as float weights gives the int8 model's logits (up to quantization).
+    check = (
+        "import sys, numpy as np, tensorflow as tf; sys.path.insert(0, 'pipeline'); import train;"
+        f"path = {str(tmp_path / 'kws.tflite')!r}; model = train.from_tflite(__import__('pathlib').Path(path));"
+        "it = tf.lite.Interpreter(path); it.allocate_tensors();"
+        "i, o = it.get_input_details()[0], it.get_output_details()[0];"
+        "(si, zi), (so, zo) = i['quantization'], o['quantization'];"
+        "x = np.load(sys.argv[1])['x'][:40].astype(np.float32); a = model.predict(x[..., None], verbose=0); b = [];"
+        "[(it.set_tensor(i['index'], np.clip(np.round(w / si + zi), -128, 127).astype(np.int8)[None, ..., None]),"
+        " it.invoke(), b.append((it.get_tensor(o['index']).astype(np.float32) - zo) * so)) for w in x];"
+        "print(np.corrcoef(a.ravel(), np.concatenate(b).ravel())[0, 1])"
+    )
+    done = subprocess.run(
+        [str(train_py), "-c", check, str(tmp_path / "train.npz")],
+        cwd=ROOT / "models",
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert float(done.stdout.split()[-1]) > 0.98, done.stdout
+    # Training continues from the int8 file; the rebuilt model is the folded form, exported the same way.
+    subprocess.run(
+        [
+            str(train_py),
+            "pipeline/train.py",
+            "--work",
+            str(tmp_path),
+            "--init",
+            str(tmp_path / "kws.tflite"),
+            "--out",
+            str(tmp_path / "continued.tflite"),
+            "--epochs",
+            "1",
+            "--negatives",
+            "200",
+        ],
+        cwd=ROOT / "models",
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    report = json.loads((tmp_path / "train.json").read_text())
+    assert report["continued_from"].endswith("kws.tflite") and report["width"] == 16
+    assert (tmp_path / "continued.tflite").stat().st_size > 5000
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
