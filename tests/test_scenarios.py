@@ -120,12 +120,10 @@ def test_shipped_scenario_actions_and_bases(path: Path, tmp_path: Path) -> None:
     if any(t == "phone_ringing" for t, _, _ in EXPECTED[path.stem]):
         script = result.scenario.calls[0]
         assert hw.phone.caller_id_shown[0][0] == script.number, "caller ID is passed on to the desk phone"
-
-
-def test_duration_cut_runs_far_faster_than_real_time(tmp_path: Path) -> None:
-    result = run(next(p for p in shipped_scenarios() if "duration" in p.stem), tmp_path)
-    assert result.sim_seconds > 1200
-    assert result.calls[0]["duration_s"] == pytest.approx(1214.1, abs=1.0)
+    if "duration" in path.stem:
+        # Twenty simulated minutes, cut at the call-length limit (the scenario's one long run in the suite).
+        assert result.sim_seconds > 1200
+        assert result.calls[0]["duration_s"] == pytest.approx(1214.1, abs=1.0)
 
 
 def test_realtime_mode_follows_the_wall_clock(tmp_path: Path) -> None:
