@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from edge.scenarios import shipped_scenario_dir
+from tests.cli_support import one_line
 
 
 def lineguard(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -29,7 +30,7 @@ def assert_clean_error(result: subprocess.CompletedProcess[str], *needles: str) 
     assert result.stderr.startswith("lineguard: ")
     assert "\n\n" not in result.stderr.strip(), "one paragraph"
     for needle in needles:
-        assert needle in result.stderr.replace("\n", " ")
+        assert needle in one_line(result.stderr)
 
 
 def test_unknown_option_is_one_clear_paragraph() -> None:

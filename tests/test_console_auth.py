@@ -12,6 +12,7 @@ import pytest
 
 from edge.cli import main
 from edge.console.auth import AUTH_FILE_NAME, AuthState, AuthStore, PasswordError, Verdict
+from tests.cli_support import one_line
 
 PASSWORD = "orange-lantern-42"
 
@@ -108,6 +109,6 @@ def test_passwd_command_reads_the_new_password_from_stdin(
     assert actions == ["console.passwd"] and PASSWORD not in audit
     capsys.readouterr()
     assert _passwd(tmp_path, "short\n") == 2
-    err = " ".join(capsys.readouterr().err.split())
+    err = one_line(capsys.readouterr().err)
     assert "at least 8 characters" in err and "Traceback" not in err
     assert AuthStore(tmp_path).attempt(PASSWORD, 0.0).verdict is Verdict.OK  # unchanged

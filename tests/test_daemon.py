@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.cli_support import one_line
+
 
 def start(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], socket.socket]:
     sock_path = tmp_path / "notify.sock"
@@ -148,5 +150,5 @@ def test_run_scenario_is_for_the_sim_backend_and_a_known_scenario_only(tmp_path:
         (["--scenario", "no_such_scenario"], "no scenario file 'no_such_scenario'"),
     ]:
         done = subprocess.run([*base, *extra], capture_output=True, text=True, timeout=60)
-        assert done.returncode != 0 and wanted in " ".join(done.stderr.split()), done.stderr
+        assert done.returncode != 0 and wanted in one_line(done.stderr), done.stderr
         assert "Traceback" not in done.stderr

@@ -14,6 +14,7 @@ from scipy.signal import resample_poly
 
 from edge.cli import main
 from edge.dsp.generate import callerid_fsk
+from tests.cli_support import one_line
 from tests.dsp_support import spandsp
 from tests.dsp_support.signals import amplitude, silence, to_pcm
 
@@ -109,7 +110,7 @@ def test_a_file_that_is_not_audio_is_one_clear_error(
         assert exc.value.code == 2
         captured = capsys.readouterr()
         assert captured.out == ""
-        assert words in " ".join(captured.err.split()) and "Traceback" not in captured.err
+        assert words in one_line(captured.err) and "Traceback" not in captured.err
 
 
 def test_the_installed_command_end_to_end(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from edge.record.chain import read_chain
 from edge.record.recorder import Recorder
 from edge.record.settings import RecordingConfig
 from edge.record.verify import verify
+from tests.cli_support import one_line
 
 
 def keygen(out: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
@@ -50,7 +51,7 @@ def test_keygen_writes_a_private_and_public_key_and_never_overwrites(
     with pytest.raises(SystemExit) as exit_info:
         main(["keygen", "--out", str(tmp_path / "central")])
     assert exit_info.value.code == 2
-    assert "never overwritten" in " ".join(capsys.readouterr().err.split())
+    assert "never overwritten" in one_line(capsys.readouterr().err)
 
 
 def test_decrypt_writes_wav_and_opus_and_is_audited(
@@ -94,7 +95,7 @@ def test_decrypt_errors_are_one_clear_paragraph(tmp_path: Path, capsys: pytest.C
         with pytest.raises(SystemExit) as exit_info:
             main(["decrypt", *argv])
         assert exit_info.value.code == 2
-        err = " ".join(capsys.readouterr().err.split())
+        err = one_line(capsys.readouterr().err)
         assert message in err and "Traceback" not in err
 
 

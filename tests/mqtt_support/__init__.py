@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from edge.telemetry.settings import MqttConfig
+from tests.cli_support import one_line
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
@@ -183,14 +184,10 @@ class Broker:
 def run_cli(
     main: Callable[[list[str]], int], capsys: pytest.CaptureFixture[str], *args: str
 ) -> tuple[int, str, str]:
-    """Run a command-line ``main`` in this process: (exit status, stdout, stderr as one line).
-
-    The CLI wraps its error paragraph at 100 columns, so where a line breaks depends on the length of
-    the paths in it; the test checks the words, not the wrapping.
-    """
+    """Run a command-line ``main`` in this process: (exit status, stdout, stderr as ``one_line``)."""
     try:
         status = main(list(args))
     except SystemExit as exc:
         status = int(exc.code or 0)
     out, err = capsys.readouterr()
-    return status, out, " ".join(err.split())
+    return status, out, one_line(err)
