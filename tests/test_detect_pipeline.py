@@ -93,25 +93,18 @@ def test_tiny_training_run_when_tensorflow_is_installed(tmp_path: Path) -> None:
         capture_output=True,
         timeout=300,
     )
+    train = [
+        str(train_py),
+        "pipeline/train.py",
+        "--work",
+        str(tmp_path),
+        "--epochs",
+        "1",
+        "--negatives",
+        "200",
+    ]
     subprocess.run(
-        [
-            str(train_py),
-            "pipeline/train.py",
-            "--work",
-            str(tmp_path),
-            "--pool",
-            str(pool),
-            "--hard",
-            "50",
-            "--mine-every",
-            "1",
-            "--epochs",
-            "1",
-            "--width",
-            "16",
-            "--negatives",
-            "200",
-        ],
+        [*train, "--pool", str(pool), "--hard", "50", "--mine-every", "1", "--width", "16"],
         cwd=ROOT / "models",
         check=True,
         capture_output=True,
@@ -142,20 +135,7 @@ def test_tiny_training_run_when_tensorflow_is_installed(tmp_path: Path) -> None:
     assert float(done.stdout.split()[-1]) > 0.98, done.stdout
     # Training continues from the int8 file; the rebuilt model is the folded form, exported the same way.
     subprocess.run(
-        [
-            str(train_py),
-            "pipeline/train.py",
-            "--work",
-            str(tmp_path),
-            "--init",
-            str(tmp_path / "kws.tflite"),
-            "--out",
-            str(tmp_path / "continued.tflite"),
-            "--epochs",
-            "1",
-            "--negatives",
-            "200",
-        ],
+        [*train, "--init", str(tmp_path / "kws.tflite"), "--out", str(tmp_path / "continued.tflite")],
         cwd=ROOT / "models",
         check=True,
         capture_output=True,

@@ -64,17 +64,20 @@ def from_tflite(path: Path) -> tf.keras.Model:
         experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
     )
     interpreter.allocate_tensors()
+    details = interpreter.get_tensor_details()
 
     def tensor(index: int) -> np.ndarray:
-        detail = interpreter.get_tensor_details()[index]
-        q = detail["quantization_parameters"]
+        q = details[index]["quantization_parameters"]
         value = interpreter.get_tensor(index).astype(np.float32)
         shape = [1] * value.ndim
         shape[q["quantized_dimension"]] = -1
         return (value - q["zero_points"].reshape(shape)) * q["scales"].reshape(shape)
 
-    ops = [op for op in interpreter._get_ops_details() if op["op_name"] != "DELEGATE"]
-    weighted = [op for op in ops if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
+    weighted = [
+        op
+        for op in interpreter._get_ops_details()
+        if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+    ]
     kinds = [op["op_name"] for op in weighted]
     if kinds != ["CONV_2D"] + ["DEPTHWISE_CONV_2D", "CONV_2D"] * 4 + ["FULLY_CONNECTED"] * 2:
         raise SystemExit(f"{path}: not this pipeline's DS-CNN ({kinds})")
@@ -103,10 +106,8 @@ def load_windows(paths: list[Path], frames: int) -> tuple[np.ndarray, np.ndarray
         data = np.load(path)
         x = data["x"]
         if frames and x.shape[1] > frames:
-            x = x[:, -frames:, :]
-            x = (x.astype(np.float32) - x.astype(np.float32).mean(axis=(1, 2), keepdims=True)).astype(
-                np.float16
-            )
+            cut = x[:, -frames:, :].astype(np.float32)
+            x = (cut - cut.mean(axis=(1, 2), keepdims=True)).astype(np.float16)
         xs.append(x)
         ys.append(data["y"].astype(np.int64))
     return np.concatenate(xs), np.concatenate(ys)
@@ -303,7 +304,9 @@ def main() -> None:
         "parameters": int(model.count_params()),
         "train_seconds": round(time.time() - t0),
         "epochs": args.epochs,
-        "width": int(next(layer for layer in model.layers if isinstance(layer, tf.keras.layers.Conv2D)).filters),
+        "width": int(
+            next(layer for layer in model.layers if isinstance(layer, tf.keras.layers.Conv2D)).filters
+        ),
         "frames": int(x16.shape[1]),
         "val_accuracy_float": float(model.evaluate(xv, yv, verbose=0)[1]),
         "output": "logits",
