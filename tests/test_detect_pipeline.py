@@ -144,6 +144,35 @@ def test_tiny_training_run_when_tensorflow_is_installed(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "train.json").read_text())
     assert report["continued_from"].endswith("kws.tflite") and report["width"] == 16
     assert (tmp_path / "continued.tflite").stat().st_size > 5000
+    # Widening keeps the function: with no noise the wider network gives the same logits.
+    check = (
+        "import sys, numpy as np; sys.path.insert(0, 'pipeline'); import train;"
+        f"model = train.from_tflite(__import__('pathlib').Path({str(tmp_path / 'kws.tflite')!r}));"
+        "wide = train.widened(model, 24, 3, noise=0.0);"
+        "x = np.load(sys.argv[1])['x'][:40].astype(np.float32)[..., None];"
+        "a, b = model.predict(x, verbose=0), wide.predict(x, verbose=0);"
+        "print(wide.count_params() > model.count_params(), float(np.abs(a - b).max()), float(np.abs(a).max()))"
+    )
+    done = subprocess.run(
+        [str(train_py), "-c", check, str(tmp_path / "train.npz")],
+        cwd=ROOT / "models",
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    bigger, diff, scale = done.stdout.split()[-3:]
+    assert bigger == "True" and float(diff) < 1e-4 * max(1.0, float(scale)), done.stdout
+    # A widened run continues the int8 model on a pool alone and exports the wider network.
+    subprocess.run(
+        [*train, "--init", str(tmp_path / "kws.tflite"), "--widen", "24", "--pool", str(pool)],
+        cwd=ROOT / "models",
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    report = json.loads((tmp_path / "train.json").read_text())
+    assert report["width"] == 24 and report["widened_to"] == 24
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")

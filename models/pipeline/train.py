@@ -95,6 +95,51 @@ def from_tflite(path: Path) -> tf.keras.Model:
     return model
 
 
+def widened(model: tf.keras.Model, width: int, seed: int, noise: float = 0.01) -> tf.keras.Model:
+    """The same function in a wider folded DS-CNN (Net2WiderNet): each new channel copies an old one.
+
+    Every convolution's output channel ``j`` is old channel ``mapping[j]`` (the first ``old`` map to
+    themselves, the rest to random old channels); the layer reading them divides each copy's weights by
+    the number of copies, so the logits are unchanged before training. A little noise on the copies' own
+    weights lets them drift apart (``noise`` 0: the same logits exactly). Only the folded form has no batch normalisation to carry over.
+    """
+    layers = [layer for layer in model.layers if layer.weights]
+    old = int(layers[0].get_weights()[0].shape[-1])
+    if width <= old:
+        raise SystemExit(f"--widen {width}: the model is already {old} wide")
+    rng = np.random.default_rng(seed)
+    frames, mels = model.input_shape[1:3]
+    classes = int(model.output_shape[-1])
+    wide = ds_cnn(int(frames), int(mels), classes, width, folded=True)
+    wide_layers = [layer for layer in wide.layers if layer.weights]
+    mapping = np.concatenate([np.arange(old), rng.integers(0, old, width - old)])
+    copies = np.bincount(mapping, minlength=old).astype(np.float32)
+
+    def jitter(kernel: np.ndarray) -> np.ndarray:
+        kernel = kernel.copy()
+        kernel[..., old:] *= 1.0 + noise * rng.standard_normal(kernel[..., old:].shape)
+        return kernel.astype(np.float32)
+
+    first_dense = len(layers) - 2
+    for i, (layer, target) in enumerate(zip(layers, wide_layers, strict=True)):
+        kernel, bias = layer.get_weights()
+        if isinstance(layer, tf.keras.layers.DepthwiseConv2D):
+            # One filter per channel: a copied channel gets its original's filter.
+            target.set_weights([kernel[:, :, mapping, :], bias[mapping]])
+        elif isinstance(layer, tf.keras.layers.Conv2D):
+            if i > 0:
+                kernel = kernel[:, :, mapping, :] / copies[mapping][None, None, :, None]
+            target.set_weights([jitter(kernel[..., mapping]), bias[mapping]])
+        elif i == first_dense:
+            # The first dense layer reads (time, channel) features flattened time-major.
+            steps = kernel.shape[0] // old
+            k = kernel.reshape(steps, old, -1)[:, mapping, :] / copies[mapping][None, :, None]
+            target.set_weights([k.reshape(steps * width, -1), bias])
+        else:
+            target.set_weights([kernel, bias])
+    return wide
+
+
 def load_windows(paths: list[Path], frames: int) -> tuple[np.ndarray, np.ndarray]:
     """Windows (float16) and labels from train.npz files; longer windows cut to their last ``frames``.
 
@@ -203,14 +248,23 @@ def main() -> None:
     ap.add_argument(
         "--warp", type=float, default=0.0, help="vocal-tract warp of the mel axis: factor 1 +- this (0 = off)"
     )
+    ap.add_argument(
+        "--widen",
+        type=int,
+        default=0,
+        help="continue --init in a network this wide (Net2WiderNet; 0 = as is)",
+    )
     ap.add_argument("--tilt", type=float, default=0.0, help="random spectral tilt, +- this many log units")
     args = ap.parse_args()
     tf.keras.utils.set_random_seed(args.seed)
     tf.config.threading.set_intra_op_parallelism_threads(2)
-    x16, y = load_windows(args.data or [args.work / "train.npz"], args.frames)
+    # A pool alone is enough to continue a model; a run from scratch also reads WORK's train.npz.
+    paths = args.data or ([] if args.pool and args.init else [args.work / "train.npz"])
+    parts = [load_windows(paths, args.frames)] if paths else []
     for pool in args.pool:
-        x16 = np.concatenate([x16, np.load(pool / "pool_x.npy")])
-        y = np.concatenate([y, np.load(pool / "pool_y.npy").astype(np.int64)])
+        parts.append((np.load(pool / "pool_x.npy"), np.load(pool / "pool_y.npy").astype(np.int64)))
+    x16 = np.concatenate([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
     keywords = tomllib.loads(
         (Path(__file__).resolve().parents[1] / "keywords.toml").read_text(encoding="utf-8")
     )
@@ -231,6 +285,10 @@ def main() -> None:
         if args.init:
             # Continue an earlier run (same classes and layers) instead of starting from scratch.
             load_weights_by_name(model, args.init)
+    if args.widen:
+        if not any(isinstance(layer, tf.keras.layers.Conv2D) and layer.use_bias for layer in model.layers):
+            raise SystemExit("--widen needs a folded model to continue (an int8 .tflite or a folded .keras)")
+        model = widened(model, args.widen, args.seed)
     per_epoch = per_epoch_neg + args.hard + args.repeat * len(pos)
     steps = args.epochs * int(np.ceil(per_epoch / 128))
     lr = tf.keras.optimizers.schedules.CosineDecay(args.lr, steps, alpha=0.02)
@@ -301,6 +359,7 @@ def main() -> None:
     out.write_bytes(blob)
     report = {
         "continued_from": str(args.init) if args.init else None,
+        "widened_to": args.widen or None,
         "parameters": int(model.count_params()),
         "train_seconds": round(time.time() - t0),
         "epochs": args.epochs,
