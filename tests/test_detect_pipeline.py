@@ -78,21 +78,16 @@ def test_tiny_training_run_when_tensorflow_is_installed(tmp_path: Path) -> None:
     train_py = ROOT / "models" / ".venv-train" / "bin" / "python"
     if not train_py.exists():
         pytest.skip("no models/.venv-train (TensorFlow is only needed to retrain)")
-    subprocess.run(
-        [sys.executable, "-m", "pipeline.build", "--scale", "0.01", "--out", str(tmp_path)],
-        cwd=ROOT / "models",
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            args, cwd=ROOT / "models", check=True, capture_output=True, text=True, timeout=300
+        )
+        return done.stdout
+
+    run(sys.executable, "-m", "pipeline.build", "--scale", "0.01", "--out", str(tmp_path))
     pool = tmp_path / "pool"
-    subprocess.run(
-        [sys.executable, "-m", "pipeline.pool", "--out", str(pool), "--per-group", "1", "--negatives", "4"],
-        cwd=ROOT / "models",
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    run(sys.executable, "-m", "pipeline.pool", "--out", str(pool), "--per-group", "1", "--negatives", "4")
     train = [
         str(train_py),
         "pipeline/train.py",
@@ -103,13 +98,7 @@ def test_tiny_training_run_when_tensorflow_is_installed(tmp_path: Path) -> None:
         "--negatives",
         "200",
     ]
-    subprocess.run(
-        [*train, "--pool", str(pool), "--hard", "50", "--mine-every", "1", "--width", "16"],
-        cwd=ROOT / "models",
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    run(*train, "--pool", str(pool), "--hard", "50", "--mine-every", "1", "--width", "16")
     assert (tmp_path / "kws.tflite").stat().st_size > 5000
     assert json.loads((tmp_path / "train.json").read_text())["output"] == "logits"
     # The int8 model rebuilt as float weights gives the int8 model's logits (up to quantization).
@@ -124,23 +113,10 @@ def test_tiny_training_run_when_tensorflow_is_installed(tmp_path: Path) -> None:
         " it.invoke(), b.append((it.get_tensor(o['index']).astype(np.float32) - zo) * so)) for w in x];"
         "print(np.corrcoef(a.ravel(), np.concatenate(b).ravel())[0, 1])"
     )
-    done = subprocess.run(
-        [str(train_py), "-c", check, str(tmp_path / "train.npz")],
-        cwd=ROOT / "models",
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert float(done.stdout.split()[-1]) > 0.98, done.stdout
+    out = run(str(train_py), "-c", check, str(tmp_path / "train.npz"))
+    assert float(out.split()[-1]) > 0.98, out
     # Training continues from the int8 file; the rebuilt model is the folded form, exported the same way.
-    subprocess.run(
-        [*train, "--init", str(tmp_path / "kws.tflite"), "--out", str(tmp_path / "continued.tflite")],
-        cwd=ROOT / "models",
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    run(*train, "--init", str(tmp_path / "kws.tflite"), "--out", str(tmp_path / "continued.tflite"))
     report = json.loads((tmp_path / "train.json").read_text())
     assert report["continued_from"].endswith("kws.tflite") and report["width"] == 16
     assert (tmp_path / "continued.tflite").stat().st_size > 5000
@@ -153,24 +129,11 @@ def test_tiny_training_run_when_tensorflow_is_installed(tmp_path: Path) -> None:
         "a, b = model.predict(x, verbose=0), wide.predict(x, verbose=0);"
         "print(wide.count_params() > model.count_params(), float(np.abs(a - b).max()), float(np.abs(a).max()))"
     )
-    done = subprocess.run(
-        [str(train_py), "-c", check, str(tmp_path / "train.npz")],
-        cwd=ROOT / "models",
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    bigger, diff, scale = done.stdout.split()[-3:]
-    assert bigger == "True" and float(diff) < 1e-4 * max(1.0, float(scale)), done.stdout
+    out = run(str(train_py), "-c", check, str(tmp_path / "train.npz"))
+    bigger, diff, scale = out.split()[-3:]
+    assert bigger == "True" and float(diff) < 1e-4 * max(1.0, float(scale)), out
     # A widened run continues the int8 model on a pool alone and exports the wider network.
-    subprocess.run(
-        [*train, "--init", str(tmp_path / "kws.tflite"), "--widen", "24", "--pool", str(pool)],
-        cwd=ROOT / "models",
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    run(*train, "--init", str(tmp_path / "kws.tflite"), "--widen", "24", "--pool", str(pool))
     report = json.loads((tmp_path / "train.json").read_text())
     assert report["width"] == 24 and report["widened_to"] == 24
 

@@ -260,6 +260,25 @@ def choose(dev: View, names: list[str], categories: list[str]) -> tuple[dict, di
     return {"alert": alert, "warn": warn}, rep, {"objective": round(objective, 4)}
 
 
+def trial(dev: View, test: View, names: list[str], categories: list[str]) -> tuple[dict, dict]:
+    """Thresholds chosen on dev, and a row with the dev objective and both sets' reports per tier."""
+    thresholds, dev_rep, score = choose(dev, names, categories)
+    test_rep = {t: report(test, names, categories, thresholds[t]) for t in ("alert", "warn")}
+    return thresholds, {**score, "dev": dev_rep, "test": test_rep}
+
+
+def summary(row: dict) -> str:
+    """One line of a trial's row: dev objective, dev warn, test warn (near-miss, latency), test alert."""
+    dev, test = row["dev"], row["test"]
+    return (
+        f"dev objective {row['objective']:.3f};"
+        f" dev warn {dev['warn']['recall_per_category']} FA {dev['warn']['false_accepts']};"
+        f" test warn {test['warn']['recall_per_category']} FA {test['warn']['false_accepts']}"
+        f" near {test['warn']['near_miss_fa_rate']} lat {test['warn']['latency_median_s']};"
+        f" test alert {test['alert']['recall_per_category']} FA {test['alert']['false_accepts']}"
+    )
+
+
 def from_shipped(work: Path) -> None:
     """Start from the shipped keyword model: work/kws.tflite, data.json and train.json from models/."""
     shipped = json.loads((ROOT / "models" / "kws.json").read_text(encoding="utf-8"))
@@ -338,21 +357,13 @@ def main() -> None:
     tried = []
     best = None
     for weight, candidate in settings:
-        dev = View(dev_m, weight, candidate)
-        thresholds, dev_rep, score = choose(dev, names, categories)
-        test = View(test_m, weight, candidate)
-        test_rep = {t: report(test, names, categories, thresholds[t]) for t in ("alert", "warn")}
-        row = {"weight": weight, "candidate": candidate, **score, "dev": dev_rep, "test": test_rep}
+        dev, test = View(dev_m, weight, candidate), View(test_m, weight, candidate)
+        thresholds, row = trial(dev, test, names, categories)
+        row = {"weight": weight, "candidate": candidate, **row}
         tried.append(row)
-        print(
-            f"weight {weight} candidate {candidate}: dev objective {score['objective']:.3f};"
-            f" dev warn {dev_rep['warn']['recall_per_category']} FA {dev_rep['warn']['false_accepts']};"
-            f" test warn {test_rep['warn']['recall_per_category']} FA {test_rep['warn']['false_accepts']};"
-            f" test alert {test_rep['alert']['recall_per_category']} FA {test_rep['alert']['false_accepts']}",
-            flush=True,
-        )
-        if best is None or score["objective"] > best[0]:
-            best = (score["objective"], weight, candidate, thresholds, dev, test, dev_rep, test_rep)
+        print(f"weight {weight} candidate {candidate}: {summary(row)}", flush=True)
+        if best is None or row["objective"] > best[0]:
+            best = (row["objective"], weight, candidate, thresholds, dev, test, row["dev"], row["test"])
     assert best is not None
     _obj, weight, candidate, thresholds, dev, test, dev_rep, test_rep = best
     alert, warn = thresholds["alert"], thresholds["warn"]

@@ -101,7 +101,8 @@ def widened(model: tf.keras.Model, width: int, seed: int, noise: float = 0.01) -
     Every convolution's output channel ``j`` is old channel ``mapping[j]`` (the first ``old`` map to
     themselves, the rest to random old channels); the layer reading them divides each copy's weights by
     the number of copies, so the logits are unchanged before training. A little noise on the copies' own
-    weights lets them drift apart (``noise`` 0: the same logits exactly). Only the folded form has no batch normalisation to carry over.
+    weights lets them drift apart (``noise`` 0: the same logits exactly). ``model`` must be the folded
+    form: batch normalisation statistics would not carry over to copied channels this way.
     """
     layers = [layer for layer in model.layers if layer.weights]
     old = int(layers[0].get_weights()[0].shape[-1])
@@ -256,6 +257,9 @@ def main() -> None:
     )
     ap.add_argument("--tilt", type=float, default=0.0, help="random spectral tilt, +- this many log units")
     args = ap.parse_args()
+    folded = bool(args.init) and (args.init.suffix == ".tflite" or is_folded(args.init))
+    if args.widen and not folded:
+        raise SystemExit("--widen needs a folded model to continue (an int8 .tflite or a folded .keras)")
     tf.keras.utils.set_random_seed(args.seed)
     tf.config.threading.set_intra_op_parallelism_threads(2)
     # A pool alone is enough to continue a model; a run from scratch also reads WORK's train.npz.
@@ -280,14 +284,11 @@ def main() -> None:
     if args.init and args.init.suffix == ".tflite":
         model = from_tflite(args.init)
     else:
-        folded = bool(args.init) and is_folded(args.init)
         model = ds_cnn(x16.shape[1], x16.shape[2], classes, args.width, folded=folded)
         if args.init:
             # Continue an earlier run (same classes and layers) instead of starting from scratch.
             load_weights_by_name(model, args.init)
     if args.widen:
-        if not any(isinstance(layer, tf.keras.layers.Conv2D) and layer.use_bias for layer in model.layers):
-            raise SystemExit("--widen needs a folded model to continue (an int8 .tflite or a folded .keras)")
         model = widened(model, args.widen, args.seed)
     per_epoch = per_epoch_neg + args.hard + args.repeat * len(pos)
     steps = args.epochs * int(np.ceil(per_epoch / 128))
