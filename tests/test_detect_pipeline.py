@@ -180,3 +180,29 @@ def test_verifier_data_smoke_run(tmp_path: Path) -> None:
     assert data["x"].shape[1:] == (meta["frames"], N_MELS) and meta["frames"] > WINDOW_FRAMES
     assert sorted(set(data["y"][data["y"] > 0].tolist())) == list(range(1, len(groups) + 1))
     assert (data["y"] == 0).sum() > 0 and ((data["s1"] >= 0) & (data["s1"] <= 1)).all()
+
+
+def test_tail_rate_predicts_false_accepts_beyond_the_highest_dev_peak() -> None:
+    """Thresholds for rates below one per dev stream: fitted on 16 h of peaks, checked on 800 h more."""
+    from pipeline.evaluate import Tail, logit
+
+    rng = np.random.default_rng(3)
+    rate_per_h, hours = 30.0, 16.0
+
+    def stream_peaks(h: float) -> np.ndarray:
+        # Peak log-odds with an exponential tail (scale 0.6 above 0), as the dev streams measured.
+        z = rng.exponential(0.6, rng.poisson(rate_per_h * h))
+        return 1.0 / (1.0 + np.exp(-z))
+
+    tail = Tail(list(stream_peaks(hours)), hours)
+    fresh = stream_peaks(800.0)
+    for wanted in (0.05, 0.2):
+        thr = tail.threshold(wanted)
+        # A threshold above every dev peak, yet one that fires at about the asked rate on new speech.
+        assert thr > 0.5
+        measured = float((fresh >= thr).sum()) / 800.0
+        assert wanted / 2.5 < measured < wanted * 2.5, (wanted, measured)
+    assert tail.threshold(0.05) > tail.threshold(0.2)
+    assert float(logit(0.5)) == 0.0
+    # No dev peaks at all: nothing to fit, the tier's floor decides.
+    assert Tail([], hours).threshold(0.1) == 0.0

@@ -143,12 +143,17 @@ def write_heldout(path: Path, groups, near, seed: int, scale: float, hours: floa
         render_negative("near", near, trng, tnrng, True, babble)[0] for _ in range(max(10, int(300 * scale)))
     ]
     stream_parts = []
+    # What was said where, so that a false accept on the stream can be traced to its sentence.
+    said: list[str] = []
+    said_at: list[float] = []
     seconds = 0.0
     while seconds < 3600.0 * scale * hours:
         kind = trng.choice(["ordinary", "ordinary", "ordinary", "shuffled"])
-        pcm, _ = render_negative(kind, near, trng, tnrng, True, babble)
+        pcm, sentence = render_negative(kind, near, trng, tnrng, True, babble)
         gap = np.zeros(int(trng.uniform(0.2, 1.5) * audio.LINE_RATE), dtype=np.int16)
         stream_parts += [pcm, gap]
+        said.append(sentence)
+        said_at.append(seconds)
         seconds += (pcm.size + gap.size) / audio.LINE_RATE
     stream = np.concatenate(stream_parts)
     pos_pcm = np.empty(len(pos_clips), dtype=object)
@@ -163,6 +168,8 @@ def write_heldout(path: Path, groups, near, seed: int, scale: float, hours: floa
         pos_end=np.array([c["end"] for c in pos_clips]),
         near_pcm=near_pcm,
         stream=stream,
+        stream_text=np.array(said),
+        stream_start_s=np.array(said_at),
     )
     print(
         f"{path.name}: {len(pos_clips)} positives, {len(near_clips)} near misses, {stream.size / 8000 / 3600:.2f} h",
@@ -178,8 +185,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--heldout-only", action="store_true", help="only (re)write test.npz and dev.npz")
     ap.add_argument("--extra", type=Path, action="append", default=[], help="folder of real labelled WAVs")
-    ap.add_argument("--dev-hours", type=float, default=4.0, help="hours of ordinary-speech stream in dev")
-    ap.add_argument("--test-hours", type=float, default=3.0, help="hours of ordinary-speech stream in test")
+    ap.add_argument(
+        "--dev-hours", type=float, default=16.0, help="hours of ordinary-speech stream in dev (thresholds)"
+    )
+    ap.add_argument("--test-hours", type=float, default=8.0, help="hours of ordinary-speech stream in test")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     groups, near = text.load_keywords()
