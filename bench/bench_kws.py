@@ -1,6 +1,7 @@
 """Benchmark the abuse detector: real-time factor per line, inference time, resident memory.
 
-Run: nice -n 10 .venv/bin/python bench/bench_kws.py [--seconds 120]. Figures go into docs/detect.md.
+Run: nice -n 10 .venv/bin/python bench/bench_kws.py [--seconds 120] [--model OTHER.tflite]. Figures go into
+docs/detect.md; --model (its .json beside it) compares another model on the same machine and speech.
 """
 
 from __future__ import annotations
@@ -33,12 +34,13 @@ def main() -> None:
     """Print one JSON object with the figures."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seconds", type=float, default=120.0, help="seconds of caller speech to run")
+    ap.add_argument("--model", type=Path, default=None, help="a .tflite with its .json (default: shipped)")
     args = ap.parse_args()
     speech = np.concatenate([read_wav(p) for p in sorted(FIXTURES.glob("*.wav"))])
     reps = int(np.ceil(args.seconds * 8000 / speech.size))
     pcm = np.tile(speech, reps)[: int(args.seconds * 8000)]
     before = rss_mb()
-    detector, error = load_detector(DetectionConfig(inline=True, calibration_enabled=False))
+    detector, error = load_detector(DetectionConfig(inline=True, calibration_enabled=False, model_path=args.model))
     assert detector is not None, error
     loaded = rss_mb()
     detector.reset()
