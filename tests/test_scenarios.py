@@ -68,14 +68,15 @@ EXPECTED: dict[str, list[tuple[str, str | None, str | None]]] = {
     "06_dtmf_cut": [*ANSWERED, *staff_cut("staff.request")],
     "07_abusive_caller": [
         *ANSWERED,
-        # The first 씨발 crosses only the staff-alert threshold (silent to the caller, a tone for staff);
-        # 개새끼 crosses the warning threshold; after the warning, the next detection ends the call.
-        ("staff_alert", None, "abuse.profanity"),
-        ("tone", "alert", None),
+        # The first 씨발 crosses the caller-warning threshold: the warning plays. 개새끼 crosses only the
+        # staff-alert one (silent to the caller, a tone for staff). 죽여버린다 is the first threat, so it is
+        # warned on its own; the next profanity after the profanity warning ends the call.
         ("prompt", "warning", "abuse.profanity"),
         ("warning", None, "abuse.profanity"),
         ("staff_alert", None, "abuse.profanity"),
         ("tone", "alert", None),
+        ("prompt", "warning", "abuse.threat"),
+        ("warning", None, "abuse.threat"),
         ("prompt", "cut", "abuse.profanity"),
         ("cut", None, "abuse.profanity"),
         ("strike", None, "abuse.profanity"),
