@@ -12,8 +12,9 @@ import numpy as np
 from edge.core.events import Tier
 from edge.detect.cli import read_wav
 from edge.detect.detector import load_detector
-from edge.detect.features import StreamingLogMel, logmel
+from edge.detect.features import FeatureHistory, StreamingLogMel, logmel
 from edge.detect.settings import DetectionConfig
+from edge.detect.shouting import ShoutingCue
 from edge.ports import Pcm
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kws"
@@ -37,6 +38,45 @@ def test_streaming_front_end_equals_batch() -> None:
     stream = StreamingLogMel()
     parts = [stream.push(pcm[i : i + 97]) for i in range(0, pcm.size, 97)]
     assert np.allclose(np.concatenate(parts), logmel(pcm), atol=1e-4)
+
+
+def test_one_frame_path_gives_the_same_numbers_as_push() -> None:
+    rng = np.random.default_rng(2)
+    pcm = (rng.standard_normal(4000) * 3000).astype(np.int16)
+    general, fast = StreamingLogMel(), StreamingLogMel()
+    slow = np.concatenate([general.push(pcm[i : i + 160]) for i in range(0, pcm.size, 160)])
+    quick = np.stack([fast.push_frame(pcm[i : i + 160]) for i in range(0, pcm.size, 160)])
+    assert np.array_equal(slow, quick)
+    # After an odd-sized push the one-frame path falls back to the general one and stays exact.
+    general.push(pcm[:37])
+    fast.push(pcm[:37])
+    assert np.array_equal(general.push(pcm[37:197])[0], fast.push_frame(pcm[37:197]))
+
+
+def test_feature_history_keeps_the_newest_frames_in_order_across_slides() -> None:
+    history = FeatureHistory(8, spare=1)
+    floor = np.log(np.float32(1e-6))
+    assert np.all(history.last(8) == floor)
+    for i in range(37):  # several slides of a 16-row buffer
+        history.append(np.full(32, i, dtype=np.float32))
+        window = history.last(8)
+        expected = [max(j, -1) for j in range(i - 7, i + 1)]
+        assert [float(r[0]) if r[0] != floor else -1 for r in window] == expected
+    assert [float(r[0]) for r in history.last(3)] == [34.0, 35.0, 36.0]
+
+
+def test_shouting_cue_counts_loud_frames_in_a_sliding_two_seconds() -> None:
+    cue = ShoutingCue(level_dbfs=-12.0, over_median_db=6.0, min_s=0.8)
+    loud = np.full(160, 16000, dtype=np.int16)  # about -6 dBFS
+    quiet = np.full(160, 300, dtype=np.int16)
+    # 39 loud frames spread so no 2 s window holds 40: never a shout.
+    for _ in range(3):
+        for _ in range(39):
+            assert cue.push(loud, True) is None
+        for _ in range(61):
+            assert cue.push(quiet, True) is None
+    hits = [cue.push(loud, True) for _ in range(40)]
+    assert hits[:-1] == [None] * 39 and hits[-1] is not None and abs(hits[-1] + 6.2) < 0.1
 
 
 def test_worker_thread_detects_and_clip_is_labelled_on_call_end() -> None:

@@ -15,7 +15,7 @@ import webrtcvad
 
 from edge.core.events import AbuseDetected, Category, Tier
 from edge.detect.calibration import Calibrator
-from edge.detect.features import HOP, N_MELS, WINDOW_FRAMES, StreamingLogMel, model_input
+from edge.detect.features import HOP, WINDOW_FRAMES, FeatureHistory, StreamingLogMel, model_input
 from edge.detect.model import KwsModel, ModelError, default_model_path
 from edge.detect.settings import DetectionConfig
 from edge.detect.shouting import ShoutingCue
@@ -104,7 +104,7 @@ class AbuseDetector:
     def _reset_state(self) -> None:
         self._frontend.reset()
         self._shout.reset()
-        self._features = np.full((self._history, N_MELS), np.log(1e-6), dtype=np.float32)
+        self._features = FeatureHistory(self._history)
         self._voiced: deque[bool] = deque(maxlen=WINDOW_FRAMES)
         self._posteriors: deque[np.ndarray] = deque(maxlen=self.config.smoothing_hops)
         self._audio: deque[Pcm] = deque(maxlen=max(1, round(self.config.clip_s / FRAME_S)))
@@ -211,6 +211,9 @@ class AbuseDetector:
             log.error("%s", self.failure)
 
     def _process(self, pcm: Pcm, t: float) -> None:
+        if not self._pending.size and pcm.size == HOP:  # the appliance's 20 ms frames: no re-slicing
+            self._frame(pcm, t + FRAME_S)
+            return
         data = np.concatenate([self._pending, pcm.astype(np.int16)]) if self._pending.size else pcm
         start_t = t - self._pending.size / SAMPLE_RATE
         n = data.size // HOP
@@ -224,8 +227,7 @@ class AbuseDetector:
         self._voiced.append(voiced)
         if voiced:
             self.speech_s += FRAME_S
-        self._features = np.roll(self._features, -1, axis=0)
-        self._features[-1] = self._frontend.push(frame)[0]
+        self._features.append(self._frontend.push_frame(frame))
         self._frames += 1
         if self.config.shouting_enabled:
             level = self._shout.push(frame, voiced)
@@ -245,7 +247,7 @@ class AbuseDetector:
         if self.failure is None and sum(self._voiced) >= self.config.vad_min_speech_frames:
             began = time.perf_counter()
             try:
-                posterior = self.model.predict(model_input(self._features[-WINDOW_FRAMES:]))
+                posterior = self.model.predict(model_input(self._features.last(WINDOW_FRAMES)))
             except Exception as exc:  # noqa: BLE001 - the runtime raises bare RuntimeError/ValueError
                 self._fail("the keyword model", exc)
                 return
@@ -293,7 +295,7 @@ class AbuseDetector:
         if self.failure is None and float(smoothed[1:].max()) >= v.candidate:
             began = time.perf_counter()
             try:
-                checked = self.model.verify(model_input(self._features[-v.window_frames :]))
+                checked = self.model.verify(model_input(self._features.last(v.window_frames)))
             except Exception as exc:  # noqa: BLE001 - the runtime raises bare RuntimeError/ValueError
                 self._fail("the keyword verifier", exc)
                 return None
