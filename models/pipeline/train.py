@@ -372,6 +372,14 @@ def main() -> None:
         "output": "logits",
         "pool": [str(p) for p in args.pool] or None,
         "hard_negatives_per_epoch": args.hard,
+        # The rest of the command line, so a stage can be rerun from its record alone.
+        "lr": args.lr,
+        "seed": args.seed,
+        "negatives_per_epoch": args.negatives,
+        "repeat": args.repeat,
+        "negative_weight": args.negative_weight,
+        "mine_every": args.mine_every,
+        "mine_sample": args.mine_sample,
         "warp": args.warp,
         "tilt": args.tilt,
     }
