@@ -141,3 +141,79 @@ def test_shouting_only_alerts_staff() -> None:
     assert shouts, "speech 30 dB louder than the call's usual level should count as shouting"
     assert all(e.tier is Tier.ALERT for e in shouts)
     assert min(d.t for d in detector.detections if d.event.source == "shouting") > ordinary.size / 8000
+
+
+class _ScriptedModel:
+    """The shipped model's metadata with scripted posteriors: the n-th inference returns script[n]."""
+
+    def __init__(self, script: list[dict[str, float]]) -> None:
+        from edge.detect.model import KwsModel, default_model_path
+
+        model = KwsModel(default_model_path())
+        self.info, self.path, self.verifier = model.info, model.path, None
+        self._names = [c.id for c in model.info.classes]
+        self._script = script
+        self.calls = 0
+
+    def predict(self, window: np.ndarray) -> np.ndarray:
+        scores = self._script[min(self.calls, len(self._script) - 1)]
+        self.calls += 1
+        out = np.zeros(len(self._names) + 1, dtype=np.float32)
+        for name, value in scores.items():
+            out[1 + self._names.index(name)] = value
+        out[0] = 1.0 - out[1:].sum()
+        return out
+
+
+def _run_script(script: list[dict[str, float]], hold: int) -> list[tuple[float, Tier, str, float]]:
+    """Feed speech through a detector whose model says ``script``, one inference per 100 ms hop."""
+    from typing import cast
+
+    from edge.detect.detector import AbuseDetector
+    from edge.detect.model import KwsModel
+
+    config = DetectionConfig(
+        inline=True,
+        shouting_enabled=False,
+        calibration_enabled=False,
+        smoothing_hops=1,
+        vad_min_speech_frames=0,
+        alert_hold_hops=hold,
+        alert_thresholds={"profanity": 0.5, "threat": 0.5, "sexual": 0.5},
+        warn_thresholds={"profanity": 0.8, "threat": 0.8, "sexual": 0.8},
+    )
+    model = _ScriptedModel(script)
+    detector = AbuseDetector(config, cast(KwsModel, model))
+    pcm = read_wav(FIXTURES / POSITIVE)
+    for i in range(0, 5 * 160 * len(script), 160):  # exactly one hop per script entry
+        detector.feed(pcm[i % (pcm.size - 160) :][:160], i / 8000)
+    assert model.calls == len(script)
+    return [(round(d.t, 2), d.event.tier, d.event.keyword, d.event.score) for d in detector.detections]
+
+
+def test_a_word_rising_through_both_tiers_is_one_warning_not_an_alert_then_a_warning() -> None:
+    rising = [{}, {"ssibal": 0.6}, {"ssibal": 0.9}, {"ssibal": 0.95}, {}, {}]
+    # Without the hold, one word gives staff an alert and 100 ms later the caller a warning.
+    assert [(t, tier) for t, tier, _k, _s in _run_script(rising, hold=0)] == [
+        (0.2, Tier.ALERT),
+        (0.3, Tier.WARN),
+    ]
+    # With it (the default two hops), only the warning, at the same moment.
+    assert DetectionConfig().alert_hold_hops == 2
+    assert _run_script(rising, hold=2) == [(0.3, Tier.WARN, "ssibal", 0.9)]
+    # Two hops later still folds into the warning; three hops later the alert has been reported.
+    slow = [{}, {"ssibal": 0.6}, {"ssibal": 0.7}, {"ssibal": 0.9}, {}]
+    assert [tier for _t, tier, _k, _s in _run_script(slow, hold=2)] == [Tier.WARN]
+    slower = [{}, {"ssibal": 0.6}, {"ssibal": 0.7}, {"ssibal": 0.7}, {"ssibal": 0.9}, {}]
+    assert [tier for _t, tier, _k, _s in _run_script(slower, hold=2)] == [Tier.ALERT, Tier.WARN]
+
+
+def test_an_alert_only_word_is_reported_after_the_hold_with_its_best_score() -> None:
+    # Crosses the alert tier at 0.2 s, peaks at 0.3 s, falls back: one alert, two hops later.
+    script = [{}, {"jugyeo": 0.55}, {"jugyeo": 0.7}, {"jugyeo": 0.2}, {}, {}, {}]
+    assert _run_script(script, hold=2) == [(0.4, Tier.ALERT, "jugyeo", 0.7)]
+    assert _run_script(script, hold=0) == [(0.2, Tier.ALERT, "jugyeo", 0.55)]
+    # Two classes are held and reported apart; the refractory time still holds per class and tier.
+    both = [{"ssibal": 0.6, "momae": 0.6}, {}, {}, {"ssibal": 0.6}, {}, {}, {}]
+    got = _run_script(both, hold=2)
+    assert sorted((t, k) for t, _tier, k, _s in got) == [(0.3, "momae"), (0.3, "ssibal")]

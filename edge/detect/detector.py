@@ -111,6 +111,8 @@ class AbuseDetector:
         self._pending = np.zeros(0, dtype=np.int16)
         self._frames = 0
         self._last: dict[tuple[str, Tier], float] = {}
+        self._held: dict[str, tuple[int, float]] = {}
+        """Alert-tier crossings waiting to see if they reach the warn tier: class id -> (hops left, score)."""
         self._last_shout = -1e9
         self._call_clips = 0
         self.speech_s = 0.0
@@ -267,18 +269,45 @@ class AbuseDetector:
         self.calibrator.observe(scores)
         thresholds = self.calibrator.thresholds
         for c in self.classes:
-            score = scores[c.id]
-            for tier in (Tier.WARN, Tier.ALERT):
-                if score < thresholds[tier][c.id]:
-                    continue
-                if t_end - self._last.get((c.id, tier), -1e9) < self.config.refractory_s:
-                    break
-                self._last[(c.id, tier)] = t_end
-                if tier is Tier.WARN:
-                    # A warning implies the alert: do not report the same moment twice.
-                    self._last[(c.id, Tier.ALERT)] = t_end
-                self._emit(c.id, Category(c.category), tier, score, t_end, c.typical_s, "model")
-                break
+            self._decide(c.id, Category(c.category), c.typical_s, scores[c.id], thresholds, t_end)
+
+    def _decide(
+        self,
+        name: str,
+        category: Category,
+        typical_s: float,
+        score: float,
+        thresholds: dict[Tier, dict[str, float]],
+        t_end: float,
+    ) -> None:
+        """Report one class's hop: a warning at once; an alert after the hold, unless it became a warning.
+
+        A keyword's smoothed score usually rises over a hop or two, so the staff-alert tier is often
+        crossed just before the caller-warning tier: without the hold, one word gave staff an alert tone
+        and then the caller a warning, and central two incidents.
+        """
+        refractory = self.config.refractory_s
+        if score >= thresholds[Tier.WARN][name]:
+            self._held.pop(name, None)
+            if t_end - self._last.get((name, Tier.WARN), -1e9) >= refractory:
+                # A warning implies the alert: do not report the same word twice.
+                self._last[(name, Tier.WARN)] = self._last[(name, Tier.ALERT)] = t_end
+                self._emit(name, category, Tier.WARN, score, t_end, typical_s, "model")
+            return
+        held = self._held.get(name)
+        if held is None:
+            if score < thresholds[Tier.ALERT][name]:
+                return
+            if t_end - self._last.get((name, Tier.ALERT), -1e9) < refractory:
+                return
+            held = (self.config.alert_hold_hops, score)
+        hops_left, best = held[0], max(held[1], score)
+        if hops_left > 0:
+            self._held[name] = (hops_left - 1, best)
+            return
+        self._held.pop(name, None)
+        self._last[(name, Tier.ALERT)] = t_end
+        self._emit(name, category, Tier.ALERT, best, t_end, typical_s, "model")
 
     def _verified(self, smoothed: np.ndarray, t_end: float) -> np.ndarray | None:
         """Stage-1 scores fused with the verifier's (when the model has one); None if the verifier failed.

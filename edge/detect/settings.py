@@ -60,6 +60,17 @@ class DetectionConfig(Section):
         title="Inference hop",
         description="Run the model every this many 20 ms frames (5 = every 100 ms).",
     )
+    alert_hold_hops: int = Field(
+        2,
+        ge=0,
+        le=10,
+        title="Staff-alert hold",
+        description=(
+            "A keyword that crosses only the staff-alert tier is reported this many inferences later, unless"
+            " it reaches the caller-warning tier meanwhile: then only the warning is reported, not an alert"
+            " followed by a warning for the same word (0 = report alerts at once)."
+        ),
+    )
     refractory_s: float = Field(
         2.0,
         ge=0.0,
