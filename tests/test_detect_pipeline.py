@@ -120,6 +120,48 @@ def test_tiny_training_run_when_tensorflow_is_installed(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "train.json").read_text())
     assert report["continued_from"].endswith("kws.tflite") and report["width"] == 16
     assert (tmp_path / "continued.tflite").stat().st_size > 5000
+    # A soup of the first run and its continuation: one int8 model of the same shape, its record says so.
+    soup = [
+        str(train_py),
+        "pipeline/soup.py",
+        str(tmp_path / "kws.tflite"),
+        str(tmp_path / "continued.tflite"),
+    ]
+    run(*soup, "--out", str(tmp_path / "soup"), "--pool", str(pool), "--weights", "1", "3")
+    report = json.loads((tmp_path / "soup" / "train.json").read_text())
+    assert report["soup_weights"] == [1.0, 3.0] and report["width"] == 16 and len(report["soup_of"]) == 2
+    assert (tmp_path / "soup" / "kws.tflite").stat().st_size > 5000
+    # Its weights are the weighted mean of the ingredients'; other shapes are refused.
+    check = "\n".join(
+        [
+            "import sys, numpy as np",
+            "from pathlib import Path",
+            "sys.path.insert(0, 'pipeline')",
+            "import train, soup",
+            f"a, b = (train.from_tflite(Path({str(tmp_path)!r}) / n) for n in ('kws.tflite', 'continued.tflite'))",
+            "wa, wb = a.get_weights(), b.get_weights()",
+            "mixed = soup.soup([a, b], [1.0, 3.0]).get_weights()",
+            "error = max(float(np.abs(m - (0.25 * x + 0.75 * y)).max()) for m, x, y in zip(mixed, wa, wb))",
+            "print(error, float(np.abs(wa[0] - wb[0]).max()))",
+            "wide = train.widened(train.from_tflite(Path(sys.argv[1])), 24, 3)",
+            "try:",
+            "    soup.soup([b, wide], [1, 1])",
+            "    print('mixed')",
+            "except SystemExit:",
+            "    print('refused')",
+        ]
+    )
+    out = run(str(train_py), "-c", check, str(tmp_path / "kws.tflite"))
+    error, spread, verdict = out.split()[-3:]
+    assert float(error) < 1e-6 < float(spread) and verdict == "refused", out
+    bad = subprocess.run(
+        [*soup, "--out", str(tmp_path / "bad"), "--pool", str(pool), "--weights", "1"],
+        cwd=ROOT / "models",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode != 0 and "one non-negative weight per model" in bad.stderr
     # Widening keeps the function: with no noise the wider network gives the same logits.
     check = (
         "import sys, numpy as np; sys.path.insert(0, 'pipeline'); import train;"

@@ -181,6 +181,24 @@ def load_weights_by_name(model: tf.keras.Model, path: Path) -> None:
                 layer.set_weights([group[str(i)][()] for i in range(len(group))])
 
 
+def export_int8(model: tf.keras.Model, x: np.ndarray, rng: np.random.Generator, out: Path) -> bytes:
+    """Write ``model`` as full int8 (int8 input, int8 logits), calibrated on up to 1 000 windows of ``x``."""
+
+    def representative():
+        for i in rng.choice(len(x), size=min(1000, len(x)), replace=False):
+            yield [x[i : i + 1]]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    blob = converter.convert()
+    out.write_bytes(blob)
+    return blob
+
+
 def keyword_score(model: tf.keras.Model, x: np.ndarray, batch: int = 1024) -> np.ndarray:
     """Highest keyword posterior of each window (how much a negative looks like some keyword)."""
     out = np.empty(len(x), dtype=np.float32)
@@ -343,21 +361,8 @@ def main() -> None:
         print(f"epoch {epoch + 1}/{args.epochs} {time.time() - t0:.0f}s", flush=True)
         model.save(args.work / "kws_float.keras")
     print(f"trained in {time.time() - t0:.0f}s, {model.count_params()} parameters", flush=True)
-    x = xv
-
-    def representative():
-        for i in rng.choice(len(x), size=min(1000, len(x)), replace=False):
-            yield [x[i : i + 1]]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    blob = converter.convert()
     out = args.out or (args.work / "kws.tflite")
-    out.write_bytes(blob)
+    blob = export_int8(model, xv, rng, out)
     report = {
         "continued_from": str(args.init) if args.init else None,
         "widened_to": args.widen or None,
