@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train import export_int8, from_tflite, is_folded, tf
+from train import export_int8, from_tflite, is_folded, tf, width_of
 
 
 def load_folded(path: Path) -> tf.keras.Model:
@@ -69,9 +69,7 @@ def main() -> None:
         "calibration_pool": str(args.pool),
         "seed": args.seed,
         "parameters": int(model.count_params()),
-        "width": int(
-            next(layer for layer in model.layers if isinstance(layer, tf.keras.layers.Conv2D)).filters
-        ),
+        "width": width_of(model),
         "frames": int(calibration.shape[1]),
         "output": "logits",
     }

@@ -181,6 +181,11 @@ def load_weights_by_name(model: tf.keras.Model, path: Path) -> None:
                 layer.set_weights([group[str(i)][()] for i in range(len(group))])
 
 
+def width_of(model: tf.keras.Model) -> int:
+    """The DS-CNN's channel count (its first convolution's filters)."""
+    return int(next(layer for layer in model.layers if isinstance(layer, tf.keras.layers.Conv2D)).filters)
+
+
 def export_int8(model: tf.keras.Model, x: np.ndarray, rng: np.random.Generator, out: Path) -> bytes:
     """Write ``model`` as full int8 (int8 input, int8 logits), calibrated on up to 1 000 windows of ``x``."""
 
@@ -369,9 +374,7 @@ def main() -> None:
         "parameters": int(model.count_params()),
         "train_seconds": round(time.time() - t0),
         "epochs": args.epochs,
-        "width": int(
-            next(layer for layer in model.layers if isinstance(layer, tf.keras.layers.Conv2D)).filters
-        ),
+        "width": width_of(model),
         "frames": int(x16.shape[1]),
         "val_accuracy_float": float(model.evaluate(xv, yv, verbose=0)[1]),
         "output": "logits",
