@@ -85,6 +85,17 @@ def test_unknown_model_output_kind_is_refused(tmp_path: Path) -> None:
     assert error is not None and "probabilities-maybe" in error and "safe mode" in error
 
 
+@pytest.mark.parametrize("band", [[3400, 300], [300], "telephone", [300, 5000]])
+def test_a_front_end_band_that_cannot_be_built_is_safe_mode(tmp_path: Path, band: object) -> None:
+    path = _copy_model(tmp_path)
+    meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    meta["front_end"]["band_hz"] = band
+    path.with_suffix(".json").write_text(json.dumps(meta), encoding="utf-8")
+    detector, error = load_detector(DetectionConfig(model_path=path))
+    assert detector is None
+    assert error is not None and "band" in error and "safe mode" in error
+
+
 def _positive_fixture() -> tuple[np.ndarray, dict[str, object]]:
     expected = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))
     name, meta = next((n, e) for n, e in expected.items() if e is not None)

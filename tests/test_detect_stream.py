@@ -12,7 +12,7 @@ import numpy as np
 from edge.core.events import Tier
 from edge.detect.cli import read_wav
 from edge.detect.detector import AbuseDetector, load_detector
-from edge.detect.features import FeatureHistory, StreamingLogMel, logmel
+from edge.detect.features import LINE_BAND_HZ, BandPass, FeatureHistory, StreamingLogMel, logmel
 from edge.detect.model import KwsModel, default_model_path
 from edge.detect.settings import DetectionConfig
 from edge.detect.shouting import ShoutingCue
@@ -52,6 +52,41 @@ def test_one_frame_path_gives_the_same_numbers_as_push() -> None:
     general.push(pcm[:37])
     fast.push(pcm[:37])
     assert np.array_equal(general.push(pcm[37:197])[0], fast.push_frame(pcm[37:197]))
+
+
+def test_band_pass_front_end_streams_like_the_batch_one_whatever_the_chunking() -> None:
+    rng = np.random.default_rng(3)
+    pcm = (rng.standard_normal(8000) * 3000).astype(np.int16)
+    whole = logmel(pcm, LINE_BAND_HZ)
+    assert not np.allclose(whole, logmel(pcm), atol=1e-2)  # the filter changes the features
+    # The filter itself carries its state exactly from chunk to chunk.
+    audio = pcm.astype(np.float64) / 32768.0
+    chunked = BandPass(LINE_BAND_HZ)
+    parts = [chunked.filter(audio[i : i + 97]) for i in range(0, audio.size, 97)]
+    assert np.array_equal(np.concatenate(parts), BandPass(LINE_BAND_HZ).filter(audio))
+    general, fast = StreamingLogMel(LINE_BAND_HZ), StreamingLogMel(LINE_BAND_HZ)
+    odd = np.concatenate([general.push(pcm[i : i + 160]) for i in range(0, pcm.size, 160)])
+    hops = np.stack([fast.push_frame(pcm[i : i + 160]) for i in range(0, pcm.size, 160)])
+    assert np.array_equal(odd, hops)
+    # Framed in other batch shapes than the whole clip: FFT rounding only, as without the filter.
+    assert np.allclose(hops, whole, atol=1e-4)
+    # A new call starts from a quiet filter, as each training clip did.
+    fast.reset()
+    again = np.stack([fast.push_frame(pcm[i : i + 160]) for i in range(0, 1600, 160)])
+    assert np.array_equal(again, hops[:10])
+
+
+def _tone_level_db(band: BandPass | None, hz: float) -> float:
+    t = np.arange(8000) / 8000
+    pcm = (np.sin(2 * np.pi * hz * t) * 10000).astype(np.int16)
+    out = band.filter(pcm.astype(np.float64)) if band else pcm.astype(np.float64)
+    return float(10 * np.log10(np.mean(np.asarray(out[4000:], dtype=np.float64) ** 2)))
+
+
+def test_band_pass_keeps_the_telephone_band_and_removes_what_lies_outside_it() -> None:
+    for hz, least, most in ((100.0, -99.0, -25.0), (1000.0, -0.5, 0.5), (3800.0, -99.0, -12.0)):
+        loss = _tone_level_db(BandPass(LINE_BAND_HZ), hz) - _tone_level_db(None, hz)
+        assert least <= loss <= most, (hz, loss)
 
 
 def test_feature_history_keeps_the_newest_frames_in_order_across_slides() -> None:

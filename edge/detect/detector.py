@@ -68,7 +68,7 @@ class AbuseDetector:
             config.calibration_enabled,
         )
         self._vad = webrtcvad.Vad(config.vad_mode)
-        self._frontend = StreamingLogMel()
+        self._frontend = StreamingLogMel(model.info.band_hz)
         self._shout = ShoutingCue(config.shouting_dbfs, config.shouting_over_median_db, config.shouting_min_s)
         self._queue: queue.Queue[tuple[Pcm, float] | None] = queue.Queue(maxsize=config.queue_frames)
         self._lock = threading.Lock()

@@ -15,8 +15,53 @@ F_MIN = 150.0
 F_MAX = 3700.0
 WINDOW_FRAMES = 64
 """Frames the model sees at once: 1.28 s, long enough for 죽여버린다 at a normal pace."""
+LINE_BAND_HZ = (300.0, 3400.0)
+"""The telephone band every training clip was filtered to (ITU-T G.712; 4th-order Butterworth)."""
 
 Floats = npt.NDArray[np.float32]
+Band = tuple[float, float]
+
+
+class BandPass:
+    """A streaming Butterworth band-pass (4th order) whose output does not depend on how input is chunked.
+
+    Audio wider than the training band (a VoIP line, a wideband recording) carries energy below 300 Hz and
+    above 3400 Hz that no training clip had; filtering it here puts it back in the band the model knows.
+    """
+
+    def __init__(self, band: Band) -> None:
+        from scipy.signal import butter  # heavy to import; only a model that declares a band needs it
+
+        low, high = checked_band(band)
+        self._sos = butter(4, [low, high], btype="bandpass", fs=SAMPLE_RATE, output="sos")
+        self._state = np.zeros((self._sos.shape[0], 2), dtype=np.float64)
+
+    def reset(self) -> None:
+        """Forget the past (call start)."""
+        self._state[:] = 0.0
+
+    def filter(self, audio: npt.NDArray[np.float64]) -> Floats:
+        """The next samples, filtered, continuing from the previous call."""
+        from scipy.signal import sosfilt
+
+        out, self._state = sosfilt(self._sos, audio, zi=self._state)
+        return np.asarray(out, dtype=np.float32)
+
+
+def checked_band(band: object) -> Band:
+    """``band`` as (low, high) Hz; ValueError unless it is two numbers with 20 <= low < high < Nyquist."""
+    if not isinstance(band, (list, tuple)) or len(band) != 2:
+        raise ValueError(f"band {band!r} is not [low_hz, high_hz]")
+    low, high = (float(x) for x in band)
+    if not (20.0 <= low < high <= 0.49 * SAMPLE_RATE):
+        raise ValueError(f"band {low:g}-{high:g} Hz is not inside 20-{0.49 * SAMPLE_RATE:g} Hz")
+    return low, high
+
+
+def _to_float(pcm: npt.NDArray[np.int16], band: BandPass | None) -> Floats:
+    if band is None:
+        return pcm.astype(np.float32) / 32768.0
+    return band.filter(pcm.astype(np.float64) / 32768.0)
 
 
 def _mel(f: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -51,9 +96,12 @@ def _frames_to_logmel(frames: Floats) -> Floats:
     return out
 
 
-def logmel(pcm: npt.NDArray[np.int16]) -> Floats:
-    """Log-mel frames of a whole clip, shape (len(pcm) // HOP, N_MELS); frame i ends at sample (i+1)*HOP."""
-    audio = pcm.astype(np.float32) / 32768.0
+def logmel(pcm: npt.NDArray[np.int16], band: Band | None = None) -> Floats:
+    """Log-mel frames of a whole clip, shape (len(pcm) // HOP, N_MELS); frame i ends at sample (i+1)*HOP.
+
+    ``band`` filters the clip to that band first (:class:`BandPass`); None leaves it as it is.
+    """
+    audio = _to_float(pcm, BandPass(band) if band else None)
     padded = np.concatenate([np.zeros(WINDOW - HOP, dtype=np.float32), audio])
     n = audio.size // HOP
     if n == 0:
@@ -63,9 +111,10 @@ def logmel(pcm: npt.NDArray[np.int16]) -> Floats:
 
 
 class StreamingLogMel:
-    """The same frames as :func:`logmel`, computed one 20 ms hop at a time."""
+    """The same frames as :func:`logmel` (with the same ``band``), computed one 20 ms hop at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, band: Band | None = None) -> None:
+        self._band = BandPass(band) if band else None
         self._tail = np.zeros(WINDOW - HOP, dtype=np.float32)
         self._pending = np.zeros(0, dtype=np.float32)
 
@@ -73,10 +122,12 @@ class StreamingLogMel:
         """Forget the past (call start)."""
         self._tail[:] = 0.0
         self._pending = np.zeros(0, dtype=np.float32)
+        if self._band is not None:
+            self._band.reset()
 
     def push(self, pcm: npt.NDArray[np.int16]) -> Floats:
         """Frames completed by these samples, shape (k, N_MELS)."""
-        audio = np.concatenate([self._pending, pcm.astype(np.float32) / 32768.0])
+        audio = np.concatenate([self._pending, _to_float(pcm, self._band)])
         n = audio.size // HOP
         if n == 0:
             self._pending = audio
@@ -96,7 +147,7 @@ class StreamingLogMel:
                 raise ValueError(f"push_frame needs exactly {HOP} samples per call, got {pcm.size}")
             first: Floats = frames[0]
             return first
-        buf = np.concatenate([self._tail, pcm.astype(np.float32) / 32768.0])
+        buf = np.concatenate([self._tail, _to_float(pcm, self._band)])
         self._tail = buf[HOP:].copy()
         out: Floats = _frames_to_logmel(buf[None, :])[0]
         return out

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edge.detect.features import N_MELS, WINDOW_FRAMES
+from edge.detect.features import N_MELS, WINDOW_FRAMES, Band, checked_band
 
 SHIPPED_NAME = "kws.tflite"
 
@@ -59,6 +59,8 @@ class ModelInfo:
     logits: bool = False
     """The model ends in logits (the softmax is applied here in float, where int8 would saturate)."""
     verifier: VerifierInfo | None = None
+    band_hz: Band | None = None
+    """The front end's band-pass (``front_end.band_hz``); None: the audio goes to the log-mel unfiltered."""
 
 
 def default_model_path() -> Path:
@@ -105,8 +107,17 @@ def read_info(path: Path) -> ModelInfo:
                 raise ValueError("verifier candidate must be in [0, 1) and weight in (0, 1]")
             if Path(verifier.file).name != verifier.file:
                 raise ValueError(f"verifier file {verifier.file!r} is not a plain file name")
+        band = (raw.get("front_end") or {}).get("band_hz")
         return ModelInfo(
-            str(raw["version"]), str(raw["sha256"]), classes, alert, warn, raw, output == "logits", verifier
+            str(raw["version"]),
+            str(raw["sha256"]),
+            classes,
+            alert,
+            warn,
+            raw,
+            output == "logits",
+            verifier,
+            checked_band(band) if band is not None else None,
         )
     except FileNotFoundError:
         raise ModelError(f"model metadata {meta_path} is missing") from None

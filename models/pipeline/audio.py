@@ -254,12 +254,19 @@ _BAND = signal.butter(4, [300.0, 3400.0], btype="bandpass", fs=WORK_RATE, output
 
 
 def line_chain(
-    x: Audio, rng: np.random.Generator, babble: Audio | None = None, strength: float = 1.0, speed: float = 1.0
+    x: Audio,
+    rng: np.random.Generator,
+    babble: Audio | None = None,
+    strength: float = 1.0,
+    speed: float = 1.0,
+    band: bool = True,
 ) -> Audio:
     """espeak audio (22.05 kHz) -> what the box hears at 8 kHz, in the order the line applies it.
 
     speed/pitch, reverb, noise 0-20 dB (babble, pink, hum), gain and clipping, 300-3400 Hz band,
     8 kHz, G.711 mu-law or A-law round trip, dropped 20 ms frames. ``speed`` > 1 plays faster (times / speed).
+    ``band`` False skips the band-pass (a wideband line or recording); it draws no random numbers, so the
+    same seed renders the same clips with and without it.
     """
     y = resample(x, ESPEAK_RATE * speed, WORK_RATE)
     if rng.random() < 0.7 * strength:
@@ -287,7 +294,8 @@ def line_chain(
     peak = float(np.abs(y).max()) + 1e-9
     level = 10 ** (rng.uniform(-30.0, 3.0 if strength >= 1.0 else -3.0) / 20)
     y = np.clip(y / peak * level, -1.0, 1.0)
-    y = signal.sosfilt(_BAND, y).astype(np.float32)
+    if band:
+        y = signal.sosfilt(_BAND, y).astype(np.float32)
     y = resample(y, WORK_RATE, LINE_RATE)
     y = _mulaw(y) if rng.random() < 0.5 else _alaw(y)
     if rng.random() < 0.3 * strength:

@@ -27,6 +27,7 @@ def render_positive(
     test: bool,
     babble: audio.Audio,
     voice: audio.Voice | None = None,
+    band: bool = True,
 ):
     """One keyword in a carrier sentence, through the line: (pcm int16 at 8 kHz, keyword end in seconds).
 
@@ -41,7 +42,7 @@ def render_positive(
     kw_end = audio.voiced_end(audio.speak(prefix + kw, voice))
     kw_start = audio.voiced_end(audio.speak(prefix, voice)) if prefix.strip() else 0.0
     speed = 1.0 + rng.uniform(-0.12, 0.12)
-    y = audio.line_chain(full, nrng, babble, speed=speed)
+    y = audio.line_chain(full, nrng, babble, speed=speed, band=band)
     return audio.to_pcm(y), kw_start / speed, kw_end / speed
 
 
@@ -68,6 +69,7 @@ def render_negative(
     test: bool,
     babble,
     voice: audio.Voice | None = None,
+    band: bool = True,
 ):
     """One non-abusive utterance through the line (``voice`` None: a shipped variant, as for positives)."""
     if kind == "ordinary":
@@ -93,7 +95,8 @@ def render_negative(
         sentence = frame.format(w=word)
     voice = voice or audio.random_voice(rng, test)
     speed = 1.0 + rng.uniform(-0.12, 0.12)
-    return audio.to_pcm(audio.line_chain(audio.speak(sentence, voice), nrng, babble, speed=speed)), sentence
+    y = audio.line_chain(audio.speak(sentence, voice), nrng, babble, speed=speed, band=band)
+    return audio.to_pcm(y), sentence
 
 
 def babble_track(rng: random.Random, seconds: float) -> audio.Audio:
@@ -130,17 +133,23 @@ def load_extra(folder: Path, groups: list[text.Group]) -> list[tuple[np.ndarray,
     return out
 
 
-def write_heldout(path: Path, groups, near, seed: int, scale: float, hours: float, babble) -> None:
-    """Held-out material (voices, carriers and sentence templates never trained on) for tuning or testing."""
+def write_heldout(
+    path: Path, groups, near, seed: int, scale: float, hours: float, babble, band: bool = True
+) -> None:
+    """Held-out material (voices, carriers and sentence templates never trained on) for tuning or testing.
+
+    ``band`` False renders the same material without the line's band-pass (see ``--wideband``).
+    """
     trng = random.Random(seed)
     tnrng = np.random.default_rng(seed)
     pos_clips = []
     for gi, group in enumerate(groups):
         for _ in range(max(3, int(60 * scale))):
-            pcm, start, end = render_positive(group, trng, tnrng, True, babble)
+            pcm, start, end = render_positive(group, trng, tnrng, True, babble, band=band)
             pos_clips.append({"group": gi + 1, "pcm": pcm, "start": start, "end": end})
     near_clips = [
-        render_negative("near", near, trng, tnrng, True, babble)[0] for _ in range(max(10, int(300 * scale)))
+        render_negative("near", near, trng, tnrng, True, babble, band=band)[0]
+        for _ in range(max(10, int(300 * scale)))
     ]
     stream_parts = []
     # What was said where, so that a false accept on the stream can be traced to its sentence.
@@ -149,7 +158,7 @@ def write_heldout(path: Path, groups, near, seed: int, scale: float, hours: floa
     seconds = 0.0
     while seconds < 3600.0 * scale * hours:
         kind = trng.choice(["ordinary", "ordinary", "ordinary", "shuffled"])
-        pcm, sentence = render_negative(kind, near, trng, tnrng, True, babble)
+        pcm, sentence = render_negative(kind, near, trng, tnrng, True, babble, band=band)
         gap = np.zeros(int(trng.uniform(0.2, 1.5) * audio.LINE_RATE), dtype=np.int16)
         stream_parts += [pcm, gap]
         said.append(sentence)
@@ -184,6 +193,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "work")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--heldout-only", action="store_true", help="only (re)write test.npz and dev.npz")
+    ap.add_argument(
+        "--wideband",
+        action="store_true",
+        help="with --heldout-only: the same dev/test material without the 300-3400 Hz band-pass "
+        "(a wideband VoIP line or a studio recording), to measure the model off its training band",
+    )
     ap.add_argument("--extra", type=Path, action="append", default=[], help="folder of real labelled WAVs")
     ap.add_argument(
         "--dev-hours", type=float, default=16.0, help="hours of ordinary-speech stream in dev (thresholds)"
@@ -198,13 +213,21 @@ def main() -> None:
     babble_train = babble_track(rng, 60.0 * max(args.scale, 0.1))
     babble_test = babble_track(random.Random(args.seed + 1), 30.0)
 
+    if args.wideband and not args.heldout_only:
+        ap.error("--wideband renders held-out material only: add --heldout-only")
     if args.heldout_only:
-        write_heldout(
-            args.out / "test.npz", groups, near, args.seed + 100, args.scale, args.test_hours, babble_test
-        )
-        write_heldout(
-            args.out / "dev.npz", groups, near, args.seed + 200, args.scale, args.dev_hours, babble_test
-        )
+        band = not args.wideband
+        for name, offset, hours in (("test", 100, args.test_hours), ("dev", 200, args.dev_hours)):
+            write_heldout(
+                args.out / f"{name}.npz",
+                groups,
+                near,
+                args.seed + offset,
+                args.scale,
+                hours,
+                babble_test,
+                band,
+            )
         return
     xs: list[np.ndarray] = []
     ys: list[int] = []

@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from edge.detect.calibration import just_above  # noqa: E402
 from edge.detect.detector import AbuseDetector  # noqa: E402
+from edge.detect.features import LINE_BAND_HZ  # noqa: E402
 from edge.detect.model import KwsModel  # noqa: E402
 from edge.detect.settings import DetectionConfig  # noqa: E402
 
@@ -345,6 +346,18 @@ def main() -> None:
     ap.add_argument("--held", type=Path, default=None, help="folder of dev.npz/test.npz (default --work)")
     ap.add_argument("--from-shipped", action="store_true", help="stage 1 is the shipped models/kws.tflite")
     ap.add_argument("--verifier", type=Path, default=None, help="a verifier .tflite (pipeline/train.py)")
+    ap.add_argument(
+        "--no-band",
+        action="store_true",
+        help="no band-pass in the front end (as models before kws-20261206 were scored): for comparison",
+    )
+    ap.add_argument(
+        "--thresholds",
+        type=Path,
+        default=None,
+        help="score with the thresholds of this kws.json instead of choosing them on dev (nothing is written "
+        "but work/evaluation_fixed.json): how a shipped model fares on other held-out material",
+    )
     args = ap.parse_args()
     if args.from_shipped:
         from_shipped(args.work)
@@ -374,7 +387,12 @@ def main() -> None:
             "training": vtrain,
             "data": json.loads(vdata_path.read_text(encoding="utf-8")) if vdata_path.exists() else None,
         }
-    write_meta(model_path, classes, half, half, {"output": output, "verifier": verifier})
+    front_end = {"window_frames": 64, "n_mels": 32, "hop_ms": 20}
+    if not args.no_band:
+        front_end["band_hz"] = list(LINE_BAND_HZ)
+    write_meta(
+        model_path, classes, half, half, {"output": output, "verifier": verifier, "front_end": front_end}
+    )
     config = DetectionConfig(
         inline=True, shouting_enabled=False, calibration_enabled=False, model_path=model_path
     )
@@ -386,6 +404,25 @@ def main() -> None:
             score_material, [(config, held / "dev.npz", len(names)), (config, held / "test.npz", len(names))]
         )
     scored_s = time.time() - t0
+    if args.thresholds:
+        fixed = json.loads(args.thresholds.read_text(encoding="utf-8"))["thresholds"]
+        out = {
+            split: {
+                tier: report(View(m, None, 0.0), names, categories, fixed[tier]) for tier in ("alert", "warn")
+            }
+            for split, m in (("dev", dev_m), ("test", test_m))
+        }
+        out["front_end"] = front_end
+        (args.work / "evaluation_fixed.json").write_text(json.dumps(out, indent=1, ensure_ascii=False))
+        for split in ("dev", "test"):
+            for tier in ("alert", "warn"):
+                r = out[split][tier]
+                print(
+                    f"{split} {tier}: recall {r['recall_per_category']} FA {r['false_accepts']} in "
+                    f"{r['stream_hours']} h, near {r['near_miss_fa_rate']}, latency {r['latency_median_s']}",
+                    flush=True,
+                )
+        return
     typical = {}
     for i, name in enumerate(names):
         lengths = [
@@ -439,7 +476,7 @@ def main() -> None:
     extra = {
         "version": f"kws-{time.strftime('%Y%m%d')}",
         "output": output,
-        "front_end": {"window_frames": 64, "n_mels": 32, "hop_ms": 20},
+        "front_end": front_end,
         "detector": {"hop_frames": config.hop_frames, "smoothing_hops": config.smoothing_hops},
         "verifier": verifier,
         "threshold_rule": {"tail_peaks": TAIL_PEAKS, "budgets": BUDGETS},
