@@ -205,7 +205,30 @@ class Receiver:
     def _process(self, batch: list[mqtt.MQTTMessage]) -> None:
         accepted: list[EventRow] = []
         touched: set[tuple[str, str]] = set()
+        try:
+            health, statuses = self._read(batch, accepted, touched)
+            if accepted:
+                self.store.commit_events(accepted, {key: self.streams[key].next_seq for key in touched})
+        except Exception:
+            # Whatever failed (central's disk full, a reply's write), the events taken from this batch were
+            # not stored: forget we saw them, so they are asked for again.
+            self._rewind(accepted)
+            raise
+        self.counters.events += len(accepted)
+        for status in statuses:
+            self.store.set_status(*status)
+        if health:
+            self.store.add_health(health)
+            self.counters.health += len(health)
+
+    def _read(
+        self, batch: list[mqtt.MQTTMessage], accepted: list[EventRow], touched: set[tuple[str, str]]
+    ) -> tuple[
+        list[tuple[str, str, str, float, dict[str, Any]]], list[tuple[str, str, str, str | None, int | None]]
+    ]:
+        """Take a batch's events into ``accepted``; its health samples and statuses, to store after them."""
         health: list[tuple[str, str, str, float, dict[str, Any]]] = []
+        statuses: list[tuple[str, str, str, str | None, int | None]] = []
         for message in batch:
             parts = message.topic.split("/")
             if len(parts) < 4 or parts[0] != self.prefix:
@@ -233,34 +256,26 @@ class Receiver:
                 self._sites[device] = site
                 state = str(data.get("state", "unknown"))
                 epoch, last = data.get("epoch"), data.get("last_seq")
-                self.store.set_status(
-                    device,
-                    site,
-                    state,
-                    epoch if isinstance(epoch, str) else None,
-                    last if isinstance(last, int) else None,
-                )
+                epoch = epoch if isinstance(epoch, str) else None
+                last = last if isinstance(last, int) else None
+                statuses.append((device, site, state, epoch, last))
                 self._note_last(device, site, epoch, last)
             elif kind == "reply":
                 self._reply(device, message, data)
-        if accepted:
-            advances = {key: self.streams[key].next_seq for key in touched}
-            try:
-                self.store.commit_events(accepted, advances)
-            except Exception:
-                # Not stored (e.g. central's disk is full): forget we saw them, so they are asked for again.
-                saved = self.store.next_seqs()
-                for key in touched:
-                    stream = self.streams[key]
-                    stream.next_seq = saved.get(key, 1)
-                    stream.held.clear()
-                    stream.progress_at = 0.0
-                    stream.known_last = max(stream.known_last, advances[key] - 1)
-                raise
-            self.counters.events += len(accepted)
-        if health:
-            self.store.add_health(health)
-            self.counters.health += len(health)
+        return health, statuses
+
+    def _rewind(self, accepted: list[EventRow]) -> None:
+        """Events taken but not stored: each stream back to its first such event, as if never received."""
+        first: dict[tuple[str, str], int] = {}
+        for row in accepted:
+            key = (row.device, row.epoch)
+            first[key] = min(first.get(key, row.seq), row.seq)
+        for key, seq in first.items():
+            stream = self.streams[key]
+            stream.known_last = max(stream.known_last, stream.next_seq - 1)
+            stream.next_seq = seq
+            stream.held.clear()
+            stream.progress_at = 0.0
 
     def _stream(self, device: str, site: str, epoch: str) -> Stream:
         key = (device, epoch)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from paho.mqtt.client import MQTTMessage
 
 from central.receiver import Receiver
 from central.store import Store
@@ -83,3 +86,35 @@ def test_events_central_could_not_store_are_asked_for_again(
     finally:
         tele.stop()
     assert [r[0] for r in receiver.store.query("SELECT seq FROM events ORDER BY rowid")] == [1, 2, 3, 4, 5]
+
+
+def _message(topic: str, body: dict[str, Any]) -> MQTTMessage:
+    message = MQTTMessage(topic=topic.encode())
+    message.payload = json.dumps(body).encode()
+    return message
+
+
+def test_a_write_that_fails_after_events_were_taken_leaves_them_to_be_asked_for_again(
+    tmp_path: Path, broker: Broker
+) -> None:
+    # The box's retained status can arrive in the same batch as events; when central's disk refuses the
+    # status write, the events taken before it in that batch were not stored either and must stay wanted.
+    store = Store(f"sqlite:///{tmp_path / 'central.db'}")
+    receiver = Receiver(broker.settings("central"), store, stall_s=0.5)
+    base = f"{receiver.prefix}/site-a/lg-a"
+    event = {"epoch": "e1", "seq": 1, "ts": 1.0, "event": {"type": "test"}}
+    status = {"state": "online", "epoch": "e1", "last_seq": 2}
+    with store._lock:
+        store._db.execute("PRAGMA query_only=1")
+    with pytest.raises(sqlite3.OperationalError):
+        receiver._process([_message(f"{base}/event", event), _message(f"{base}/status", status)])
+    stream = receiver.streams[("lg-a", "e1")]
+    assert stream.next_seq == 1 and not stream.held
+    assert stream.known_last >= 1  # so the repair asks for it even if no status arrives again
+    with store._lock:
+        store._db.execute("PRAGMA query_only=0")
+    receiver._process([_message(f"{base}/event", event), _message(f"{base}/status", status)])
+    assert receiver.counters.events == 1
+    assert store.query("SELECT seq FROM events") == [(1,)]
+    assert store.query("SELECT state, last_seq FROM devices") == [("online", 2)]
+    store.close()
