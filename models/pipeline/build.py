@@ -14,10 +14,16 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from edge.detect.features import HOP, WINDOW_FRAMES, logmel, windows
+from edge.detect.features import HOP, LINE_BAND_HZ, WINDOW_FRAMES, logmel, windows
 from pipeline import audio, text
 
 FRAME_S = HOP / audio.LINE_RATE
+
+
+def features(pcm: np.ndarray) -> np.ndarray:
+    """The front end of the models trained from now on: log-mel after the line band-pass (metadata
+    ``front_end.band_hz``), exactly as the detector computes it for such a model."""
+    return logmel(pcm, LINE_BAND_HZ)
 
 
 def render_positive(
@@ -55,7 +61,7 @@ def positive_windows(
 ) -> np.ndarray:
     """One train-voice render of a keyword, cut into windows ending ``randint(a, b)`` frames after its end."""
     pcm, _start, end = render_positive(group, rng, nrng, False, babble)
-    feats = logmel(pcm)
+    feats = features(pcm)
     end_frame = round(end / FRAME_S) - 1
     ends = np.array([end_frame + rng.randint(a, b) for a, b in spans])
     return windows(feats, np.clip(ends, 0, len(feats) - 1))
@@ -246,7 +252,7 @@ def main() -> None:
     for kind, count in kinds.items():
         for _ in range(max(2, count)):
             pcm, _ = render_negative(kind, near, rng, nrng, False, babble_train)
-            feats = logmel(pcm)
+            feats = features(pcm)
             ends = np.arange(rng.randint(10, 20), len(feats) + 8, 12)
             xs.append(windows(feats, np.clip(ends, 0, len(feats) - 1)))
             ys += [0] * len(ends)
@@ -255,12 +261,12 @@ def main() -> None:
         noise = np.zeros(n, dtype=np.float32) + nrng.standard_normal(n).astype(
             np.float32
         ) * 10 ** rng.uniform(-5, -2)
-        feats = logmel(audio.to_pcm(noise))
+        feats = features(audio.to_pcm(noise))
         xs.append(windows(feats, np.array([len(feats) - 1])))
         ys.append(0)
     for folder in args.extra:
         for pcm, label in load_extra(folder, groups):
-            feats = logmel(pcm)
+            feats = features(pcm)
             ends = np.array([len(feats) - 1]) if label else np.arange(WINDOW_FRAMES // 2, len(feats), 8)
             xs.append(windows(feats, ends))
             ys += [label] * len(ends)
@@ -289,6 +295,7 @@ def main() -> None:
         "test_stream_s": stream.size / audio.LINE_RATE,
         "train_voices": audio.voices(False),
         "test_voices": audio.voices(True),
+        "front_end_band_hz": list(LINE_BAND_HZ),
     }
     (args.out / "data.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
     print(f"done {time.time() - t0:.0f}s", flush=True)

@@ -160,6 +160,23 @@ class Material:
         self.stream_t, self.stream_s1, self.stream_v = traces(detector, stream)
 
 
+def merged(parts: list[Material]) -> Material:
+    """Several held-out sets as one (e.g. dev of two line conditions): clips pooled, streams end to end."""
+    if len(parts) == 1:
+        return parts[0]
+    m = Material.__new__(Material)
+    m.pos = [p for part in parts for p in part.pos]
+    m.starts = [s for part in parts for s in part.starts]
+    m.near = [n for part in parts for n in part.near]
+    offsets = np.cumsum([0.0] + [part.stream.size / 8000 for part in parts[:-1]])
+    m.stream = np.concatenate([part.stream for part in parts])
+    m.hours = sum(part.hours for part in parts)
+    m.stream_t = np.concatenate([part.stream_t + off for part, off in zip(parts, offsets, strict=True)])
+    m.stream_s1 = np.concatenate([part.stream_s1 for part in parts])
+    m.stream_v = np.concatenate([part.stream_v for part in parts])
+    return m
+
+
 def score_material(config: DetectionConfig, path: Path, n_classes: int) -> Material:
     """One held-out set scored by a fresh streaming detector (runs in a worker process)."""
     assert config.model_path is not None
@@ -343,7 +360,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--work", type=Path, default=ROOT / "models" / "work")
     ap.add_argument("--ship", action="store_true", help="copy the model into models/ with its metadata")
-    ap.add_argument("--held", type=Path, default=None, help="folder of dev.npz/test.npz (default --work)")
+    ap.add_argument(
+        "--held",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="folder(s) of dev.npz/test.npz (default --work); with several (e.g. band-limited and wideband "
+        "renders) thresholds are chosen on all their dev sets pooled, the first one's test is the headline "
+        "(and the CI fixtures) and every test is reported",
+    )
     ap.add_argument("--from-shipped", action="store_true", help="stage 1 is the shipped models/kws.tflite")
     ap.add_argument("--verifier", type=Path, default=None, help="a verifier .tflite (pipeline/train.py)")
     ap.add_argument(
@@ -397,24 +422,29 @@ def main() -> None:
         inline=True, shouting_enabled=False, calibration_enabled=False, model_path=model_path
     )
     t0 = time.time()
-    held = args.held or args.work
+    held = args.held or [args.work]
     # Dev and test are scored in two processes (each its own detector): the streams are hours long.
     with multiprocessing.Pool(2) as pool:
-        dev_m, test_m = pool.starmap(
-            score_material, [(config, held / "dev.npz", len(names)), (config, held / "test.npz", len(names))]
+        scored = pool.starmap(
+            score_material,
+            [(config, h / f"{split}.npz", len(names)) for split in ("dev", "test") for h in held],
         )
+    dev_m = merged(scored[: len(held)])
+    tests = {str(h): m for h, m in zip(held, scored[len(held) :], strict=True)}
+    test_m = scored[len(held)]
     scored_s = time.time() - t0
     if args.thresholds:
         fixed = json.loads(args.thresholds.read_text(encoding="utf-8"))["thresholds"]
+        sets = {"dev": dev_m} | {f"test {h}": m for h, m in tests.items()}
         out = {
             split: {
                 tier: report(View(m, None, 0.0), names, categories, fixed[tier]) for tier in ("alert", "warn")
             }
-            for split, m in (("dev", dev_m), ("test", test_m))
+            for split, m in sets.items()
         }
         out["front_end"] = front_end
         (args.work / "evaluation_fixed.json").write_text(json.dumps(out, indent=1, ensure_ascii=False))
-        for split in ("dev", "test"):
+        for split in sets:
             for tier in ("alert", "warn"):
                 r = out[split][tier]
                 print(
@@ -448,9 +478,20 @@ def main() -> None:
     assert best is not None
     _obj, weight, candidate, thresholds, dev, test, dev_rep, test_rep = best
     alert, warn = thresholds["alert"], thresholds["warn"]
+    by_held = {
+        h: {
+            tier: report(View(m, weight, candidate), names, categories, thresholds[tier])
+            for tier in ("alert", "warn")
+        }
+        for h, m in tests.items()
+    }
+    for h, rep in by_held.items():
+        print(f"test {h}: " + summary({"objective": best[0], "dev": dev_rep, "test": rep}), flush=True)
     evaluation = {
         "dev": dev_rep,
+        "dev_sets": [str(h) for h in held],
         "test": test_rep,
+        "test_by_held": by_held if len(held) > 1 else None,
         "scoring_seconds": round(scored_s, 1),
         "fusion_tried": [
             {k: row[k] for k in ("weight", "candidate", "objective")}

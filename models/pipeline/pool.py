@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from edge.detect.features import logmel, windows
+from edge.detect.features import LINE_BAND_HZ, windows
 from pipeline import build, text
 
 NEGATIVE_MIX = {"ordinary": 0.4, "shuffled": 0.2, "babble": 0.15, "near": 0.25}
@@ -54,7 +54,7 @@ def _negative_shard(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     for _ in range(count):
         kind = rng.choices(kinds, weights)[0]
         pcm, _sentence = build.render_negative(kind, near, rng, nrng, False, babble)
-        feats = logmel(pcm)
+        feats = build.features(pcm)
         ends = np.arange(rng.randint(10, 10 + NEGATIVE_HOP), len(feats) + 8, NEGATIVE_HOP)
         xs.append(windows(feats, np.clip(ends, 0, len(feats) - 1)))
     x = np.concatenate(xs).astype(np.float16)
@@ -118,6 +118,7 @@ def main() -> None:
         "positive_windows": int((y > 0).sum()),
         "seconds": round(time.time() - t0),
         "seed": args.seed,
+        "front_end_band_hz": list(LINE_BAND_HZ),
     }
     (args.out / "pool.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
     print(json.dumps(meta), flush=True)

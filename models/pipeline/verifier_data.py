@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from edge.detect.features import WINDOW_FRAMES, logmel, windows
+from edge.detect.features import LINE_BAND_HZ, WINDOW_FRAMES, windows
 from edge.detect.model import KwsModel
 from pipeline import audio, build, text
 from pipeline.pool import NEGATIVE_HOP, NEGATIVE_MIX
@@ -63,7 +63,7 @@ def _positive_shard(args: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray,
     xs, ys, s1 = [], [], []
     for _ in range(count):
         pcm, _start, end = build.render_positive(groups[group_index], rng, nrng, False, babble, _voice(rng))
-        feats = logmel(np.concatenate([pcm, np.zeros(4000, np.int16)]))
+        feats = build.features(np.concatenate([pcm, np.zeros(4000, np.int16)]))
         end_frame = round(end / build.FRAME_S) - 1
         ends = np.clip([end_frame + rng.randint(a, b) for a, b in POSITIVE_SPANS], 0, len(feats) - 1)
         xs.append(windows(feats, ends, FRAMES))
@@ -83,7 +83,7 @@ def _negative_shard(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.n
     for _ in range(count):
         kind = rng.choices(kinds, weights)[0]
         pcm, _sentence = build.render_negative(kind, near, rng, nrng, False, babble, _voice(rng))
-        feats = logmel(pcm)
+        feats = build.features(pcm)
         ends = np.clip(
             np.arange(rng.randint(10, 10 + NEGATIVE_HOP), len(feats) + 8, NEGATIVE_HOP), 0, len(feats) - 1
         )
@@ -152,6 +152,7 @@ def main() -> None:
         "positive_stage1_found_0.5": round(float((s1[~neg] >= 0.5).mean()), 3),
         "seconds": round(time.time() - t0),
         "seed": args.seed,
+        "front_end_band_hz": list(LINE_BAND_HZ),
     }
     (args.out / "data.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
     print(json.dumps(meta), flush=True)
