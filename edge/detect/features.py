@@ -30,9 +30,13 @@ class BandPass:
     """
 
     def __init__(self, band: Band) -> None:
-        from scipy.signal import butter  # heavy to import; only a model that declares a band needs it
+        from scipy.signal import (
+            butter,
+            sosfilt,
+        )  # heavy to import; only a model that declares a band needs it
 
         low, high = checked_band(band)
+        self._sosfilt = sosfilt
         self._sos = butter(4, [low, high], btype="bandpass", fs=SAMPLE_RATE, output="sos")
         self._state = np.zeros((self._sos.shape[0], 2), dtype=np.float64)
 
@@ -42,9 +46,7 @@ class BandPass:
 
     def filter(self, audio: npt.NDArray[np.float64]) -> Floats:
         """The next samples, filtered, continuing from the previous call."""
-        from scipy.signal import sosfilt
-
-        out, self._state = sosfilt(self._sos, audio, zi=self._state)
+        out, self._state = self._sosfilt(self._sos, audio, zi=self._state)
         return np.asarray(out, dtype=np.float32)
 
 
