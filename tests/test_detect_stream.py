@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -12,12 +14,20 @@ import numpy as np
 from edge.core.events import Tier
 from edge.detect.cli import read_wav
 from edge.detect.detector import AbuseDetector, load_detector
-from edge.detect.features import LINE_BAND_HZ, BandPass, FeatureHistory, StreamingLogMel, logmel
+from edge.detect.features import (
+    LINE_BAND_HZ,
+    BandPass,
+    FeatureHistory,
+    StreamingLogMel,
+    butterworth_band_sos,
+    logmel,
+)
 from edge.detect.model import KwsModel, default_model_path
 from edge.detect.settings import DetectionConfig
 from edge.detect.shouting import ShoutingCue
 from edge.ports import Pcm
 
+ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "kws"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))
 POSITIVE = next(n for n, e in EXPECTED.items() if e is not None)
@@ -59,11 +69,14 @@ def test_band_pass_front_end_streams_like_the_batch_one_whatever_the_chunking() 
     pcm = (rng.standard_normal(8000) * 3000).astype(np.int16)
     whole = logmel(pcm, LINE_BAND_HZ)
     assert not np.allclose(whole, logmel(pcm), atol=1e-2)  # the filter changes the features
-    # The filter itself carries its state exactly from chunk to chunk.
+    # The filter carries its state from chunk to chunk: exactly for whole hops, to rounding for odd chunks.
     audio = pcm.astype(np.float64) / 32768.0
-    chunked = BandPass(LINE_BAND_HZ)
-    parts = [chunked.filter(audio[i : i + 97]) for i in range(0, audio.size, 97)]
-    assert np.array_equal(np.concatenate(parts), BandPass(LINE_BAND_HZ).filter(audio))
+    whole_audio = BandPass(LINE_BAND_HZ).filter(audio)
+    hopped, odd_sized = BandPass(LINE_BAND_HZ), BandPass(LINE_BAND_HZ)
+    by_hop = [hopped.filter(audio[i : i + 320]) for i in range(0, audio.size, 320)]
+    by_odd = [odd_sized.filter(audio[i : i + 97]) for i in range(0, audio.size, 97)]
+    assert np.array_equal(np.concatenate(by_hop), whole_audio)
+    assert np.allclose(np.concatenate(by_odd), whole_audio, rtol=0, atol=1e-6)
     general, fast = StreamingLogMel(LINE_BAND_HZ), StreamingLogMel(LINE_BAND_HZ)
     odd = np.concatenate([general.push(pcm[i : i + 160]) for i in range(0, pcm.size, 160)])
     hops = np.stack([fast.push_frame(pcm[i : i + 160]) for i in range(0, pcm.size, 160)])
@@ -74,6 +87,26 @@ def test_band_pass_front_end_streams_like_the_batch_one_whatever_the_chunking() 
     fast.reset()
     again = np.stack([fast.push_frame(pcm[i : i + 160]) for i in range(0, 1600, 160)])
     assert np.array_equal(again, hops[:10])
+
+
+def test_band_pass_is_scipys_butterworth_design_without_importing_scipy() -> None:
+    from scipy.signal import butter, sosfilt, sosfreqz
+
+    reference = butter(4, LINE_BAND_HZ, btype="bandpass", fs=8000, output="sos")
+    ours = butterworth_band_sos(LINE_BAND_HZ)
+    _, response = sosfreqz(ours, 256, fs=8000)
+    _, expected = sosfreqz(reference, 256, fs=8000)
+    assert np.allclose(response, expected, rtol=0, atol=1e-9)
+    audio = np.random.default_rng(4).standard_normal(4000) * 0.2
+    assert np.allclose(
+        BandPass((250.0, 3600.0)).filter(audio),
+        sosfilt(butter(4, (250, 3600), "bandpass", fs=8000, output="sos"), audio),
+        atol=1e-6,
+    )
+    # The appliance's detector never loads scipy for it (about 75 MiB of memory on a Pi).
+    probe = "import sys; from edge.detect.features import BandPass, LINE_BAND_HZ; BandPass(LINE_BAND_HZ); print('scipy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert done.stdout.strip() == "False"
 
 
 def _tone_level_db(band: BandPass | None, hz: float) -> float:
