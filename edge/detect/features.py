@@ -67,8 +67,9 @@ class BandPass:
         states = np.zeros((n_state, HOP + n_state))
         states[:, HOP:] = np.eye(n_state)
         outputs, after = self._run(impulses, states)
-        self._from_input, self._from_state = outputs[:, :HOP], outputs[:, HOP:]
-        self._state_from_input, self._state_from_state = after[:, :HOP], after[:, HOP:]
+        # One product per hop: [hop input, state] -> [hop output, next state].
+        self._step = np.vstack([outputs, after])
+        self._joined = np.zeros(HOP + n_state)
 
     def _run(
         self, x: npt.NDArray[np.float64], state: npt.NDArray[np.float64]
@@ -93,12 +94,21 @@ class BandPass:
 
     def filter(self, audio: npt.NDArray[np.float64]) -> Floats:
         """The next samples, filtered, continuing from the previous call."""
+        if audio.size == HOP:  # the appliance's 20 ms frames: the same product, no loop
+            self._joined[:HOP] = audio
+            self._joined[HOP:] = self._state
+            stepped = self._step @ self._joined
+            self._state = stepped[HOP:]
+            return stepped[:HOP].astype(np.float32)
         out = np.empty(audio.size, dtype=np.float64)
         hops = audio.size // HOP
+        joined = self._joined
         for k in range(hops):
-            block = audio[k * HOP : (k + 1) * HOP]
-            out[k * HOP : (k + 1) * HOP] = self._from_input @ block + self._from_state @ self._state
-            self._state = self._state_from_input @ block + self._state_from_state @ self._state
+            joined[:HOP] = audio[k * HOP : (k + 1) * HOP]
+            joined[HOP:] = self._state
+            stepped = self._step @ joined
+            out[k * HOP : (k + 1) * HOP] = stepped[:HOP]
+            self._state = stepped[HOP:]
         if audio.size > hops * HOP:
             rest, self._state = self._run(audio[hops * HOP :].astype(np.float64), self._state)
             out[hops * HOP :] = rest
@@ -118,7 +128,7 @@ def checked_band(band: object) -> Band:
 def _to_float(pcm: npt.NDArray[np.int16], band: BandPass | None) -> Floats:
     if band is None:
         return pcm.astype(np.float32) / 32768.0
-    return band.filter(pcm.astype(np.float64) / 32768.0)
+    return band.filter(np.multiply(pcm, 1.0 / 32768.0, dtype=np.float64))  # a power of two: exact
 
 
 def _mel(f: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
