@@ -53,8 +53,8 @@ class BandPass:
 
     Audio wider than the training band (a VoIP line, a wideband recording) carries energy below 300 Hz and
     above 3400 Hz that no training clip had; filtering it here puts it back in the band the model knows.
-    Whole 20 ms hops are filtered as one matrix product over the sections' state (exact, and a small
-    fraction of the front end's time); other lengths sample by sample.
+    Whole 20 ms hops are filtered as one matrix product over the sections' state (the sample-by-sample
+    result to float rounding, and a small fraction of the front end's time); other lengths sample by sample.
     """
 
     def __init__(self, band: Band) -> None:
@@ -92,26 +92,23 @@ class BandPass:
         """Forget the past (call start)."""
         self._state[:] = 0.0
 
+    def _hop(self, block: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        self._joined[:HOP] = block
+        self._joined[HOP:] = self._state
+        stepped = self._step @ self._joined
+        self._state = stepped[HOP:]
+        return stepped[:HOP]
+
     def filter(self, audio: npt.NDArray[np.float64]) -> Floats:
         """The next samples, filtered, continuing from the previous call."""
-        if audio.size == HOP:  # the appliance's 20 ms frames: the same product, no loop
-            self._joined[:HOP] = audio
-            self._joined[HOP:] = self._state
-            stepped = self._step @ self._joined
-            self._state = stepped[HOP:]
-            return stepped[:HOP].astype(np.float32)
+        if audio.size == HOP:  # the appliance's 20 ms frames
+            return self._hop(audio).astype(np.float32)
         out = np.empty(audio.size, dtype=np.float64)
         hops = audio.size // HOP
-        joined = self._joined
         for k in range(hops):
-            joined[:HOP] = audio[k * HOP : (k + 1) * HOP]
-            joined[HOP:] = self._state
-            stepped = self._step @ joined
-            out[k * HOP : (k + 1) * HOP] = stepped[:HOP]
-            self._state = stepped[HOP:]
+            out[k * HOP : (k + 1) * HOP] = self._hop(audio[k * HOP : (k + 1) * HOP])
         if audio.size > hops * HOP:
-            rest, self._state = self._run(audio[hops * HOP :].astype(np.float64), self._state)
-            out[hops * HOP :] = rest
+            out[hops * HOP :], self._state = self._run(audio[hops * HOP :], self._state)
         return out.astype(np.float32)
 
 
