@@ -21,6 +21,11 @@ from central.store import EventRow, Store
 from edge.telemetry.client import RESEND_COMMAND, RESEND_LIMIT, make_client, user_properties
 from edge.telemetry.settings import MqttConfig
 
+HealthRow = tuple[str, str, str, float, dict[str, Any]]
+"""A health sample to store: (id, device, site, ts, body)."""
+StatusRow = tuple[str, str, str, str | None, int | None]
+"""A device status to store: (device, site, state, epoch, last_seq)."""
+
 log = logging.getLogger(__name__)
 
 STRIKE_TYPES = frozenset({"strike"})
@@ -204,10 +209,10 @@ class Receiver:
 
     def _process(self, batch: list[mqtt.MQTTMessage]) -> None:
         accepted: list[EventRow] = []
-        touched: set[tuple[str, str]] = set()
         try:
-            health, statuses = self._read(batch, accepted, touched)
+            health, statuses = self._read(batch, accepted)
             if accepted:
+                touched = {(row.device, row.epoch) for row in accepted}
                 self.store.commit_events(accepted, {key: self.streams[key].next_seq for key in touched})
         except Exception:
             # Whatever failed (central's disk full, a reply's write), the events taken from this batch were
@@ -222,13 +227,11 @@ class Receiver:
             self.counters.health += len(health)
 
     def _read(
-        self, batch: list[mqtt.MQTTMessage], accepted: list[EventRow], touched: set[tuple[str, str]]
-    ) -> tuple[
-        list[tuple[str, str, str, float, dict[str, Any]]], list[tuple[str, str, str, str | None, int | None]]
-    ]:
+        self, batch: list[mqtt.MQTTMessage], accepted: list[EventRow]
+    ) -> tuple[list[HealthRow], list[StatusRow]]:
         """Take a batch's events into ``accepted``; its health samples and statuses, to store after them."""
-        health: list[tuple[str, str, str, float, dict[str, Any]]] = []
-        statuses: list[tuple[str, str, str, str | None, int | None]] = []
+        health: list[HealthRow] = []
+        statuses: list[StatusRow] = []
         for message in batch:
             parts = message.topic.split("/")
             if len(parts) < 4 or parts[0] != self.prefix:
@@ -245,7 +248,7 @@ class Receiver:
                 self.counters.malformed += 1
                 continue
             if kind == "event":
-                self._event(site, device, data, accepted, touched)
+                self._event(site, device, data, accepted)
             elif kind == "health":
                 self._sites[device] = site
                 body = data.get("health")
@@ -291,7 +294,6 @@ class Receiver:
         device: str,
         data: dict[str, Any],
         accepted: list[EventRow],
-        touched: set[tuple[str, str]],
     ) -> None:
         epoch, seq, body = data.get("epoch"), data.get("seq"), data.get("event")
         if not isinstance(epoch, str) or not isinstance(seq, int) or not isinstance(body, dict):
@@ -313,7 +315,6 @@ class Receiver:
             accepted.append(stream.held.pop(stream.next_seq))
             stream.next_seq += 1
         stream.progress_at = time.monotonic()
-        touched.add((device, epoch))
 
     def _note_last(self, device: str, site: str, epoch: Any, last: Any) -> None:
         if isinstance(epoch, str) and isinstance(last, int):
