@@ -13,6 +13,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import signal
 
+from edge.detect.features import LINE_BAND_HZ
+
 Audio = npt.NDArray[np.float32]
 ESPEAK_RATE = 22050
 WORK_RATE = 16000
@@ -250,7 +252,8 @@ def _alaw(x: Audio) -> Audio:
     return (np.sign(x) * inv).astype(np.float32)
 
 
-_BAND = signal.butter(4, [300.0, 3400.0], btype="bandpass", fs=WORK_RATE, output="sos")
+# The band the detector's front end filters to (features.LINE_BAND_HZ), here at the chain's 16 kHz.
+_BAND = signal.butter(4, LINE_BAND_HZ, btype="bandpass", fs=WORK_RATE, output="sos")
 
 
 def line_chain(
