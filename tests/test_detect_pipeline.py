@@ -61,6 +61,30 @@ def test_train_and_test_text_and_voices_are_disjoint() -> None:
     assert all("{" not in text.ordinary_sentence(rng, True) for _ in range(50))
 
 
+def test_fresh_sentences_are_heard_by_no_training_and_no_threshold_choice() -> None:
+    rng = random.Random(11)
+    train = {text.ordinary_sentence(rng, False) for _ in range(3000)}
+    held = {text.ordinary_sentence(rng, True) for _ in range(3000)}
+    fresh = {text.fresh_sentence(rng) for _ in range(3000)}
+    assert not fresh & (train | held)
+    # Training hears the new even half; the dev/test streams keep only TEMPLATES' held-out quarter.
+    assert "주말에도 문 여나요" in train and "주말에도 문 여나요" not in held
+    assert "카드 결제도 되나요" in fresh and "카드 결제도 되나요" not in train
+    vocabulary = random.Random(12)
+    fresh_words = {w for _ in range(20000) for w in text.fresh_sentence(vocabulary).split()}
+    shuffled_words = {w for _ in range(200) for w in text.shuffled(rng, True, fresh=True).split()}
+    assert "결제도" in shuffled_words and shuffled_words <= fresh_words
+
+
+def test_train_only_near_misses_stay_out_of_the_held_out_list() -> None:
+    _groups, held = text.load_keywords()
+    _groups, train = text.load_keywords(training=True)
+    assert train[: len(held)] == held  # the held-out sets draw from the same list, so they render the same
+    added = set(train[len(held) :])
+    assert "똑같은" in added and "수수료가" in added
+    assert not added & set(held)
+
+
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 def test_line_chain_gives_band_limited_8khz_telephone_audio() -> None:
     x = audio.speak("안녕하세요 주민센터입니다", audio.Voice("f2", 50, 160, 0))
@@ -112,6 +136,36 @@ def test_held_out_sets_pool_into_one_with_their_streams_end_to_end() -> None:
     assert np.all(np.diff(both.stream_t) > 0)  # b's times follow a's
     # b's first crossing comes 0.2 s after a's last: one refractory episode, as on one continuous stream.
     assert episodes(both.stream_t, both.stream_s1[:, 1], 0.5) == 3
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+def test_fresh_stream_is_scored_for_false_accepts_with_the_shipped_thresholds(tmp_path: Path) -> None:
+    from pipeline import build
+    from pipeline.evaluate import Material, fresh_report
+
+    from edge.detect.detector import AbuseDetector
+    from edge.detect.model import KwsModel
+    from edge.detect.settings import DetectionConfig
+
+    path = tmp_path / "fresh.npz"
+    build.write_fresh(path, 9, 20 / 3600, build.babble_track(random.Random(1), 5.0))
+    said = np.load(path)["stream_text"]
+    vocabulary = random.Random(12)
+    fresh_words = {w for _ in range(20000) for w in text.fresh_sentence(vocabulary).split()}
+    assert len(said) >= 3 and all(set(s.split()) <= fresh_words for s in said)
+    model = ROOT / "models" / "kws.tflite"
+    meta = json.loads(model.with_suffix(".json").read_text(encoding="utf-8"))
+    names = [c["id"] for c in meta["classes"]]
+    config = DetectionConfig(inline=True, shouting_enabled=False, calibration_enabled=False, model_path=model)
+    m = Material(AbuseDetector(config, KwsModel(model)), path, len(names))
+    assert m.pos == [] and m.near == [] and abs(m.hours * 3600 - 20) < 2
+    assert m.stream_t.size > 150  # one inference per 100 ms of voiced stream
+    out = fresh_report(m, names, meta["thresholds"], None, 0.0)
+    assert out is not None and set(out) == {"alert", "warn"}
+    assert out["warn"]["stream_hours"] == round(m.hours, 3)
+    # Zero thresholds fire on every class at the first hop: the count is of the stream, not a constant.
+    zero = fresh_report(m, names, {t: dict.fromkeys(names, 0.0) for t in ("alert", "warn")}, None, 0.0)
+    assert zero is not None and zero["warn"]["false_accepts"] >= len(names)
 
 
 def test_tiny_training_run_when_tensorflow_is_installed(tmp_path: Path) -> None:

@@ -80,10 +80,14 @@ def render_negative(
     """One non-abusive utterance through the line (``voice`` None: a shipped variant, as for positives)."""
     if kind == "ordinary":
         sentence = text.ordinary_sentence(rng, test)
+    elif kind == "fresh":
+        sentence = text.fresh_sentence(rng)
     elif kind == "babble":
         sentence = text.babble(rng)
     elif kind == "shuffled":
         sentence = text.shuffled(rng, test)
+    elif kind == "fresh_shuffled":
+        sentence = text.shuffled(rng, test, fresh=True)
     else:
         word = rng.choice(near)
         frame = rng.choice(
@@ -139,6 +143,52 @@ def load_extra(folder: Path, groups: list[text.Group]) -> list[tuple[np.ndarray,
     return out
 
 
+def render_stream(
+    trng: random.Random,
+    tnrng: np.random.Generator,
+    seconds_wanted: float,
+    babble,
+    band: bool,
+    kinds: tuple[str, str] = ("ordinary", "shuffled"),
+) -> tuple[np.ndarray, list[str], list[float]]:
+    """A stream of held-out ordinary speech (3 sentences to 1 of shuffled words, 0.2-1.5 s pauses).
+
+    Returns the int16 PCM, what was said and where it starts (s), so a false accept can be traced to its
+    sentence. ``kinds`` are the render_negative kinds for sentences and for shuffled words.
+    """
+    stream_parts = []
+    said: list[str] = []
+    said_at: list[float] = []
+    seconds = 0.0
+    while seconds < seconds_wanted:
+        kind = trng.choice([kinds[0], kinds[0], kinds[0], kinds[1]])
+        pcm, sentence = render_negative(kind, [], trng, tnrng, True, babble, band=band)
+        gap = np.zeros(int(trng.uniform(0.2, 1.5) * audio.LINE_RATE), dtype=np.int16)
+        stream_parts += [pcm, gap]
+        said.append(sentence)
+        said_at.append(seconds)
+        seconds += (pcm.size + gap.size) / audio.LINE_RATE
+    return np.concatenate(stream_parts), said, said_at
+
+
+def write_fresh(path: Path, seed: int, hours: float, babble, band: bool = True) -> None:
+    """A stream of fresh ordinary speech only (``text.MORE_TEMPLATES``' held-out half, held-out voices).
+
+    Its sentence types were never trained on nor used to choose thresholds: a false-accept check for
+    ``pipeline.stream_fa`` that is independent of the words the dev stream showed to be hard.
+    """
+    stream, said, said_at = render_stream(
+        random.Random(seed),
+        np.random.default_rng(seed),
+        3600.0 * hours,
+        babble,
+        band,
+        ("fresh", "fresh_shuffled"),
+    )
+    np.savez(path, stream=stream, stream_text=np.array(said), stream_start_s=np.array(said_at))
+    print(f"{path.name}: {stream.size / 8000 / 3600:.2f} h of fresh ordinary speech", flush=True)
+
+
 def write_heldout(
     path: Path, groups, near, seed: int, scale: float, hours: float, babble, band: bool = True
 ) -> None:
@@ -157,20 +207,7 @@ def write_heldout(
         render_negative("near", near, trng, tnrng, True, babble, band=band)[0]
         for _ in range(max(10, int(300 * scale)))
     ]
-    stream_parts = []
-    # What was said where, so that a false accept on the stream can be traced to its sentence.
-    said: list[str] = []
-    said_at: list[float] = []
-    seconds = 0.0
-    while seconds < 3600.0 * scale * hours:
-        kind = trng.choice(["ordinary", "ordinary", "ordinary", "shuffled"])
-        pcm, sentence = render_negative(kind, near, trng, tnrng, True, babble, band=band)
-        gap = np.zeros(int(trng.uniform(0.2, 1.5) * audio.LINE_RATE), dtype=np.int16)
-        stream_parts += [pcm, gap]
-        said.append(sentence)
-        said_at.append(seconds)
-        seconds += (pcm.size + gap.size) / audio.LINE_RATE
-    stream = np.concatenate(stream_parts)
+    stream, said, said_at = render_stream(trng, tnrng, 3600.0 * scale * hours, babble, band)
     pos_pcm = np.empty(len(pos_clips), dtype=object)
     pos_pcm[:] = [c["pcm"] for c in pos_clips]
     near_pcm = np.empty(len(near_clips), dtype=object)
@@ -210,17 +247,37 @@ def main() -> None:
         "--dev-hours", type=float, default=16.0, help="hours of ordinary-speech stream in dev (thresholds)"
     )
     ap.add_argument("--test-hours", type=float, default=8.0, help="hours of ordinary-speech stream in test")
+    ap.add_argument(
+        "--fresh-hours",
+        type=float,
+        default=0.0,
+        help="also write fresh.npz: this many hours of ordinary speech from sentence types held out of "
+        "training and threshold choice alike (a false-accept check: evaluate.py --fresh)",
+    )
+    ap.add_argument(
+        "--fresh-only", action="store_true", help="only write fresh.npz (--fresh-hours, default 8)"
+    )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     groups, near = text.load_keywords()
+    _groups, train_near = text.load_keywords(training=True)
     rng = random.Random(args.seed)
     nrng = np.random.default_rng(args.seed)
     t0 = time.time()
     babble_train = babble_track(rng, 60.0 * max(args.scale, 0.1))
     babble_test = babble_track(random.Random(args.seed + 1), 30.0)
 
-    if args.wideband and not args.heldout_only:
-        ap.error("--wideband renders held-out material only: add --heldout-only")
+    if args.wideband and not (args.heldout_only or args.fresh_only):
+        ap.error("--wideband renders held-out material only: add --heldout-only or --fresh-only")
+    if args.fresh_only:
+        write_fresh(
+            args.out / "fresh.npz",
+            args.seed + 300,
+            (args.fresh_hours or 8.0) * args.scale,
+            babble_test,
+            not args.wideband,
+        )
+        return
     if args.heldout_only:
         band = not args.wideband
         for name, offset, hours in (("test", 100, args.test_hours), ("dev", 200, args.dev_hours)):
@@ -233,6 +290,10 @@ def main() -> None:
                 hours,
                 babble_test,
                 band,
+            )
+        if args.fresh_hours > 0:
+            write_fresh(
+                args.out / "fresh.npz", args.seed + 300, args.fresh_hours * args.scale, babble_test, band
             )
         return
     xs: list[np.ndarray] = []
@@ -251,7 +312,7 @@ def main() -> None:
     }
     for kind, count in kinds.items():
         for _ in range(max(2, count)):
-            pcm, _ = render_negative(kind, near, rng, nrng, False, babble_train)
+            pcm, _ = render_negative(kind, train_near, rng, nrng, False, babble_train)
             feats = features(pcm)
             ends = np.arange(rng.randint(10, 20), len(feats) + 8, 12)
             xs.append(windows(feats, np.clip(ends, 0, len(feats) - 1)))
@@ -281,11 +342,14 @@ def main() -> None:
     write_heldout(
         args.out / "dev.npz", groups, near, args.seed + 200, args.scale, args.dev_hours, babble_test
     )
+    if args.fresh_hours > 0:
+        write_fresh(args.out / "fresh.npz", args.seed + 300, args.fresh_hours * args.scale, babble_test)
     held = np.load(args.out / "test.npz", allow_pickle=True)
     pos_clips, near_clips, stream = held["pos_group"], held["near_pcm"], held["stream"]
     meta = {
         "groups": [{"id": g.id, "category": g.category, "say": list(g.say)} for g in groups],
         "near_misses": near,
+        "near_misses_train_only": train_near[len(near) :],
         "scale": args.scale,
         "seed": args.seed,
         "train_windows": len(y),

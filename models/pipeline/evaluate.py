@@ -146,12 +146,16 @@ class Material:
         data = np.load(path, allow_pickle=True)
         silence = np.zeros(int(TAIL_S * 8000) + 800, dtype=np.int16)
         self.pos = []
-        self.starts = [float(v) for v in data["pos_start"]]
-        for pcm, group, end in zip(data["pos_pcm"], data["pos_group"], data["pos_end"], strict=True):
+        # A stream-only set (build.py's fresh.npz) has no clips: it counts false accepts only.
+        clips = "pos_pcm" in data.files
+        self.starts = [float(v) for v in data["pos_start"]] if clips else []
+        for pcm, group, end in (
+            zip(data["pos_pcm"], data["pos_group"], data["pos_end"], strict=True) if clips else []
+        ):
             t, s1, v = traces(detector, np.concatenate([pcm.astype(np.int16), silence]))
             self.pos.append((int(group), float(end), t, s1, v, pcm))
         self.near = []
-        for pcm in data["near_pcm"]:
+        for pcm in data["near_pcm"] if clips else []:
             _t, s1, v = traces(detector, np.concatenate([pcm.astype(np.int16), silence]))
             self.near.append((s1, v, pcm))
         stream = data["stream"].astype(np.int16)
@@ -295,21 +299,40 @@ def report(m: View, names: list[str], categories: list[str], thr: dict[str, floa
         hits_cls[name].append(bool((window & fired[:, group - 1]).any()))
         if hit_rows.size:
             latencies.append(float(t[hit_rows[0]] - end))
-    fa = {n: episodes(m.stream_t, m.stream_s[:, i + 1], thr[n]) for i, n in enumerate(names)}
     near_fa = sum(bool((mx[1:] >= vec).any()) for mx, _ in m.near)
     return {
         "recall_per_category": {c: round(float(np.mean(v)), 3) for c, v in sorted(hits_cat.items())},
         "recall_per_class": {n: round(float(np.mean(v)), 3) for n, v in hits_cls.items()},
-        "false_accepts": int(sum(fa.values())),
-        "false_accepts_per_class": {n: v for n, v in fa.items() if v},
-        "false_accepts_per_hour": round(sum(fa.values()) / m.hours, 3),
-        "stream_hours": round(m.hours, 3),
+        **stream_report(m, names, thr),
         "near_miss_fa_rate": round(near_fa / max(1, len(m.near)), 4),
         "near_miss_clips": len(m.near),
         "positive_clips": len(m.pos),
         "latency_median_s": round(float(np.median(latencies)), 3) if latencies else None,
         "latency_p90_s": round(float(np.percentile(latencies, 90)), 3) if latencies else None,
     }
+
+
+def stream_report(m: View, names: list[str], thr: dict[str, float]) -> dict:
+    """False accepts of thresholds on one set's stream of ordinary speech: in all, per class, per hour."""
+    fa = {n: episodes(m.stream_t, m.stream_s[:, i + 1], thr[n]) for i, n in enumerate(names)}
+    return {
+        "false_accepts": int(sum(fa.values())),
+        "false_accepts_per_class": {n: v for n, v in fa.items() if v},
+        "false_accepts_per_hour": round(sum(fa.values()) / m.hours, 3),
+        "stream_hours": round(m.hours, 3),
+    }
+
+
+def fresh_report(m: Material | None, names: list[str], thresholds: dict, weight, candidate) -> dict | None:
+    """Both tiers' false accepts on the fresh stream (None without one), printed as they are found."""
+    if m is None:
+        return None
+    out = {t: stream_report(View(m, weight, candidate), names, thresholds[t]) for t in ("alert", "warn")}
+    for tier, r in out.items():
+        print(
+            f"fresh {tier}: FA {r['false_accepts']} in {r['stream_hours']} h {r['false_accepts_per_class']}"
+        )
+    return out
 
 
 def choose(dev: View, names: list[str], categories: list[str]) -> tuple[dict, dict, dict]:
@@ -383,6 +406,13 @@ def main() -> None:
         help="score with the thresholds of this kws.json instead of choosing them on dev (nothing is written "
         "but work/evaluation_fixed.json): how a shipped model fares on other held-out material",
     )
+    ap.add_argument(
+        "--fresh",
+        type=Path,
+        default=None,
+        help="a stream-only fresh.npz (build.py --fresh-hours): false accepts of the chosen thresholds on "
+        "sentence types that neither training nor threshold choice heard",
+    )
     args = ap.parse_args()
     if args.from_shipped:
         from_shipped(args.work)
@@ -425,10 +455,11 @@ def main() -> None:
     held = args.held or [args.work]
     # Dev and test are scored in two processes (each its own detector): the streams are hours long.
     with multiprocessing.Pool(2) as pool:
+        jobs = [(config, h / f"{split}.npz", len(names)) for split in ("dev", "test") for h in held]
         scored = pool.starmap(
-            score_material,
-            [(config, h / f"{split}.npz", len(names)) for split in ("dev", "test") for h in held],
+            score_material, jobs + ([(config, args.fresh, len(names))] if args.fresh else [])
         )
+    fresh_m = scored.pop() if args.fresh else None
     dev_m = merged(scored[: len(held)])
     tests = {str(h): m for h, m in zip(held, scored[len(held) :], strict=True)}
     test_m = scored[len(held)]
@@ -442,6 +473,7 @@ def main() -> None:
             }
             for split, m in sets.items()
         }
+        out["fresh"] = fresh_report(fresh_m, names, fixed, None, 0.0)
         out["front_end"] = front_end
         (args.work / "evaluation_fixed.json").write_text(json.dumps(out, indent=1, ensure_ascii=False))
         for split in sets:
@@ -492,6 +524,8 @@ def main() -> None:
         "dev_sets": [str(h) for h in held],
         "test": test_rep,
         "test_by_held": by_held if len(held) > 1 else None,
+        "fresh": fresh_report(fresh_m, names, thresholds, weight, candidate),
+        "fresh_set": str(args.fresh) if args.fresh else None,
         "scoring_seconds": round(scored_s, 1),
         "fusion_tried": [
             {k: row[k] for k in ("weight", "candidate", "objective")}

@@ -19,11 +19,16 @@ class Group:
     say: tuple[str, ...]
 
 
-def load_keywords(path: Path = KEYWORDS_FILE) -> tuple[list[Group], list[str]]:
-    """Keyword groups and near-miss phrases from the editable keyword file."""
+def load_keywords(path: Path = KEYWORDS_FILE, *, training: bool = False) -> tuple[list[Group], list[str]]:
+    """Keyword groups and near-miss phrases from the editable keyword file.
+
+    ``training`` adds the train-only near-misses; the held-out sets keep the shared list, so they render
+    the same whatever is added for training.
+    """
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     groups = [Group(g["id"], g["category"], tuple(g["say"])) for g in data["group"]]
-    return groups, list(data.get("near_misses", {}).get("words", []))
+    near = data.get("near_misses", {})
+    return groups, list(near.get("words", [])) + (list(near.get("train_only", [])) if training else [])
 
 
 # Carriers around a keyword; {k} is the keyword. Split by index into train / test so the test carriers
@@ -256,6 +261,94 @@ TEMPLATES = [
     "가로등이 {t} 부터 꺼져 있어요",
 ]
 
+# More everyday sentences of calls to a 주민센터, written in one go (session 20) without scoring any of them:
+# the even ones train, the odd ones are the "fresh" stream, a false-accept check on sentence types that
+# neither training nor threshold choice has heard (TEMPLATES' held-out quarter is only 14 sentence types,
+# and a few of their words decide some classes' thresholds). Kept apart from TEMPLATES so that its split,
+# and with it every dev and test set, stays as it was.
+MORE_TEMPLATES = [
+    "{s} 신청 기간이 언제까지예요",
+    "어제 {t}에 전화 드렸던 사람인데요",
+    "{s} 때문에 직접 가야 하나요",
+    "인터넷으로 하려는데 자꾸 오류가 나요",
+    "제가 나이가 많아서 잘 몰라서 그러는데요",
+    "{name} 씨 자리에 안 계세요",
+    "서류를 잃어버렸는데 다시 발급받을 수 있나요",
+    "{p} {d} 쪽에 물이 새요",
+    "주말에도 문 여나요",
+    "점심시간에는 업무 안 하시나요",
+    "아까 통화한 분 좀 바꿔 주세요",
+    "번호표 뽑고 한 시간째 기다리고 있어요",
+    "{s} 지원금은 언제 들어와요",
+    "우편으로 받을 수 있을까요",
+    "등본 떼려면 얼마 들어요",
+    "카드 결제도 되나요",
+    "현금만 받으시나요",
+    "제 딸이 대신 가도 될까요",
+    "전입신고는 며칠 안에 해야 돼요",
+    "저번에도 똑같이 말씀하셨잖아요",
+    "문자로 안내 받았는데 무슨 뜻인지 모르겠어요",
+    "{t}쯤 도착할 것 같아요",
+    "주차 딱지가 잘못 붙었어요",
+    "불법 주차 신고하려고요",
+    "공원 화장실이 너무 더러워요",
+    "눈이 와서 길이 미끄러워요 제설 좀 해 주세요",
+    "보일러가 안 돼서 너무 추워요",
+    "경로당 프로그램 신청하고 싶어요",
+    "아이 돌봄 서비스 문의 좀 드릴게요",
+    "이사 가는데 뭐부터 해야 돼요",
+    "기다리라고만 하시니까 답답하죠",
+    "왜 이렇게 전화 연결이 안 돼요",
+    "제가 몇 번이나 말씀드렸잖아요",
+    "아니 그러면 어디로 전화해야 돼요",
+    "담당 부서 번호 좀 알려 주세요",
+    "확인해 보고 다시 연락 주세요",
+    "{n} 번으로 연락 주시면 돼요",
+    "신청서에 도장 찍어야 되나요",
+    "사진은 몇 장 필요해요",
+    "잘 모르겠으면 그냥 직접 갈게요",
+    "할머니 혼자 사시는데 도움 받을 수 있을까요",
+    "쓰레기 봉투는 어디서 사요",
+    "음식물 쓰레기 수거일이 언제예요",
+    "대형 폐기물 스티커 붙였는데 안 가져가요",
+    "위층 발소리 때문에 미치겠어요",
+    "길고양이 밥 주는 문제로 싸움이 났어요",
+    "가로수 가지가 창문을 막아요",
+    "놀이터 그네가 부서졌어요",
+    "횡단보도 신호등이 고장 났어요",
+    "버스 정류장 의자가 없어졌어요",
+    "투표소가 어디인지 알고 싶어요",
+    "여권 찾으러 언제 가면 돼요",
+    "인감 도장을 새로 만들었어요",
+    "주민등록증을 잃어버렸어요",
+    "재발급 비용이 얼마나 들어요",
+    "기초생활수급 자격이 되는지 궁금해요",
+    "어머니가 치매가 있으셔서요",
+    "휠체어 대여도 하시나요",
+    "말씀이 너무 빨라서 못 알아들었어요",
+    "천천히 한 번만 더 설명해 주세요",
+    "그럼 그렇게 알고 있을게요",
+    "네 수고하세요",
+    "혹시 영어 하시는 분 계세요",
+    "외국인 등록도 여기서 되나요",
+    "우리 애가 학교에서 서류를 달래요",
+    "지난주에 낸 서류 처리됐나요",
+    "접수 번호가 {n} 이에요",
+    "아직도 처리 중이라고 나와요",
+    "이 정도면 민원 넣어도 되는 거죠",
+    "구청에 직접 얘기할까요",
+    "{p} 복지관 전화번호 아세요",
+    "무료로 받을 수 있는 거 맞죠",
+    "저 말고 다른 사람들도 다 불편해해요",
+    "아 진짜 너무 힘들어요",
+    "죄송한데 제가 지금 운전 중이라서요",
+    "조금 있다가 다시 걸게요",
+    "목이 아파서 목소리가 잘 안 나와요",
+    "몸이 불편하셔서 방문이 어려워요",
+    "자고 일어났더니 집 앞에 차가 막고 있어요",
+    "같이 사는 가족이 몇 명인지 적어야 돼요",
+]
+
 SYLLABLE_INITIALS = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ"
 _COMMON_SYLLABLES = (
     "가나다라마바사아자차카타파하거너더러머버서어저처커터퍼허고노도로모보소오조초코토포호구누두루무부수우주추"
@@ -283,7 +376,14 @@ def split(items: list[str], test: bool) -> list[str]:
 
 def ordinary_sentence(rng: random.Random, test: bool) -> str:
     """One non-abusive complaint-call sentence from the train or test templates."""
-    return fill(rng.choice(split(TEMPLATES, test)), rng)
+    return fill(
+        rng.choice(split(TEMPLATES, test) if test else split(TEMPLATES, False) + MORE_TEMPLATES[::2]), rng
+    )
+
+
+def fresh_sentence(rng: random.Random) -> str:
+    """One sentence of the fresh false-accept stream: templates no training or threshold choice used."""
+    return fill(rng.choice(MORE_TEMPLATES[1::2]), rng)
 
 
 def babble(rng: random.Random) -> str:
@@ -294,9 +394,10 @@ def babble(rng: random.Random) -> str:
     return " ".join(words)
 
 
-def shuffled(rng: random.Random, test: bool) -> str:
-    """Words of ordinary sentences in random order."""
-    words = (ordinary_sentence(rng, test) + " " + ordinary_sentence(rng, test)).split()
+def shuffled(rng: random.Random, test: bool, fresh: bool = False) -> str:
+    """Words of ordinary sentences (``fresh``: of the fresh stream's) in random order."""
+    pick = (lambda: fresh_sentence(rng)) if fresh else (lambda: ordinary_sentence(rng, test))
+    words = (pick() + " " + pick()).split()
     rng.shuffle(words)
     return " ".join(words[: rng.randint(4, 10)])
 

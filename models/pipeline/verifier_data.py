@@ -74,7 +74,7 @@ def _positive_shard(args: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray,
 
 def _negative_shard(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     seed, count = args
-    _groups, near = text.load_keywords()
+    _groups, near = text.load_keywords(training=True)
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
     babble = build.babble_track(rng, 20.0)
