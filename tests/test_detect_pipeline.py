@@ -76,6 +76,22 @@ def test_fresh_sentences_are_heard_by_no_training_and_no_threshold_choice() -> N
     assert "결제도" in shuffled_words and shuffled_words <= fresh_words
 
 
+@pytest.mark.skipif(not text.LEXICON_FILE.exists(), reason="hunspell-ko not installed")
+def test_lexicon_word_salad_is_hangul_without_keyword_stems_or_fresh_words() -> None:
+    words = text.lexicon()
+    assert len(words) > 50_000
+    assert all("가" <= ch <= "힣" for w in words[:: len(words) // 500] for ch in w)  # syllables, not jamo
+    assert not [w for w in words if any(stem in w for stem in text.ABUSIVE_STEMS)]
+    assert "병신" not in words and "개새끼" not in words and "바느질" in words
+    fresh_words = {w for t in text.MORE_TEMPLATES[1::2] for w in t.split()}
+    assert not fresh_words & set(words)
+    salad = [text.word_salad(random.Random(k), False).split() for k in range(50)]
+    assert all(3 <= len(ws) <= 8 for ws in salad) and len({w for ws in salad for w in ws}) > 150
+    # The dev stream's salad (test=True) draws from a quarter of the words that training never says.
+    held = {w for k in range(200) for w in text.word_salad(random.Random(k), True).split()}
+    assert held and not held & set(text.split(words, False))
+
+
 def test_train_only_near_misses_stay_out_of_the_held_out_list() -> None:
     _groups, held = text.load_keywords()
     _groups, train = text.load_keywords(training=True)
@@ -136,6 +152,12 @@ def test_held_out_sets_pool_into_one_with_their_streams_end_to_end() -> None:
     assert np.all(np.diff(both.stream_t) > 0)  # b's times follow a's
     # b's first crossing comes 0.2 s after a's last: one refractory episode, as on one continuous stream.
     assert episodes(both.stream_t, both.stream_s1[:, 1], 0.5) == 3
+    # A stream-only set (evaluate.py --dev-extra) adds ordinary speech to dev and no clips.
+    salad = part(5, [4.0])
+    salad.pos, salad.starts, salad.near = [], [], []
+    with_salad = merged([a, b, salad])
+    assert len(with_salad.pos) == 2 and len(with_salad.near) == 2
+    assert episodes(with_salad.stream_t, with_salad.stream_s1[:, 1], 0.5) == 4
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
@@ -148,7 +170,7 @@ def test_fresh_stream_is_scored_for_false_accepts_with_the_shipped_thresholds(tm
     from edge.detect.settings import DetectionConfig
 
     path = tmp_path / "fresh.npz"
-    build.write_fresh(path, 9, 20 / 3600, build.babble_track(random.Random(1), 5.0))
+    build.write_stream_set(path, "fresh", 9, 20 / 3600, build.babble_track(random.Random(1), 5.0))
     said = np.load(path)["stream_text"]
     vocabulary = random.Random(12)
     fresh_words = {w for _ in range(20000) for w in text.fresh_sentence(vocabulary).split()}

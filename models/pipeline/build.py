@@ -88,6 +88,8 @@ def render_negative(
         sentence = text.shuffled(rng, test)
     elif kind == "fresh_shuffled":
         sentence = text.shuffled(rng, test, fresh=True)
+    elif kind == "lexicon":
+        sentence = text.word_salad(rng, test)
     else:
         word = rng.choice(near)
         frame = rng.choice(
@@ -171,22 +173,32 @@ def render_stream(
     return np.concatenate(stream_parts), said, said_at
 
 
-def write_fresh(path: Path, seed: int, hours: float, babble, band: bool = True) -> None:
-    """A stream of fresh ordinary speech only (``text.MORE_TEMPLATES``' held-out half, held-out voices).
+STREAM_SETS = {
+    "fresh": (300, ("fresh", "fresh_shuffled"), "fresh ordinary speech"),
+    "salad": (400, ("lexicon", "lexicon"), "held-out dictionary word salad"),
+}
+"""Stream-only held-out sets: seed offset, the render_negative kinds (sentences, shuffled), what it holds.
 
-    Its sentence types were never trained on nor used to choose thresholds: a false-accept check for
-    ``pipeline.stream_fa`` that is independent of the words the dev stream showed to be hard.
-    """
+fresh.npz: ``text.MORE_TEMPLATES``' held-out half, sentence types no training or threshold choice hears, a
+false-accept check independent of the words the dev stream showed to be hard (evaluate.py --fresh).
+salad.npz: word salad of the dictionary quarter training never says, pooled into dev so that thresholds
+are priced on the sound variety of Korean and not only on dev's 14 sentence types (evaluate.py --dev-extra).
+"""
+
+
+def write_stream_set(path: Path, name: str, seed: int, hours: float, babble, band: bool = True) -> None:
+    """One of STREAM_SETS, spoken by held-out voices: the stream and what was said where."""
+    offset, kinds, what = STREAM_SETS[name]
     stream, said, said_at = render_stream(
-        random.Random(seed),
-        np.random.default_rng(seed),
+        random.Random(seed + offset),
+        np.random.default_rng(seed + offset),
         3600.0 * hours,
         babble,
         band,
-        ("fresh", "fresh_shuffled"),
+        kinds,
     )
     np.savez(path, stream=stream, stream_text=np.array(said), stream_start_s=np.array(said_at))
-    print(f"{path.name}: {stream.size / 8000 / 3600:.2f} h of fresh ordinary speech", flush=True)
+    print(f"{path.name}: {stream.size / 8000 / 3600:.2f} h of {what}", flush=True)
 
 
 def write_heldout(
@@ -247,15 +259,17 @@ def main() -> None:
         "--dev-hours", type=float, default=16.0, help="hours of ordinary-speech stream in dev (thresholds)"
     )
     ap.add_argument("--test-hours", type=float, default=8.0, help="hours of ordinary-speech stream in test")
+    for name, (_offset, _kinds, what) in STREAM_SETS.items():
+        ap.add_argument(
+            f"--{name}-hours",
+            type=float,
+            default=0.0,
+            help=f"also write {name}.npz: this many hours of {what} (see build.STREAM_SETS)",
+        )
     ap.add_argument(
-        "--fresh-hours",
-        type=float,
-        default=0.0,
-        help="also write fresh.npz: this many hours of ordinary speech from sentence types held out of "
-        "training and threshold choice alike (a false-accept check: evaluate.py --fresh)",
-    )
-    ap.add_argument(
-        "--fresh-only", action="store_true", help="only write fresh.npz (--fresh-hours, default 8)"
+        "--streams-only",
+        action="store_true",
+        help="only write the stream sets whose hours are given (--fresh-hours, --salad-hours)",
     )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -267,16 +281,19 @@ def main() -> None:
     babble_train = babble_track(rng, 60.0 * max(args.scale, 0.1))
     babble_test = babble_track(random.Random(args.seed + 1), 30.0)
 
-    if args.wideband and not (args.heldout_only or args.fresh_only):
-        ap.error("--wideband renders held-out material only: add --heldout-only or --fresh-only")
-    if args.fresh_only:
-        write_fresh(
-            args.out / "fresh.npz",
-            args.seed + 300,
-            (args.fresh_hours or 8.0) * args.scale,
-            babble_test,
-            not args.wideband,
-        )
+    if args.wideband and not (args.heldout_only or args.streams_only):
+        ap.error("--wideband renders held-out material only: add --heldout-only or --streams-only")
+
+    def stream_sets(band: bool = True) -> None:
+        for name in STREAM_SETS:
+            hours = getattr(args, f"{name}_hours")
+            if hours > 0:
+                write_stream_set(
+                    args.out / f"{name}.npz", name, args.seed, hours * args.scale, babble_test, band
+                )
+
+    if args.streams_only:
+        stream_sets(not args.wideband)
         return
     if args.heldout_only:
         band = not args.wideband
@@ -291,10 +308,7 @@ def main() -> None:
                 babble_test,
                 band,
             )
-        if args.fresh_hours > 0:
-            write_fresh(
-                args.out / "fresh.npz", args.seed + 300, args.fresh_hours * args.scale, babble_test, band
-            )
+        stream_sets(band)
         return
     xs: list[np.ndarray] = []
     ys: list[int] = []
@@ -342,8 +356,7 @@ def main() -> None:
     write_heldout(
         args.out / "dev.npz", groups, near, args.seed + 200, args.scale, args.dev_hours, babble_test
     )
-    if args.fresh_hours > 0:
-        write_fresh(args.out / "fresh.npz", args.seed + 300, args.fresh_hours * args.scale, babble_test)
+    stream_sets()
     held = np.load(args.out / "test.npz", allow_pickle=True)
     pos_clips, near_clips, stream = held["pos_group"], held["near_pcm"], held["stream"]
     meta = {

@@ -407,6 +407,14 @@ def main() -> None:
         "but work/evaluation_fixed.json): how a shipped model fares on other held-out material",
     )
     ap.add_argument(
+        "--dev-extra",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="stream-only sets (build.py --salad-hours) pooled into dev for threshold choice: more kinds of "
+        "ordinary speech for the false-accept tail than dev's sentence types",
+    )
+    ap.add_argument(
         "--fresh",
         type=Path,
         default=None,
@@ -456,12 +464,13 @@ def main() -> None:
     # Dev and test are scored in two processes (each its own detector): the streams are hours long.
     with multiprocessing.Pool(2) as pool:
         jobs = [(config, h / f"{split}.npz", len(names)) for split in ("dev", "test") for h in held]
-        scored = pool.starmap(
-            score_material, jobs + ([(config, args.fresh, len(names))] if args.fresh else [])
-        )
+        jobs += [
+            (config, path, len(names)) for path in [*args.dev_extra, *([args.fresh] if args.fresh else [])]
+        ]
+        scored = pool.starmap(score_material, jobs)
     fresh_m = scored.pop() if args.fresh else None
-    dev_m = merged(scored[: len(held)])
-    tests = {str(h): m for h, m in zip(held, scored[len(held) :], strict=True)}
+    dev_m = merged(scored[: len(held)] + scored[2 * len(held) :])
+    tests = {str(h): m for h, m in zip(held, scored[len(held) : 2 * len(held)], strict=True)}
     test_m = scored[len(held)]
     scored_s = time.time() - t0
     if args.thresholds:
@@ -521,7 +530,7 @@ def main() -> None:
         print(f"test {h}: " + summary({"objective": best[0], "dev": dev_rep, "test": rep}), flush=True)
     evaluation = {
         "dev": dev_rep,
-        "dev_sets": [str(h) for h in held],
+        "dev_sets": [str(h) for h in held] + [str(p) for p in args.dev_extra],
         "test": test_rep,
         "test_by_held": by_held if len(held) > 1 else None,
         "fresh": fresh_report(fresh_m, names, thresholds, weight, candidate),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import tomllib
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -355,6 +357,49 @@ _COMMON_SYLLABLES = (
     "쿠투푸후그느드르므브스으즈츠크트프흐기니디리미비시이지치키티피히개내대래매배새애재채캐태패해게네데레메베세"
     "에제체케테페헤한국민원신청서류전화번호주소담당자처리확인발급문의감사합니다요네예그럼정말진짜빨리"
 )
+
+
+LEXICON_FILE = Path("/usr/share/hunspell/ko.dic")
+"""Debian's hunspell-ko word list (about 100 000 words and inflected forms): vocabulary for word salad."""
+ABUSIVE_STEMS = (
+    "씨발", "시발", "씨팔", "씨바", "새끼", "새기", "병신", "븅신", "미친", "좆", "꺼져", "꺼지", "죽여", "죽이",
+    "죽인", "섹스", "섹시", "몸매", "가슴", "잘래", "자자", "질러", "가만", "년",
+)  # fmt: skip
+"""Word parts that may be (or sound like) a keyword: lexicon words holding one are left out of negatives."""
+
+
+@functools.cache
+def lexicon(path: Path = LEXICON_FILE) -> list[str]:
+    """Hangul words of the dictionary, 1-5 syllables, without keyword stems or words of the fresh stream.
+
+    The fresh stream's words are left out so that its false-accept count stays a check on unheard words.
+    """
+    if not path.exists():
+        raise SystemExit(
+            f"{path} is missing: the lexicon negatives need Debian's hunspell-ko (apt install hunspell-ko)"
+        )
+    fresh_words = {w for t in MORE_TEMPLATES[1::2] for w in t.split() if "{" not in w}
+    words: dict[str, None] = {}  # a word listed twice (two affix classes) is kept once, in file order
+    for line in path.read_text(encoding="utf-8").splitlines():
+        # The file spells Hangul as conjoining jamo (NFD); the rest of the pipeline uses syllables (NFC).
+        word = unicodedata.normalize("NFC", line.split("/", 1)[0].strip())
+        if not 1 <= len(word) <= 5 or not all("가" <= ch <= "힣" for ch in word):
+            continue
+        if word in fresh_words or any(stem in word for stem in ABUSIVE_STEMS):
+            continue
+        words[word] = None
+    return list(words)
+
+
+@functools.cache
+def _lexicon_split(test: bool) -> list[str]:
+    return split(lexicon(), test)
+
+
+def word_salad(rng: random.Random, test: bool) -> str:
+    """3-8 random dictionary words (train or held-out quarter): the sound variety the templates lack."""
+    words = _lexicon_split(test)
+    return " ".join(rng.choice(words) for _ in range(rng.randint(3, 8)))
 
 
 def fill(template: str, rng: random.Random) -> str:
