@@ -303,7 +303,7 @@ def test_pool_shards_place_positive_windows_after_the_keyword_and_label_negative
     x, y = pool._positive_shard((11, 2, 2))
     assert x.shape == (6, WINDOW_FRAMES, N_MELS) and set(y.tolist()) == {3}
     assert np.isfinite(x.astype(np.float32)).all()
-    xn, yn = pool._negative_shard((12, 3))
+    xn, yn = pool._negative_shard((12, 3, False))
     # Windows every 160 ms over three utterances of a second or more each.
     assert len(yn) >= 3 * 5 and not yn.any()
     assert xn.shape[1:] == (WINDOW_FRAMES, N_MELS)

@@ -558,7 +558,8 @@ def main() -> None:
         else:
             verifier.update(weight=weight, candidate=candidate)
     extra = {
-        "version": f"kws-{time.strftime('%Y%m%d')}",
+        # Date and UTC time: two models shipped on one day (stages 12 and 13 were) must not share a name.
+        "version": f"kws-{time.strftime('%Y%m%d-%H%M', time.gmtime())}",
         "output": output,
         "front_end": front_end,
         "detector": {"hop_frames": config.hop_frames, "smoothing_hops": config.smoothing_hops},

@@ -18,9 +18,15 @@ def main() -> None:
         "| set | tier | FA/h (target) | FAs / hours | recall profanity / threat / sexual (target) | near-miss FA (target) | latency median / p90 |"
     )
     print("|---|---|---|---|---|---|---|")
-    for split in ("dev", "test"):
+    # Every held-out test (band-limited, wideband) when there are several, else the one test.
+    sets = {"dev": ev["dev"]} | (
+        {f"test {h}": rep for h, rep in ev["test_by_held"].items()}
+        if ev.get("test_by_held")
+        else {"test": ev["test"]}
+    )
+    for split, rep in sets.items():
         for tier in ("alert", "warn"):
-            r = ev[split][tier]
+            r = rep[tier]
             fa_t, rec_t, near_t = TARGETS[tier]
             rc = r["recall_per_category"]
             print(
@@ -29,6 +35,12 @@ def main() -> None:
                 f"| {r['near_miss_fa_rate']} of {r['near_miss_clips']} (<= {near_t}) "
                 f"| {r['latency_median_s']} / {r['latency_p90_s']} s |"
             )
+    for tier, r in (ev.get("fresh") or {}).items():
+        fa_t = TARGETS[tier][0]
+        print(
+            f"| fresh sentence types | {tier} | {r['false_accepts_per_hour']} (<= {fa_t}) "
+            f"| {r['false_accepts']} / {r['stream_hours']} h | (stream only) | | |"
+        )
     print()
     print("Recall per keyword group on test (alert / warn):")
     print()
