@@ -263,7 +263,7 @@ TEMPLATES = [
     "가로등이 {t} 부터 꺼져 있어요",
 ]
 
-# More everyday sentences of calls to a 주민센터, written in one go (session 20) without scoring any of them:
+# More everyday sentences of calls to a 주민센터, written in one go before any was scored:
 # the even ones train, the odd ones are the "fresh" stream, a false-accept check on sentence types that
 # neither training nor threshold choice has heard (TEMPLATES' held-out quarter is only 14 sentence types,
 # and a few of their words decide some classes' thresholds). Kept apart from TEMPLATES so that its split,
