@@ -83,7 +83,7 @@ def test_lexicon_word_salad_is_hangul_without_keyword_stems_or_fresh_words() -> 
     assert all("가" <= ch <= "힣" for w in words[:: len(words) // 500] for ch in w)  # syllables, not jamo
     assert not [w for w in words if any(stem in w for stem in text.ABUSIVE_STEMS)]
     assert "병신" not in words and "개새끼" not in words and "바느질" in words
-    fresh_words = {w for t in text.MORE_TEMPLATES[1::2] for w in t.split()}
+    fresh_words = {w for t in text.FRESH_TEMPLATES for w in t.split()}
     assert not fresh_words & set(words)
     salad = [text.word_salad(random.Random(k), False).split() for k in range(50)]
     assert all(3 <= len(ws) <= 8 for ws in salad) and len({w for ws in salad for w in ws}) > 150

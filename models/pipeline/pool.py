@@ -29,6 +29,13 @@ LEXICON_MIX = {"ordinary": 0.35, "shuffled": 0.15, "babble": 0.1, "near": 0.2, "
 """``--lexicon``: a fifth of the utterances dictionary word salad (text.word_salad). Measured once (stage
 "13b", MODEL_CARD.md "Fresh sentence types"): more false accepts on fresh sentence types, not fewer, so
 it is off by default; the salad serves the dev side instead (build.py --salad-hours)."""
+
+
+def negative_mix(lexicon: bool) -> dict[str, float]:
+    """The share of each negative kind in a pool (``lexicon``: LEXICON_MIX, else NEGATIVE_MIX)."""
+    return LEXICON_MIX if lexicon else NEGATIVE_MIX
+
+
 NEGATIVE_HOP = 8
 """Frames between negative windows (160 ms; the detector infers every 100 ms)."""
 
@@ -52,7 +59,7 @@ def _negative_shard(args: tuple[int, int, bool]) -> tuple[np.ndarray, np.ndarray
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
     babble = build.babble_track(rng, 20.0)
-    mix = LEXICON_MIX if lexicon else NEGATIVE_MIX
+    mix = negative_mix(lexicon)
     kinds = list(mix)
     weights = list(mix.values())
     xs = []
@@ -119,7 +126,7 @@ def main() -> None:
     meta = {
         "per_group": args.per_group,
         "negative_utterances": args.negatives,
-        "negative_mix": LEXICON_MIX if args.lexicon else NEGATIVE_MIX,
+        "negative_mix": negative_mix(args.lexicon),
         "windows": len(y),
         "positive_windows": int((y > 0).sum()),
         "seconds": round(time.time() - t0),

@@ -378,7 +378,7 @@ def lexicon(path: Path = LEXICON_FILE) -> list[str]:
         raise SystemExit(
             f"{path} is missing: the lexicon negatives need Debian's hunspell-ko (apt install hunspell-ko)"
         )
-    fresh_words = {w for t in MORE_TEMPLATES[1::2] for w in t.split() if "{" not in w}
+    fresh_words = {w for t in FRESH_TEMPLATES for w in t.split() if "{" not in w}
     words: dict[str, None] = {}  # a word listed twice (two affix classes) is kept once, in file order
     for line in path.read_text(encoding="utf-8").splitlines():
         # The file spells Hangul as conjoining jamo (NFD); the rest of the pipeline uses syllables (NFC).
@@ -419,16 +419,22 @@ def split(items: list[str], test: bool) -> list[str]:
     return [x for i, x in enumerate(items) if (i % 4 == 3) == test]
 
 
+TRAIN_TEMPLATES = split(TEMPLATES, False) + MORE_TEMPLATES[::2]
+"""Sentence types training hears: three quarters of TEMPLATES and the even half of MORE_TEMPLATES."""
+HELD_OUT_TEMPLATES = split(TEMPLATES, True)
+"""Sentence types of the dev and test streams (14)."""
+FRESH_TEMPLATES = MORE_TEMPLATES[1::2]
+"""Sentence types of the fresh stream only (40): no training or threshold choice hears them."""
+
+
 def ordinary_sentence(rng: random.Random, test: bool) -> str:
-    """One non-abusive complaint-call sentence from the train or test templates."""
-    return fill(
-        rng.choice(split(TEMPLATES, test) if test else split(TEMPLATES, False) + MORE_TEMPLATES[::2]), rng
-    )
+    """One non-abusive complaint-call sentence from the train or held-out templates."""
+    return fill(rng.choice(HELD_OUT_TEMPLATES if test else TRAIN_TEMPLATES), rng)
 
 
 def fresh_sentence(rng: random.Random) -> str:
-    """One sentence of the fresh false-accept stream: templates no training or threshold choice used."""
-    return fill(rng.choice(MORE_TEMPLATES[1::2]), rng)
+    """One sentence of the fresh false-accept stream."""
+    return fill(rng.choice(FRESH_TEMPLATES), rng)
 
 
 def babble(rng: random.Random) -> str:
