@@ -92,6 +92,33 @@ def test_lexicon_word_salad_is_hangul_without_keyword_stems_or_fresh_words() -> 
     assert held and not held & set(text.split(words, False))
 
 
+def test_syllable_distance_follows_korean_sound_classes() -> None:
+    assert text.syllable_distance("병", "병") == 0
+    assert text.syllable_distance("좆", "졷") == 0  # ㅈ final is spoken ㄷ
+    assert text.syllable_distance("빵", "방") == text.syllable_distance("팡", "방") == 0.3  # one place
+    assert text.syllable_distance("게", "개") == 0.3  # ㅔ/ㅐ merged
+    assert text.syllable_distance("가", "나") == 1.0
+    assert text.syllable_distance("병", "변") == 0.5  # two nasal finals
+    assert text.sound_distance("병신", "변신하다") == 0.5  # the closest stretch of the word counts
+    assert text.sound_distance("좆같은", "똑같은") < text.sound_distance("좆같은", "노란색")
+    assert text.sound_distance("병신아", "병신") == float("inf")  # shorter than the target
+
+
+@pytest.mark.skipif(not text.LEXICON_FILE.exists(), reason="hunspell-ko not installed")
+def test_phonetic_neighbours_are_close_dictionary_words_split_like_the_salad() -> None:
+    groups, _near = text.load_keywords()
+    targets = text.neighbour_targets(groups)
+    assert {"병신", "꺼져", "좆같은", "죽여버린다"} <= set(targets) and "진짜" not in targets
+    train = {text.phonetic_neighbour(random.Random(k), False) for k in range(3000)}
+    held = {text.phonetic_neighbour(random.Random(k), True) for k in range(3000)}
+    assert len(train) > 500 and len(held) > 200
+    assert "똑같은" in train | held and "변신" in train | held  # the hard words the dev stream found
+    assert not train & held and held <= set(text.split(text.lexicon(), True))
+    for word in list(held)[:50]:
+        assert min(text.sound_distance(t, word) for t in targets) <= 2.2
+    assert "바느질" not in train | held
+
+
 def test_train_only_near_misses_stay_out_of_the_held_out_list() -> None:
     _groups, held = text.load_keywords()
     _groups, train = text.load_keywords(training=True)
@@ -303,7 +330,7 @@ def test_pool_shards_place_positive_windows_after_the_keyword_and_label_negative
     x, y = pool._positive_shard((11, 2, 2))
     assert x.shape == (6, WINDOW_FRAMES, N_MELS) and set(y.tolist()) == {3}
     assert np.isfinite(x.astype(np.float32)).all()
-    xn, yn = pool._negative_shard((12, 3, False))
+    xn, yn = pool._negative_shard((12, 3, "templates"))
     # Windows every 160 ms over three utterances of a second or more each.
     assert len(yn) >= 3 * 5 and not yn.any()
     assert xn.shape[1:] == (WINDOW_FRAMES, N_MELS)

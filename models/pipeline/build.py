@@ -91,7 +91,7 @@ def render_negative(
     elif kind == "lexicon":
         sentence = text.word_salad(rng, test)
     else:
-        word = rng.choice(near)
+        word = text.phonetic_neighbour(rng, test) if kind == "neighbour" else rng.choice(near)
         frame = rng.choice(
             [
                 "{w}",
@@ -176,6 +176,7 @@ def render_stream(
 STREAM_SETS = {
     "fresh": (300, ("fresh", "fresh_shuffled"), "fresh ordinary speech"),
     "salad": (400, ("lexicon", "lexicon"), "held-out dictionary word salad"),
+    "neighbours": (500, ("neighbour", "neighbour"), "held-out phonetic neighbours of the keywords"),
 }
 """Stream-only held-out sets: seed offset, the render_negative kinds (sentences, shuffled), what it holds.
 
@@ -183,6 +184,9 @@ fresh.npz: ``text.MORE_TEMPLATES``' held-out half, sentence types no training or
 false-accept check independent of the words the dev stream showed to be hard (evaluate.py --fresh).
 salad.npz: word salad of the dictionary quarter training never says, pooled into dev so that thresholds
 are priced on the sound variety of Korean and not only on dev's 14 sentence types (evaluate.py --dev-extra).
+neighbours.npz: dictionary words of that held-out quarter that sound close to a keyword (text.phonetic_neighbour:
+변신, 거쳐, 신발 ...) in the near-miss frames, one after another: near misses no list was written for
+(evaluate.py --fresh).
 """
 
 
@@ -269,7 +273,7 @@ def main() -> None:
     ap.add_argument(
         "--streams-only",
         action="store_true",
-        help="only write the stream sets whose hours are given (--fresh-hours, --salad-hours)",
+        help="only write the stream sets whose hours are given (--fresh-hours, --salad-hours, ...)",
     )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

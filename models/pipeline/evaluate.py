@@ -323,16 +323,28 @@ def stream_report(m: View, names: list[str], thr: dict[str, float]) -> dict:
     }
 
 
-def fresh_report(m: Material | None, names: list[str], thresholds: dict, weight, candidate) -> dict | None:
-    """Both tiers' false accepts on the fresh stream (None without one), printed as they are found."""
+def fresh_report(
+    m: Material | None, names: list[str], thresholds: dict, weight, candidate, label: str = "fresh"
+) -> dict | None:
+    """Both tiers' false accepts on a fresh stream (None without one), printed as they are found."""
     if m is None:
         return None
     out = {t: stream_report(View(m, weight, candidate), names, thresholds[t]) for t in ("alert", "warn")}
     for tier, r in out.items():
         print(
-            f"fresh {tier}: FA {r['false_accepts']} in {r['stream_hours']} h {r['false_accepts_per_class']}"
+            f"{label} {tier}: FA {r['false_accepts']} in {r['stream_hours']} h {r['false_accepts_per_class']}"
         )
     return out
+
+
+def more_fresh_reports(
+    paths: list[Path], ms: list[Material], names: list[str], thresholds: dict, weight, candidate
+) -> dict:
+    """fresh_report of every fresh stream after the first, by file stem (neighbours.npz: "neighbours")."""
+    return {
+        p.stem: fresh_report(m, names, thresholds, weight, candidate, p.stem)
+        for p, m in zip(paths, ms, strict=True)
+    }
 
 
 def choose(dev: View, names: list[str], categories: list[str]) -> tuple[dict, dict, dict]:
@@ -417,9 +429,10 @@ def main() -> None:
     ap.add_argument(
         "--fresh",
         type=Path,
-        default=None,
-        help="a stream-only fresh.npz (build.py --fresh-hours): false accepts of the chosen thresholds on "
-        "sentence types that neither training nor threshold choice heard",
+        nargs="*",
+        default=[],
+        help="stream-only sets no training or threshold choice heard, fresh.npz first (build.py --fresh-hours, "
+        "--neighbours-hours): false accepts of the chosen thresholds on them",
     )
     args = ap.parse_args()
     if args.from_shipped:
@@ -464,11 +477,10 @@ def main() -> None:
     # Dev and test are scored in two processes (each its own detector): the streams are hours long.
     with multiprocessing.Pool(2) as pool:
         jobs = [(config, h / f"{split}.npz", len(names)) for split in ("dev", "test") for h in held]
-        jobs += [
-            (config, path, len(names)) for path in [*args.dev_extra, *([args.fresh] if args.fresh else [])]
-        ]
+        jobs += [(config, path, len(names)) for path in [*args.dev_extra, *args.fresh]]
         scored = pool.starmap(score_material, jobs)
-    fresh_m = scored.pop() if args.fresh else None
+    fresh_ms = [scored.pop() for _ in args.fresh][::-1]
+    fresh_m = fresh_ms[0] if fresh_ms else None
     dev_m = merged(scored[: len(held)] + scored[2 * len(held) :])
     tests = {str(h): m for h, m in zip(held, scored[len(held) : 2 * len(held)], strict=True)}
     test_m = scored[len(held)]
@@ -483,6 +495,7 @@ def main() -> None:
             for split, m in sets.items()
         }
         out["fresh"] = fresh_report(fresh_m, names, fixed, None, 0.0)
+        out["more_fresh"] = more_fresh_reports(args.fresh[1:], fresh_ms[1:], names, fixed, None, 0.0)
         out["front_end"] = front_end
         (args.work / "evaluation_fixed.json").write_text(json.dumps(out, indent=1, ensure_ascii=False))
         for split in sets:
@@ -534,7 +547,8 @@ def main() -> None:
         "test": test_rep,
         "test_by_held": by_held if len(held) > 1 else None,
         "fresh": fresh_report(fresh_m, names, thresholds, weight, candidate),
-        "fresh_set": str(args.fresh) if args.fresh else None,
+        "fresh_set": str(args.fresh[0]) if args.fresh else None,
+        "more_fresh": more_fresh_reports(args.fresh[1:], fresh_ms[1:], names, thresholds, weight, candidate),
         "scoring_seconds": round(scored_s, 1),
         "fusion_tried": [
             {k: row[k] for k in ("weight", "candidate", "objective")}

@@ -24,16 +24,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from edge.detect.features import LINE_BAND_HZ, windows
 from pipeline import build, text
 
-NEGATIVE_MIX = {"ordinary": 0.4, "shuffled": 0.2, "babble": 0.15, "near": 0.25}
-LEXICON_MIX = {"ordinary": 0.35, "shuffled": 0.15, "babble": 0.1, "near": 0.2, "lexicon": 0.2}
-"""``--lexicon``: a fifth of the utterances dictionary word salad (text.word_salad). Measured once (stage
-"13b", MODEL_CARD.md "Fresh sentence types"): more false accepts on fresh sentence types, not fewer, so
-it is off by default; the salad serves the dev side instead (build.py --salad-hours)."""
+NEGATIVE_MIXES = {
+    "templates": {"ordinary": 0.4, "shuffled": 0.2, "babble": 0.15, "near": 0.25},
+    "lexicon": {"ordinary": 0.35, "shuffled": 0.15, "babble": 0.1, "near": 0.2, "lexicon": 0.2},
+    "neighbours": {"ordinary": 0.35, "shuffled": 0.15, "babble": 0.1, "near": 0.2, "neighbour": 0.2},
+}
+"""The share of each render_negative kind in a pool, by ``--mix``.
 
-
-def negative_mix(lexicon: bool) -> dict[str, float]:
-    """The share of each negative kind in a pool (``lexicon``: LEXICON_MIX, else NEGATIVE_MIX)."""
-    return LEXICON_MIX if lexicon else NEGATIVE_MIX
+templates: the default. lexicon: a fifth dictionary word salad (text.word_salad); measured once (stage
+"13b", MODEL_CARD.md "Fresh sentence types"): more false accepts on fresh sentence types, not fewer, so the
+salad serves the dev side instead (build.py --salad-hours). neighbours: a fifth dictionary words that sound
+close to a keyword (text.phonetic_neighbour), said in the near-miss frames.
+"""
 
 
 NEGATIVE_HOP = 8
@@ -53,13 +55,13 @@ def _positive_shard(args: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]
     return np.concatenate(xs).astype(np.float16), np.array(ys, dtype=np.int8)
 
 
-def _negative_shard(args: tuple[int, int, bool]) -> tuple[np.ndarray, np.ndarray]:
-    seed, count, lexicon = args
+def _negative_shard(args: tuple[int, int, str]) -> tuple[np.ndarray, np.ndarray]:
+    seed, count, mix_name = args
     _groups, near = text.load_keywords(training=True)
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
     babble = build.babble_track(rng, 20.0)
-    mix = negative_mix(lexicon)
+    mix = NEGATIVE_MIXES[mix_name]
     kinds = list(mix)
     weights = list(mix.values())
     xs = []
@@ -74,9 +76,9 @@ def _negative_shard(args: tuple[int, int, bool]) -> tuple[np.ndarray, np.ndarray
 
 
 def shard_jobs(
-    seed: int, n_groups: int, per_group: int, negatives: int, shard: int, lexicon: bool = False
-) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, bool]]]:
-    """Render jobs for worker processes: (seed, group index, renders) and (seed, utterances, lexicon).
+    seed: int, n_groups: int, per_group: int, negatives: int, shard: int, mix: str = "templates"
+) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, str]]]:
+    """Render jobs for worker processes: (seed, group index, renders) and (seed, utterances, mix name).
 
     Each job has its own seed, so a shard renders the same whichever worker takes it; negative shards
     are four times the size of positive ones.
@@ -87,7 +89,7 @@ def shard_jobs(
         for k in range((per_group + shard - 1) // shard)
     ]
     neg_jobs = [
-        (seed + 500_000 + k, min(shard * 4, negatives - k * shard * 4), lexicon)
+        (seed + 500_000 + k, min(shard * 4, negatives - k * shard * 4), mix)
         for k in range((negatives + shard * 4 - 1) // (shard * 4))
     ]
     return pos_jobs, neg_jobs
@@ -101,10 +103,12 @@ def main() -> None:
     ap.add_argument("--negatives", type=int, default=16000, help="negative utterances")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=5000)
-    ap.add_argument("--lexicon", action="store_true", help="negatives in LEXICON_MIX (with word salad)")
+    ap.add_argument(
+        "--mix", choices=sorted(NEGATIVE_MIXES), default="templates", help="negative kinds (NEGATIVE_MIXES)"
+    )
     args = ap.parse_args()
     groups, _near = text.load_keywords()
-    pos_jobs, neg_jobs = shard_jobs(args.seed, len(groups), args.per_group, args.negatives, 50, args.lexicon)
+    pos_jobs, neg_jobs = shard_jobs(args.seed, len(groups), args.per_group, args.negatives, 50, args.mix)
     t0 = time.time()
     xs, ys = [], []
     with multiprocessing.Pool(args.workers) as pool:
@@ -126,7 +130,7 @@ def main() -> None:
     meta = {
         "per_group": args.per_group,
         "negative_utterances": args.negatives,
-        "negative_mix": negative_mix(args.lexicon),
+        "negative_mix": NEGATIVE_MIXES[args.mix],
         "windows": len(y),
         "positive_windows": int((y > 0).sum()),
         "seconds": round(time.time() - t0),

@@ -402,6 +402,111 @@ def word_salad(rng: random.Random, test: bool) -> str:
     return " ".join(rng.choice(words) for _ in range(rng.randint(3, 8)))
 
 
+_INITIALS = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ"
+_VOWELS = "ㅏㅐㅑㅒㅓㅔㅕㅖㅗㅘㅙㅚㅛㅜㅝㅞㅟㅠㅡㅢㅣ"
+_FINALS = ["", *"ㄱㄲㄳㄴㄵㄶㄷㄹㄺㄻㄼㄽㄾㄿㅀㅁㅂㅄㅅㅆㅇㅈㅊㅋㅌㅍㅎ"]
+
+
+def _classes(groups: dict[str, str]) -> dict[str, str]:
+    return {jamo: name for name, members in groups.items() for jamo in members}
+
+
+# Lenis, tense and aspirated stops of one place sound alike on a phone line; ㅅ/ㅈ and ㄷ/ㅈ sit close.
+_INITIAL_CLASS = _classes(
+    {
+        "k": "ㄱㄲㅋ",
+        "t": "ㄷㄸㅌ",
+        "p": "ㅂㅃㅍ",
+        "s": "ㅅㅆ",
+        "c": "ㅈㅉㅊ",
+        "n": "ㄴㅁ",
+        "l": "ㄹ",
+        "h": "ㅇㅎ",
+    }
+)
+_NEAR_INITIALS = ({"s", "c"}, {"t", "c"})
+# ㅐ/ㅔ and ㅚ/ㅙ/ㅞ merged in speech; ㅓ/ㅗ and ㅡ/ㅓ sit close.
+_VOWEL_CLASS = _classes(
+    {"a": "ㅏㅑㅘ", "e": "ㅐㅔㅒㅖㅙㅚㅞ", "o": "ㅓㅕㅝ", "u": "ㅗㅛ", "w": "ㅜㅠㅡ", "i": "ㅣㅟㅢ"}
+)
+_NEAR_VOWELS = ({"o", "u"}, {"w", "o"})
+# A final consonant is spoken as one of seven (받침 neutralisation): 좆 ends like 졷, 닭 like 닥.
+_FINAL_SOUND = {"": "-"} | _classes(
+    {
+        "k": "ㄱㄲㄳㄺㅋ",
+        "n": "ㄴㄵㄶ",
+        "t": "ㄷㅅㅆㅈㅊㅌㅎ",
+        "l": "ㄹㄼㄽㄾㅀ",
+        "m": "ㅁㄻ",
+        "p": "ㅂㅄㄿㅍ",
+        "ŋ": "ㅇ",
+    }
+)
+
+
+def _jamo(syllable: str) -> tuple[str, str, str]:
+    code = ord(syllable) - 0xAC00
+    return _INITIALS[code // 588], _VOWELS[code % 588 // 28], _FINAL_SOUND[_FINALS[code % 28]]
+
+
+def _class_cost(a: str, b: str, near: tuple[set[str], ...]) -> float:
+    if a == b:
+        return 0.3
+    return 0.6 if {a, b} in near else 1.0
+
+
+@functools.cache
+def syllable_distance(a: str, b: str) -> float:
+    """How far two Hangul syllables sound apart: 0 the same, 0.3-0.6 per near jamo, 1 per different one."""
+    (ia, va, fa), (ib, vb, fb) = _jamo(a), _jamo(b)
+    cost = 0.0 if ia == ib else _class_cost(_INITIAL_CLASS[ia], _INITIAL_CLASS[ib], _NEAR_INITIALS)
+    cost += 0.0 if va == vb else _class_cost(_VOWEL_CLASS[va], _VOWEL_CLASS[vb], _NEAR_VOWELS)
+    if fa != fb:
+        close = {fa, fb} <= set("ktp") or {fa, fb} <= set("nmŋ")
+        cost += 0.5 if close else 0.7 if "-" in (fa, fb) else 1.0
+    return cost
+
+
+def sound_distance(target: str, word: str) -> float:
+    """The smallest syllable-by-syllable distance between ``target`` and any stretch of ``word`` as long."""
+    span = len(target)
+    return min(
+        (
+            sum(syllable_distance(a, b) for a, b in zip(target, word[i : i + span], strict=True))
+            for i in range(len(word) - span + 1)
+        ),
+        default=float("inf"),
+    )
+
+
+NEIGHBOUR_LIMIT = {2: 1.2, 3: 1.8}
+"""Largest sound_distance of a phonetic neighbour by the target's syllable count (longer targets: 2.2)."""
+
+
+def neighbour_targets(groups: list[Group]) -> list[str]:
+    """The keyword words neighbours are sought for: words of the variants with 2+ syllables and a stem."""
+    words = {w for g in groups for v in g.say for w in v.split()}
+    return sorted(w for w in words if len(w) >= 2 and any(s in w for s in ABUSIVE_STEMS))
+
+
+@functools.cache
+def _neighbours(test: bool) -> list[str]:
+    targets = neighbour_targets(load_keywords()[0])
+    return [
+        w
+        for w in _lexicon_split(test)
+        if any(sound_distance(t, w) <= NEIGHBOUR_LIMIT.get(len(t), 2.2) for t in targets)
+    ]
+
+
+def phonetic_neighbour(rng: random.Random, test: bool) -> str:
+    """A dictionary word (train or held-out quarter) that sounds close to a keyword: 똑같은, 변신, 거쳐, 신발 ...
+
+    The hand-written near-misses are a few dozen words; these are all such words of the dictionary.
+    """
+    return rng.choice(_neighbours(test))
+
+
 def fill(template: str, rng: random.Random) -> str:
     """A template with its slots filled at random."""
     return template.format(
