@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from edge.detect.features import LINE_BAND_HZ, WINDOW_FRAMES, windows
 from edge.detect.model import KwsModel
 from pipeline import audio, build, text
-from pipeline.pool import NEGATIVE_HOP, NEGATIVE_MIX
+from pipeline.pool import NEGATIVE_HOP, NEGATIVE_MIXES
 from pipeline.pool import shard_jobs as pool_jobs
 
 FRAMES = 100
@@ -78,7 +78,8 @@ def _negative_shard(args: tuple[int, int, str]) -> tuple[np.ndarray, np.ndarray,
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
     babble = build.babble_track(rng, 20.0)
-    kinds, weights = list(NEGATIVE_MIX), list(NEGATIVE_MIX.values())
+    mix = NEGATIVE_MIXES["templates"]
+    kinds, weights = list(mix), list(mix.values())
     xs, s1 = [], []
     for _ in range(count):
         kind = rng.choices(kinds, weights)[0]
