@@ -217,6 +217,33 @@ def test_fresh_stream_is_scored_for_false_accepts_with_the_shipped_thresholds(tm
     assert zero is not None and zero["warn"]["false_accepts"] >= len(names)
 
 
+@pytest.mark.skipif(
+    shutil.which("espeak-ng") is None or not text.LEXICON_FILE.exists(),
+    reason="espeak-ng or hunspell-ko missing",
+)
+def test_neighbours_stream_says_held_out_neighbours_and_is_reported_by_name(tmp_path: Path) -> None:
+    from pipeline import build
+    from pipeline.evaluate import Material, more_fresh_reports
+
+    from edge.detect.detector import AbuseDetector
+    from edge.detect.model import KwsModel
+    from edge.detect.settings import DetectionConfig
+
+    path = tmp_path / "neighbours.npz"
+    build.write_stream_set(path, "neighbours", 9, 15 / 3600, build.babble_track(random.Random(1), 5.0))
+    held = {text.phonetic_neighbour(random.Random(k), True) for k in range(5000)}
+    said = [set(s.split()) for s in np.load(path)["stream_text"]]
+    assert len(said) >= 3 and all(words & held for words in said)
+    model = ROOT / "models" / "kws.tflite"
+    meta = json.loads(model.with_suffix(".json").read_text(encoding="utf-8"))
+    names = [c["id"] for c in meta["classes"]]
+    config = DetectionConfig(inline=True, shouting_enabled=False, calibration_enabled=False, model_path=model)
+    m = Material(AbuseDetector(config, KwsModel(model)), path, len(names))
+    out = more_fresh_reports([path], [m], names, meta["thresholds"], None, 0.0)
+    assert list(out) == ["neighbours"] and out["neighbours"] is not None
+    assert out["neighbours"]["warn"]["stream_hours"] == round(m.hours, 3) > 0
+
+
 def test_tiny_training_run_when_tensorflow_is_installed(tmp_path: Path) -> None:
     train_py = ROOT / "models" / ".venv-train" / "bin" / "python"
     if not train_py.exists():
