@@ -490,12 +490,24 @@ def neighbour_targets(groups: list[Group]) -> list[str]:
 
 
 @functools.cache
+def _near_a_target(stretch: str, targets: tuple[str, ...]) -> bool:
+    limit = NEIGHBOUR_LIMIT.get(len(stretch), 2.2)
+    return any(
+        len(t) == len(stretch)
+        and sum(syllable_distance(a, b) for a, b in zip(t, stretch, strict=True)) <= limit
+        for t in targets
+    )
+
+
+@functools.cache
 def _neighbours(test: bool) -> list[str]:
-    targets = neighbour_targets(load_keywords()[0])
+    # Stretches repeat across the dictionary (하다, 하여 ...): each is compared with the targets once.
+    targets = tuple(neighbour_targets(load_keywords()[0]))
+    spans = sorted({len(t) for t in targets})
     return [
         w
         for w in _lexicon_split(test)
-        if any(sound_distance(t, w) <= NEIGHBOUR_LIMIT.get(len(t), 2.2) for t in targets)
+        if any(_near_a_target(w[i : i + n], targets) for n in spans for i in range(len(w) - n + 1))
     ]
 
 
