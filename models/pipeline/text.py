@@ -467,16 +467,15 @@ def syllable_distance(a: str, b: str) -> float:
     return cost
 
 
+def _stretch_distance(target: str, stretch: str) -> float:
+    return sum(syllable_distance(a, b) for a, b in zip(target, stretch, strict=True))
+
+
 def sound_distance(target: str, word: str) -> float:
     """The smallest syllable-by-syllable distance between ``target`` and any stretch of ``word`` as long."""
     span = len(target)
-    return min(
-        (
-            sum(syllable_distance(a, b) for a, b in zip(target, word[i : i + span], strict=True))
-            for i in range(len(word) - span + 1)
-        ),
-        default=float("inf"),
-    )
+    stretches = (word[i : i + span] for i in range(len(word) - span + 1))
+    return min((_stretch_distance(target, st) for st in stretches), default=float("inf"))
 
 
 NEIGHBOUR_LIMIT = {2: 1.2, 3: 1.8}
@@ -492,11 +491,7 @@ def neighbour_targets(groups: list[Group]) -> list[str]:
 @functools.cache
 def _near_a_target(stretch: str, targets: tuple[str, ...]) -> bool:
     limit = NEIGHBOUR_LIMIT.get(len(stretch), 2.2)
-    return any(
-        len(t) == len(stretch)
-        and sum(syllable_distance(a, b) for a, b in zip(t, stretch, strict=True)) <= limit
-        for t in targets
-    )
+    return any(len(t) == len(stretch) and _stretch_distance(t, stretch) <= limit for t in targets)
 
 
 @functools.cache
