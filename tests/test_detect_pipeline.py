@@ -72,8 +72,43 @@ def test_fresh_sentences_are_heard_by_no_training_and_no_threshold_choice() -> N
     assert "카드 결제도 되나요" in fresh and "카드 결제도 되나요" not in train
     vocabulary = random.Random(12)
     fresh_words = {w for _ in range(20000) for w in text.fresh_sentence(vocabulary).split()}
-    shuffled_words = {w for _ in range(200) for w in text.shuffled(rng, True, fresh=True).split()}
+    shuffled_words = {w for _ in range(200) for w in text.shuffled(rng, True, "fresh").split()}
     assert "결제도" in shuffled_words and shuffled_words <= fresh_words
+
+
+def test_everyday_sentences_split_into_pool_training_and_a_stream_no_one_trains_on() -> None:
+    from pipeline import build, pool
+
+    rng = random.Random(13)
+    train = {text.everyday_sentence(rng, False) for _ in range(5000)}
+    held = {text.everyday_sentence(rng, True) for _ in range(5000)}
+    earlier = {text.ordinary_sentence(rng, t) for t in (False, True) for _ in range(3000)}
+    earlier |= {text.fresh_sentence(rng) for _ in range(3000)}
+    assert train and held and not held & train and not (held | train) & earlier
+    assert "주말 아침부터 드릴 소리가 나요" in train and "위임장 양식은 어디서 받아요" in held
+    # Only the pools' everyday mix says them: the template mix and every earlier held-out set are as before.
+    assert "everyday" not in pool.NEGATIVE_MIXES["templates"]
+    mix = pool.NEGATIVE_MIXES["everyday"]
+    assert abs(sum(mix.values()) - 1) < 1e-9 and mix["everyday"] > 0
+    assert build.STREAM_SETS["everyday"][1] == ("everyday", "everyday_shuffled")
+    held_words = {w for _ in range(20000) for w in text.everyday_sentence(rng, True).split()}
+    mixed = [text.shuffled(rng, True, "everyday").split() for _ in range(200)]
+    assert all(4 <= len(ws) <= 10 and set(ws) <= held_words for ws in mixed)
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")
+def test_everyday_stream_kinds_render_held_out_sentences_through_the_line() -> None:
+    from pipeline import build
+
+    rng, nrng = random.Random(17), np.random.default_rng(17)
+    babble = build.babble_track(random.Random(1), 5.0)
+    pcm, sentence = build.render_negative("everyday", [], rng, nrng, True, babble)
+    assert pcm.dtype == np.int16 and pcm.size > 8000 * 0.5 and np.abs(pcm).max() > 100
+    held = {text.everyday_sentence(random.Random(k), True) for k in range(5000)}
+    assert sentence in held
+    _pcm, words = build.render_negative("everyday_shuffled", [], rng, nrng, False, babble)
+    train_words = {w for k in range(5000) for w in text.everyday_sentence(random.Random(k), False).split()}
+    assert set(words.split()) <= train_words
 
 
 @pytest.mark.skipif(not text.LEXICON_FILE.exists(), reason="hunspell-ko not installed")

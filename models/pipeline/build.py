@@ -87,7 +87,11 @@ def render_negative(
     elif kind == "shuffled":
         sentence = text.shuffled(rng, test)
     elif kind == "fresh_shuffled":
-        sentence = text.shuffled(rng, test, fresh=True)
+        sentence = text.shuffled(rng, test, "fresh")
+    elif kind == "everyday":
+        sentence = text.everyday_sentence(rng, test)
+    elif kind == "everyday_shuffled":
+        sentence = text.shuffled(rng, test, "everyday")
     elif kind == "lexicon":
         sentence = text.word_salad(rng, test)
     else:
@@ -177,6 +181,7 @@ STREAM_SETS = {
     "fresh": (300, ("fresh", "fresh_shuffled"), "fresh ordinary speech"),
     "salad": (400, ("lexicon", "lexicon"), "held-out dictionary word salad"),
     "neighbours": (500, ("neighbour", "neighbour"), "held-out phonetic neighbours of the keywords"),
+    "everyday": (600, ("everyday", "everyday_shuffled"), "held-out everyday sentence types"),
 }
 """Stream-only held-out sets: seed offset, the render_negative kinds (sentences, shuffled), what it holds.
 
@@ -187,6 +192,8 @@ are priced on the sound variety of Korean and not only on dev's 14 sentence type
 neighbours.npz: dictionary words of that held-out quarter that sound close to a keyword (text.phonetic_neighbour:
 변신, 거쳐, 신발 ...) in the near-miss frames, one after another: near misses no list was written for
 (evaluate.py --fresh).
+everyday.npz: ``text.EVERYDAY_TEMPLATES``' held-out quarter, 58 more sentence types of citizens on the phone
+that no training or threshold choice hears (evaluate.py --fresh).
 """
 
 

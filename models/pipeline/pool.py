@@ -28,13 +28,22 @@ NEGATIVE_MIXES = {
     "templates": {"ordinary": 0.4, "shuffled": 0.2, "babble": 0.15, "near": 0.25},
     "lexicon": {"ordinary": 0.35, "shuffled": 0.15, "babble": 0.1, "near": 0.2, "lexicon": 0.2},
     "neighbours": {"ordinary": 0.35, "shuffled": 0.15, "babble": 0.1, "near": 0.2, "neighbour": 0.2},
+    "everyday": {
+        "ordinary": 0.2,
+        "everyday": 0.2,
+        "shuffled": 0.1,
+        "everyday_shuffled": 0.1,
+        "babble": 0.15,
+        "near": 0.25,
+    },
 }
 """The share of each render_negative kind in a pool, by ``--mix``.
 
 templates: the default. lexicon: a fifth dictionary word salad (text.word_salad); measured once (stage
 "13b", MODEL_CARD.md "Fresh sentence types"): more false accepts on fresh sentence types, not fewer, so the
 salad serves the dev side instead (build.py --salad-hours). neighbours: a fifth dictionary words that sound
-close to a keyword (text.phonetic_neighbour), said in the near-miss frames.
+close to a keyword (text.phonetic_neighbour), said in the near-miss frames. everyday: half the sentences
+and shuffled words from the training three quarters of text.EVERYDAY_TEMPLATES (stage 15).
 """
 
 
