@@ -790,6 +790,10 @@ HELD_OUT_TEMPLATES = split(TEMPLATES, True)
 """Sentence types of the dev and test streams (14)."""
 FRESH_TEMPLATES = MORE_TEMPLATES[1::2]
 """Sentence types of the fresh stream only (40): no training or threshold choice hears them."""
+EVERYDAY_TRAIN_TEMPLATES = split(EVERYDAY_TEMPLATES, False)
+"""Everyday sentence types the pools' everyday mix says (177)."""
+EVERYDAY_HELD_OUT_TEMPLATES = split(EVERYDAY_TEMPLATES, True)
+"""Sentence types of the everyday stream only (58): no training or threshold choice hears them."""
 
 
 def ordinary_sentence(rng: random.Random, test: bool) -> str:
@@ -804,7 +808,7 @@ def fresh_sentence(rng: random.Random) -> str:
 
 def everyday_sentence(rng: random.Random, test: bool) -> str:
     """One sentence of EVERYDAY_TEMPLATES' training three quarters or held-out quarter (the everyday stream)."""
-    return fill(rng.choice(split(EVERYDAY_TEMPLATES, test)), rng)
+    return fill(rng.choice(EVERYDAY_HELD_OUT_TEMPLATES if test else EVERYDAY_TRAIN_TEMPLATES), rng)
 
 
 def babble(rng: random.Random) -> str:
