@@ -76,7 +76,7 @@ def test_fresh_sentences_are_heard_by_no_training_and_no_threshold_choice() -> N
     assert "결제도" in shuffled_words and shuffled_words <= fresh_words
 
 
-def test_everyday_sentences_split_into_pool_training_and_a_stream_no_one_trains_on() -> None:
+def test_everyday_and_unheard_sentences_stay_apart_from_training_and_each_other() -> None:
     from pipeline import build, pool
 
     rng = random.Random(13)
@@ -94,6 +94,11 @@ def test_everyday_sentences_split_into_pool_training_and_a_stream_no_one_trains_
     held_words = {w for _ in range(20000) for w in text.everyday_sentence(rng, True).split()}
     mixed = [text.shuffled(rng, True, "everyday").split() for _ in range(200)]
     assert all(4 <= len(ws) <= 10 and set(ws) <= held_words for ws in mixed)
+    # The unheard stream's sentence types are said by no pool and no other set.
+    unheard = {text.unheard_sentence(rng) for _ in range(3000)}
+    assert unheard and not unheard & (train | held | earlier)
+    assert build.STREAM_SETS["unheard"][1] == ("unheard", "unheard_shuffled")
+    assert not {k for mix in pool.NEGATIVE_MIXES.values() for k in mix if k.startswith("unheard")}
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")

@@ -92,6 +92,10 @@ def render_negative(
         sentence = text.everyday_sentence(rng, test)
     elif kind == "everyday_shuffled":
         sentence = text.shuffled(rng, test, "everyday")
+    elif kind == "unheard":
+        sentence = text.unheard_sentence(rng)
+    elif kind == "unheard_shuffled":
+        sentence = text.shuffled(rng, test, "unheard")
     elif kind == "lexicon":
         sentence = text.word_salad(rng, test)
     else:
@@ -182,6 +186,7 @@ STREAM_SETS = {
     "salad": (400, ("lexicon", "lexicon"), "held-out dictionary word salad"),
     "neighbours": (500, ("neighbour", "neighbour"), "held-out phonetic neighbours of the keywords"),
     "everyday": (600, ("everyday", "everyday_shuffled"), "held-out everyday sentence types"),
+    "unheard": (700, ("unheard", "unheard_shuffled"), "sentence types kept for a check only"),
 }
 """Stream-only held-out sets: seed offset, the render_negative kinds (sentences, shuffled), what it holds.
 
@@ -194,6 +199,8 @@ neighbours.npz: dictionary words of that held-out quarter that sound close to a 
 (evaluate.py --fresh).
 everyday.npz: ``text.EVERYDAY_TEMPLATES``' held-out quarter, 58 more sentence types of citizens on the phone
 that no training or threshold choice hears (evaluate.py --fresh).
+unheard.npz: ``text.UNHEARD_TEMPLATES``, 80 sentence types for a check only, a false-accept check that stays
+unheard when thresholds are priced on the everyday stream too (evaluate.py --fresh).
 """
 
 

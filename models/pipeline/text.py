@@ -604,6 +604,92 @@ EVERYDAY_TEMPLATES = [
     "자원봉사 시간 확인서 발급해 주세요",
 ]
 
+# Sentence types for a check only, written in one go after the everyday stream had been scored and before
+# anything was scored on them: the "unheard" stream, for thresholds priced on the everyday stream as well
+# (MODEL_CARD.md, "Everyday sentence types"). No training, no threshold choice and no pool says them.
+UNHEARD_TEMPLATES = [
+    "여기가 {d} 행정복지센터 맞나요",
+    "전화 돌려 주신다더니 끊겼어요",
+    "누구한테 물어봐야 할지 몰라서 일단 전화했어요",
+    "상담원 연결은 몇 번 눌러요",
+    "안내 방송만 계속 나오던데요",
+    "아 네 방금 문자 받았어요",
+    "혹시 제 목소리 잘 들리세요",
+    "지금 버스 안이라 작게 말할게요",
+    "번호를 잘못 누른 것 같네요 죄송합니다",
+    "거기 팩스가 고장 났다던데 고쳐졌어요",
+    "가족관계 등록부 정정 신청하려고요",
+    "외국에 사는 동생 서류를 떼야 돼요",
+    "본인 서명 사실 확인서가 뭐예요",
+    "주소 이전하면 자동차 등록도 바뀌나요",
+    "주민등록 사실 조사 나온다고 들었어요",
+    "증명사진은 육 개월 이내 거여야 하죠",
+    "발급받은 서류를 분실했는데 또 돈 내야 돼요",
+    "이 서류는 유효 기간이 며칠이에요",
+    "대리 수령 하려면 뭐가 있어야 돼요",
+    "우편 접수하면 도착 확인은 어떻게 해요",
+    "주거 급여 신청 결과가 언제 나와요",
+    "난방비 지원 대상인지 확인해 주세요",
+    "의료 급여 카드를 새로 받아야 한대요",
+    "무료 급식소 위치 좀 알려 주세요",
+    "장애인 콜택시 예약은 어디로 해요",
+    "보청기 지원 사업이 있다던데요",
+    "어르신 무료 이발 봉사 언제 와요",
+    "산후 도우미 지원 받을 수 있나요",
+    "긴급 돌봄이 필요해서 연락드렸습니다",
+    "아버님이 요양 등급 판정을 받으셨어요",
+    "앞집 화분이 복도를 다 막았어요",
+    "공동 현관 비밀번호가 바뀌었는데 모르겠어요",
+    "택배 도난이 자꾸 생겨요 방범 카메라 좀 달아 주세요",
+    "주차장에 장기 방치 차량이 있어요",
+    "밤새 개 짖는 소리에 한숨도 못 잤어요",
+    "윗집 물이 새서 천장에 얼룩이 생겼어요",
+    "음식점 환풍기 냄새가 집까지 들어와요",
+    "공터에 풀이 너무 자라서 벌레가 많아요",
+    "옥상에서 고기를 구워서 연기가 나요",
+    "재활용 분리 배출 요일이 바뀌었나요",
+    "학교 앞 도로에 불법 주정차가 심해요",
+    "자전거 도로에 오토바이가 다녀요",
+    "공사장 가림막이 쓰러질 것 같아요",
+    "지하도에 물이 차서 못 지나가요",
+    "배수로에 낙엽이 쌓여서 막혔어요",
+    "버스 도착 알림판 글씨가 안 보여요",
+    "새벽에 도로 청소차 소리가 너무 커요",
+    "약수터 물 검사 결과 나왔나요",
+    "공중화장실 휴지가 다 떨어졌어요",
+    "한파 쉼터가 어디 있는지 알려 주세요",
+    "며느리가 대신 전화를 드리는 건데요",
+    "우리 영감이 병원에 오래 계셔서요",
+    "아기가 울어서 잠깐만 기다려 주세요",
+    "제가 요즘 깜빡깜빡해서 다시 여쭤봐요",
+    "무릎 수술을 해서 걸어가기가 힘들어요",
+    "혈압약 먹고 있어서 오래 못 기다려요",
+    "퇴원하고 나서 처음 나가 보는 거예요",
+    "딸 결혼식 때문에 서류가 필요해요",
+    "이번에 손자가 초등학교에 들어가요",
+    "날씨가 풀리면 그때 가 볼게요",
+    "아니 이걸 또 처음부터 다시 하라고요",
+    "전화할 때마다 말이 다 달라요",
+    "그럼 여태까지 기다린 건 뭐예요",
+    "저 같은 노인은 어떻게 하라는 거예요",
+    "설명을 그렇게 하시면 누가 알아들어요",
+    "한 시간째 붙잡혀 있는데 너무하네요",
+    "제가 뭘 잘못했다고 이러세요",
+    "이번이 마지막이라고 하셨잖아요",
+    "좋게 말할 때 처리해 주세요",
+    "진짜 이러다 병나겠어요",
+    "아유 고생 많으시네요 날도 더운데",
+    "늘 친절하게 해 주셔서 감사해요",
+    "제가 괜히 큰소리 쳐서 미안해요",
+    "네 그럼 그렇게 전달해 주세요",
+    "한 번 더 확인차 전화드렸어요",
+    "다음 달 {t} 에 다시 신청할게요",
+    "{name} 팀장님이 전화 달라고 하셨다던데요",
+    "{p} 쪽으로 가는 버스가 있나요",
+    "{s} 접수는 {t} 부터라고 하던데 맞아요",
+    "우리 집이 {n} 인데 {s} 대상인가요",
+]
+
 SYLLABLE_INITIALS = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ"
 _COMMON_SYLLABLES = (
     "가나다라마바사아자차카타파하거너더러머버서어저처커터퍼허고노도로모보소오조초코토포호구누두루무부수우주추"
@@ -811,6 +897,11 @@ def everyday_sentence(rng: random.Random, test: bool) -> str:
     return fill(rng.choice(EVERYDAY_HELD_OUT_TEMPLATES if test else EVERYDAY_TRAIN_TEMPLATES), rng)
 
 
+def unheard_sentence(rng: random.Random) -> str:
+    """One sentence of the unheard stream (UNHEARD_TEMPLATES)."""
+    return fill(rng.choice(UNHEARD_TEMPLATES), rng)
+
+
 def babble(rng: random.Random) -> str:
     """Random Korean syllables in word-sized chunks: sounds like speech, means nothing."""
     words = []
@@ -820,11 +911,12 @@ def babble(rng: random.Random) -> str:
 
 
 def shuffled(rng: random.Random, test: bool, source: str = "ordinary") -> str:
-    """Words of two sentences in random order; ``source`` ordinary, fresh or everyday says whose."""
+    """Words of two sentences in random order; ``source`` ordinary, fresh, everyday or unheard says whose."""
     pick = {
         "ordinary": lambda: ordinary_sentence(rng, test),
         "fresh": lambda: fresh_sentence(rng),
         "everyday": lambda: everyday_sentence(rng, test),
+        "unheard": lambda: unheard_sentence(rng),
     }[source]
     words = (pick() + " " + pick()).split()
     rng.shuffle(words)
