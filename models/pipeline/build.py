@@ -198,7 +198,8 @@ neighbours.npz: dictionary words of that held-out quarter that sound close to a 
 변신, 거쳐, 신발 ...) in the near-miss frames, one after another: near misses no list was written for
 (evaluate.py --fresh).
 everyday.npz: ``text.EVERYDAY_TEMPLATES``' held-out quarter, 58 more sentence types of citizens on the phone
-that no training or threshold choice hears (evaluate.py --fresh).
+that no training hears; a false-accept check until stage 15, since then pooled into dev for thresholds with
+the salad (evaluate.py --dev-extra, the Makefile's DEV_EXTRA).
 unheard.npz: ``text.UNHEARD_TEMPLATES``, 80 sentence types for a check only, a false-accept check that stays
 unheard when thresholds are priced on the everyday stream too (evaluate.py --fresh).
 """

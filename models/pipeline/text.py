@@ -354,8 +354,9 @@ MORE_TEMPLATES = [
 # Everyday sentences of citizens on the phone, wider than complaint calls (being passed around, papers,
 # welfare, neighbours, streets, health and family, upset but not abusive, thanks and small talk, numbers),
 # written in one go before any was scored (stage 15). Split like TEMPLATES: every fourth is the "everyday"
-# stream, a third false-accept check on sentence types nothing trains on or chooses thresholds with; the
-# rest join training only through the pools' "everyday" mix, so every earlier set and pool stays as it was.
+# stream, sentence types nothing trains on (a false-accept check at first; since stage 15's shipped
+# thresholds, pooled into dev to price them); the rest join training only through the pools' "everyday"
+# mix, so every earlier set and pool stays as it was.
 EVERYDAY_TEMPLATES = [
     # Answering, hearing, being passed around
     "여보세요 거기 {p} {d} 주민센터죠",
@@ -879,7 +880,7 @@ FRESH_TEMPLATES = MORE_TEMPLATES[1::2]
 EVERYDAY_TRAIN_TEMPLATES = split(EVERYDAY_TEMPLATES, False)
 """Everyday sentence types the pools' everyday mix says (177)."""
 EVERYDAY_HELD_OUT_TEMPLATES = split(EVERYDAY_TEMPLATES, True)
-"""Sentence types of the everyday stream only (58): no training or threshold choice hears them."""
+"""Sentence types of the everyday stream only (58): no training hears them."""
 
 
 def ordinary_sentence(rng: random.Random, test: bool) -> str:
