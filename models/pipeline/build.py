@@ -78,24 +78,13 @@ def render_negative(
     band: bool = True,
 ):
     """One non-abusive utterance through the line (``voice`` None: a shipped variant, as for positives)."""
-    if kind == "ordinary":
-        sentence = text.ordinary_sentence(rng, test)
-    elif kind == "fresh":
-        sentence = text.fresh_sentence(rng)
+    source = "ordinary" if kind == "shuffled" else kind.removesuffix("_shuffled")
+    if kind in text.SENTENCE_SOURCES:
+        sentence = text.SENTENCE_SOURCES[kind](rng, test)
+    elif kind.endswith("shuffled") and source in text.SENTENCE_SOURCES:
+        sentence = text.shuffled(rng, test, source)
     elif kind == "babble":
         sentence = text.babble(rng)
-    elif kind == "shuffled":
-        sentence = text.shuffled(rng, test)
-    elif kind == "fresh_shuffled":
-        sentence = text.shuffled(rng, test, "fresh")
-    elif kind == "everyday":
-        sentence = text.everyday_sentence(rng, test)
-    elif kind == "everyday_shuffled":
-        sentence = text.shuffled(rng, test, "everyday")
-    elif kind == "unheard":
-        sentence = text.unheard_sentence(rng)
-    elif kind == "unheard_shuffled":
-        sentence = text.shuffled(rng, test, "unheard")
     elif kind == "lexicon":
         sentence = text.word_salad(rng, test)
     else:

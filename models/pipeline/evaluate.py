@@ -146,7 +146,7 @@ class Material:
         data = np.load(path, allow_pickle=True)
         silence = np.zeros(int(TAIL_S * 8000) + 800, dtype=np.int16)
         self.pos = []
-        # A stream-only set (build.py STREAM_SETS: fresh, salad, neighbours) has no clips: only its stream counts.
+        # A stream-only set (build.py STREAM_SETS: fresh, salad, neighbours ...) has no clips: only its stream counts.
         clips = "pos_pcm" in data.files
         self.starts = [float(v) for v in data["pos_start"]] if clips else []
         for pcm, group, end in (

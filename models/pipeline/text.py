@@ -6,6 +6,7 @@ import functools
 import random
 import tomllib
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -911,15 +912,20 @@ def babble(rng: random.Random) -> str:
     return " ".join(words)
 
 
+SENTENCE_SOURCES: dict[str, Callable[[random.Random, bool], str]] = {
+    "ordinary": ordinary_sentence,
+    "fresh": lambda rng, _test: fresh_sentence(rng),
+    "everyday": everyday_sentence,
+    "unheard": lambda rng, _test: unheard_sentence(rng),
+}
+"""Whole-sentence sources by name, each (rng, test) -> sentence: build.render_negative's sentence kinds,
+and with ``_shuffled`` appended their shuffled words (``shuffled`` alone: of the ordinary ones)."""
+
+
 def shuffled(rng: random.Random, test: bool, source: str = "ordinary") -> str:
-    """Words of two sentences in random order; ``source`` ordinary, fresh, everyday or unheard says whose."""
-    pick = {
-        "ordinary": lambda: ordinary_sentence(rng, test),
-        "fresh": lambda: fresh_sentence(rng),
-        "everyday": lambda: everyday_sentence(rng, test),
-        "unheard": lambda: unheard_sentence(rng),
-    }[source]
-    words = (pick() + " " + pick()).split()
+    """Words of two sentences of SENTENCE_SOURCES[source] in random order."""
+    pick = SENTENCE_SOURCES[source]
+    words = (pick(rng, test) + " " + pick(rng, test)).split()
     rng.shuffle(words)
     return " ".join(words[: rng.randint(4, 10)])
 
