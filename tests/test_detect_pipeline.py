@@ -94,11 +94,38 @@ def test_everyday_and_unheard_sentences_stay_apart_from_training_and_each_other(
     held_words = {w for _ in range(20000) for w in text.everyday_sentence(rng, True).split()}
     mixed = [text.shuffled(rng, True, "everyday").split() for _ in range(200)]
     assert all(4 <= len(ws) <= 10 and set(ws) <= held_words for ws in mixed)
-    # The unheard stream's sentence types are said by no pool and no other set.
+    # The unheard stream's sentence types are said by no other set, and only the stage-16 pool mix trains on them.
     unheard = {text.unheard_sentence(rng) for _ in range(3000)}
     assert unheard and not unheard & (train | held | earlier)
     assert build.STREAM_SETS["unheard"][1] == ("unheard", "unheard_shuffled")
-    assert not {k for mix in pool.NEGATIVE_MIXES.values() for k in mix if k.startswith("unheard")}
+    saying = {name for name, mix in pool.NEGATIVE_MIXES.items() for k in mix if k.startswith("unheard")}
+    assert saying == {"unheard"} and abs(sum(pool.NEGATIVE_MIXES["unheard"].values()) - 1) < 1e-9
+
+
+def test_later_sentences_are_said_by_no_pool_and_no_other_set() -> None:
+    from pipeline import build, pool
+
+    rng = random.Random(19)
+    later = {text.later_sentence(rng) for _ in range(3000)}
+    others = {text.everyday_sentence(rng, t) for t in (False, True) for _ in range(5000)}
+    others |= {text.ordinary_sentence(rng, t) for t in (False, True) for _ in range(3000)}
+    others |= {text.fresh_sentence(rng) for _ in range(3000)} | {
+        text.unheard_sentence(rng) for _ in range(3000)
+    }
+    assert len(text.LATER_TEMPLATES) == len(set(text.LATER_TEMPLATES)) == 80
+    assert later and not later & others
+    written = set(text.TEMPLATES + text.MORE_TEMPLATES + text.EVERYDAY_TEMPLATES + text.UNHEARD_TEMPLATES)
+    assert not set(text.LATER_TEMPLATES) & written
+    assert build.STREAM_SETS["later"][1] == ("later", "later_shuffled")
+    assert not {k for mix in pool.NEGATIVE_MIXES.values() for k in mix if k.startswith("later")}
+    # The confusions stage 16 trains on are training-only near-misses: the held-out near-miss sets stay as before.
+    # Only the unheard mix adds them, after the other lists, so the earlier stages' pools render as they did.
+    _groups, held_near = text.load_keywords()
+    _groups, train_near = text.load_keywords(training=True)
+    _groups, stage16_near = text.load_keywords(training=True, confusions=True)
+    assert "해 주셔서 감사해요" in stage16_near and "해 주셔서 감사해요" not in train_near + held_near
+    assert stage16_near[: len(train_near)] == train_near and train_near[: len(held_near)] == held_near
+    assert {"unheard"} == pool.MIXES_WITH_CONFUSIONS
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")

@@ -176,6 +176,7 @@ STREAM_SETS = {
     "neighbours": (500, ("neighbour", "neighbour"), "held-out phonetic neighbours of the keywords"),
     "everyday": (600, ("everyday", "everyday_shuffled"), "held-out everyday sentence types"),
     "unheard": (700, ("unheard", "unheard_shuffled"), "sentence types kept for a check only"),
+    "later": (800, ("later", "later_shuffled"), "sentence types written after the unheard check"),
 }
 """Stream-only held-out sets: seed offset, the render_negative kinds (sentences, shuffled), what it holds.
 
@@ -191,6 +192,8 @@ that no training hears; a false-accept check until stage 15, since then pooled i
 the salad (evaluate.py --dev-extra, the Makefile's DEV_EXTRA).
 unheard.npz: ``text.UNHEARD_TEMPLATES``, 80 sentence types for a check only, a false-accept check that stays
 unheard when thresholds are priced on the everyday stream too (evaluate.py --fresh).
+later.npz: ``text.LATER_TEMPLATES``, 80 sentence types written after the unheard stream was scored: the
+clean false-accept check once stage 16 trains on the unheard types and their confusions (evaluate.py --fresh).
 """
 
 

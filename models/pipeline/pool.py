@@ -36,6 +36,16 @@ NEGATIVE_MIXES = {
         "babble": 0.15,
         "near": 0.25,
     },
+    "unheard": {
+        "ordinary": 0.1,
+        "everyday": 0.15,
+        "unheard": 0.15,
+        "shuffled": 0.05,
+        "everyday_shuffled": 0.05,
+        "unheard_shuffled": 0.05,
+        "babble": 0.15,
+        "near": 0.3,
+    },
 }
 """The share of each render_negative kind in a pool, by ``--mix``.
 
@@ -43,8 +53,14 @@ templates: the default. lexicon: a fifth dictionary word salad (text.word_salad)
 "13b", MODEL_CARD.md "Fresh sentence types"): more false accepts on fresh sentence types, not fewer, so the
 salad serves the dev side instead (build.py --salad-hours). neighbours: a fifth dictionary words that sound
 close to a keyword (text.phonetic_neighbour), said in the near-miss frames. everyday: half the sentences
-and shuffled words from the training three quarters of text.EVERYDAY_TEMPLATES (stage 15).
+and shuffled words from the training three quarters of text.EVERYDAY_TEMPLATES (stage 15). unheard: the
+everyday mix with a fifth of the sentences from text.UNHEARD_TEMPLATES and more near-misses, among them the
+train-only ones the everyday and unheard streams showed (stage 16; text.LATER_TEMPLATES is the check left).
 """
+
+
+MIXES_WITH_CONFUSIONS = {"unheard"}
+"""Mixes whose near-misses include keywords.toml's stage-16 ``confusions`` (text.load_keywords)."""
 
 
 NEGATIVE_HOP = 8
@@ -66,7 +82,7 @@ def _positive_shard(args: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]
 
 def _negative_shard(args: tuple[int, int, str]) -> tuple[np.ndarray, np.ndarray]:
     seed, count, mix_name = args
-    _groups, near = text.load_keywords(training=True)
+    _groups, near = text.load_keywords(training=True, confusions=mix_name in MIXES_WITH_CONFUSIONS)
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
     babble = build.babble_track(rng, 20.0)

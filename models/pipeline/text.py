@@ -22,16 +22,24 @@ class Group:
     say: tuple[str, ...]
 
 
-def load_keywords(path: Path = KEYWORDS_FILE, *, training: bool = False) -> tuple[list[Group], list[str]]:
+def load_keywords(
+    path: Path = KEYWORDS_FILE, *, training: bool = False, confusions: bool = False
+) -> tuple[list[Group], list[str]]:
     """Keyword groups and near-miss phrases from the editable keyword file.
 
     ``training`` adds the train-only near-misses; the held-out sets keep the shared list, so they render
-    the same whatever is added for training.
+    the same whatever is added for training. ``confusions`` (with ``training``) adds the stage-16 list after
+    them, for the pools of the unheard mix only, so the earlier stages' pools render as they did.
     """
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     groups = [Group(g["id"], g["category"], tuple(g["say"])) for g in data["group"]]
     near = data.get("near_misses", {})
-    return groups, list(near.get("words", [])) + (list(near.get("train_only", [])) if training else [])
+    words = list(near.get("words", []))
+    if training:
+        words += near.get("train_only", [])
+        if confusions:
+            words += near.get("confusions", [])
+    return groups, words
 
 
 # Carriers around a keyword; {k} is the keyword. Split by index into train / test so the test carriers
@@ -692,6 +700,94 @@ UNHEARD_TEMPLATES = [
     "우리 집이 {n} 인데 {s} 대상인가요",
 ]
 
+# Sentence types for a check only, written in one go on 2026-12-06, after the unheard stream had been scored and
+# before anything was scored on them: the "later" stream, the clean check once stage 16 trains on the unheard
+# types (MODEL_CARD.md, "Stage 16"). No training, no threshold choice and no pool says them.
+LATER_TEMPLATES = [
+    "정부 이십사 사이트에서 출력이 안 돼요",
+    "휴대폰 본인 인증이 자꾸 실패로 떠요",
+    "공동 인증서 비밀번호를 잊어버렸어요",
+    "무인 발급기는 몇 시까지 쓸 수 있어요",
+    "카드 결제도 되나요 현금이 없어서요",
+    "영수증을 다시 뽑아 주실 수 있어요",
+    "아까 창구에서 받은 번호표를 잃어버렸어요",
+    "제 이름이 외자라서 자꾸 틀리게 나와요",
+    "성이 이씨 말고 리씨로 되어 있어요",
+    "생년월일 앞자리가 잘못 들어갔네요",
+    "전입 신고는 이사하고 며칠 안에 해야 돼요",
+    "전세 계약서에 확정 일자 받으려고요",
+    "집주인이 연락이 안 돼서 답답해요",
+    "원룸 관리비가 너무 많이 나와요",
+    "보증금 돌려받는 문제로 상담하고 싶어요",
+    "가게 앞에 입간판 세워도 되는 건가요",
+    "영업 신고증을 새로 받아야 한다던데요",
+    "상가 간판 교체 지원금이 있나요",
+    "배달 오토바이가 인도로 막 다녀요",
+    "편의점 앞에서 밤마다 술 마시고 떠들어요",
+    "우리 애가 중학생인데 봉사 시간 채울 데 있나요",
+    "방학 때 청소년 프로그램 하나요",
+    "도서관 책 반납을 여기서 해도 돼요",
+    "탁구 교실 수강료가 얼마예요",
+    "노래 교실 다음 기수는 언제 모집해요",
+    "컴퓨터 배우는 강좌가 있다고 들었어요",
+    "투표소가 어디로 바뀌었는지 알려 주세요",
+    "민방위 교육 통지서가 왔는데 날짜를 못 맞춰요",
+    "예비군 훈련 연기는 어디서 해요",
+    "독감 예방 접종 무료 대상인가요",
+    "보건소 가는 셔틀버스가 있나요",
+    "강아지 동물 등록을 하려고 하는데요",
+    "길고양이 밥 주는 문제로 이웃이랑 다퉜어요",
+    "잃어버린 지갑을 누가 주민센터에 맡겼대요",
+    "길에서 주운 휴대폰을 가져다 드려도 될까요",
+    "재산세 고지서가 두 번 날아왔어요",
+    "자동차세 연납 신청은 언제까지예요",
+    "체납된 게 있다고 문자가 왔는데 뭔지 모르겠어요",
+    "이사 가면서 대형 폐기물 스티커를 샀는데 남았어요",
+    "김장 쓰레기는 어떻게 버려요",
+    "설 연휴에도 문 여나요",
+    "추석 지나고 바로 가면 사람 많을까요",
+    "눈이 많이 와서 골목에 염화칼슘 좀 뿌려 주세요",
+    "장마 때마다 반지하에 물이 들어와요",
+    "더워서 그런데 무더위 쉼터 어디예요",
+    "보청기를 안 껴서 잘 안 들려요 크게 좀 해 주세요",
+    "천천히 다시 한 번만 불러 주시겠어요",
+    "잠깐만요 펜 좀 가져올게요",
+    "적었어요 그 다음 번호가 뭐라고요",
+    "끝자리가 {n} 맞죠",
+    "{name} 씨 앞으로 온 등기를 제가 받아도 되나요",
+    "{d} 에서 {p} 까지 걸어가면 얼마나 걸려요",
+    "{s} 서류는 {t} 까지 내면 되는 거죠",
+    "어제 오신 직원분이 정말 친절하셨어요",
+    "덕분에 일이 잘 해결됐어요 고마워요",
+    "수고하세요 다음에 또 연락드릴게요",
+    "바쁘신데 길게 얘기해서 죄송해요",
+    "아 그렇구나 제가 잘못 알고 있었네요",
+    "어머 벌써 시간이 이렇게 됐네",
+    "그냥 물어볼 사람이 없어서 전화했어",
+    "우리 아들이 외국에 있어서 혼자 살아요",
+    "요즘은 밥맛도 없고 잠도 안 와요",
+    "남편이 돌아가시고 나서 서류 정리를 못 했어요",
+    "장례 치르고 나서 사망 신고 하려고요",
+    "아이 출생 신고는 아빠 혼자 가도 돼요",
+    "혼인 신고서에 증인 두 명이 필요하죠",
+    "외국인 등록증 주소 변경도 여기서 해요",
+    "한국말이 서툴러서 천천히 부탁드려요",
+    "통역해 주시는 분이 계신가요",
+    "아니 내가 몇 번이나 말했는데 왜 안 고쳐져요",
+    "이거 민원 넣으면 누가 처리해요",
+    "담당자분 성함 좀 알려 주세요 적어 놓게요",
+    "계속 이런 식이면 구청에 직접 갈 거예요",
+    "화가 나서 그러는데 윗분 좀 바꿔 주세요",
+    "말씀을 왜 그렇게 기분 나쁘게 하세요",
+    "저도 참을 만큼 참았어요",
+    "알겠어요 일단 기다려 볼게요",
+    "그러니까 결론이 된다는 거예요 안 된다는 거예요",
+    "아이고 됐어요 제가 이따 다시 걸게요",
+    "혹시 점심시간에도 업무 보시나요",
+]
+"""Sentence types of the later stream only (80): written after the unheard stream was scored; a check only."""
+
+
 SYLLABLE_INITIALS = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ"
 _COMMON_SYLLABLES = (
     "가나다라마바사아자차카타파하거너더러머버서어저처커터퍼허고노도로모보소오조초코토포호구누두루무부수우주추"
@@ -904,6 +1000,11 @@ def unheard_sentence(rng: random.Random) -> str:
     return fill(rng.choice(UNHEARD_TEMPLATES), rng)
 
 
+def later_sentence(rng: random.Random) -> str:
+    """One sentence of the later stream (LATER_TEMPLATES)."""
+    return fill(rng.choice(LATER_TEMPLATES), rng)
+
+
 def babble(rng: random.Random) -> str:
     """Random Korean syllables in word-sized chunks: sounds like speech, means nothing."""
     words = []
@@ -917,6 +1018,7 @@ SENTENCE_SOURCES: dict[str, Callable[[random.Random, bool], str]] = {
     "fresh": lambda rng, _test: fresh_sentence(rng),
     "everyday": everyday_sentence,
     "unheard": lambda rng, _test: unheard_sentence(rng),
+    "later": lambda rng, _test: later_sentence(rng),
 }
 """Whole-sentence sources by name, each (rng, test) -> sentence: build.render_negative's sentence kinds,
 and with ``_shuffled`` appended their shuffled words (``shuffled`` alone: of the ordinary ones)."""
