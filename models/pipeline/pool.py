@@ -53,10 +53,10 @@ templates: the default. lexicon: a fifth dictionary word salad (text.word_salad)
 "13b", MODEL_CARD.md "Fresh sentence types"): more false accepts on fresh sentence types, not fewer, so the
 salad serves the dev side instead (build.py --salad-hours). neighbours: a fifth dictionary words that sound
 close to a keyword (text.phonetic_neighbour), said in the near-miss frames. everyday: half the sentences
-and shuffled words from the training three quarters of text.EVERYDAY_TEMPLATES (stage 15). unheard: the
-everyday mix with a fifth of the sentences from text.UNHEARD_TEMPLATES and more near-misses, among them the
-train-only ones the everyday and unheard streams showed (stage 16, measured and not shipped: louder on
-text.LATER_TEMPLATES, the check left).
+and shuffled words from the training three quarters of text.EVERYDAY_TEMPLATES (stage 15). unheard: 15 %
+sentences and 5 % shuffled words of text.UNHEARD_TEMPLATES beside the everyday mix's kinds, and 30 %
+near-misses, among them keywords.toml's ``confusions`` (MIXES_WITH_CONFUSIONS; stage 16, measured and not
+shipped: louder on text.LATER_TEMPLATES, the check left).
 """
 
 
