@@ -616,7 +616,8 @@ EVERYDAY_TEMPLATES = [
 
 # Sentence types for a check only, written in one go after the everyday stream had been scored and before
 # anything was scored on them: the "unheard" stream, for thresholds priced on the everyday stream as well
-# (MODEL_CARD.md, "Everyday sentence types"). No training, no threshold choice and no pool says them.
+# (MODEL_CARD.md, "Everyday sentence types"). No threshold choice says them, and no training the shipped model
+# had: only the pools' "unheard" mix does (stage 16, measured and not shipped; the later stream checks it).
 UNHEARD_TEMPLATES = [
     "여기가 {d} 행정복지센터 맞나요",
     "전화 돌려 주신다더니 끊겼어요",
