@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import shutil
 import subprocess
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -44,6 +46,98 @@ def resample(samples: np.ndarray, rate_in: int, rate_out: int = SAMPLE_RATE) -> 
 
     ratio = Fraction(rate_out, rate_in)
     return np.asarray(resample_poly(samples, ratio.numerator, ratio.denominator), dtype=np.float64)
+
+
+def resample_blocks(
+    blocks: Iterable[np.ndarray], rate_in: int, rate_out: int = SAMPLE_RATE
+) -> Iterator[np.ndarray]:
+    """``resample`` of a signal handed over in blocks, in bounded memory, with the same output as the whole.
+
+    Each span is filtered with a margin of real samples on both sides (zeros at the two ends, as
+    ``resample_poly`` pads the whole signal), so the seams are exact; spans are whole periods of the
+    rate ratio, so every output sample keeps its phase.
+    """
+    if rate_in == rate_out:
+        for block in blocks:
+            yield np.asarray(block, dtype=np.float64)
+        return
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(rate_out, rate_in)
+    up, down = ratio.numerator, ratio.denominator
+    # resample_poly's filter reaches 10 * max(up, down) taps either side at the upsampled rate.
+    margin = down * math.ceil((10 * max(up, down) / up + 2) / down)
+    span = max(margin, down * math.ceil(rate_in * 5 / down))  # about 5 s per filtering pass
+    before = np.zeros(margin)
+    pending = np.zeros(0)
+    total = 0
+    emitted = 0
+    for block in blocks:
+        pending = np.concatenate((pending, np.asarray(block, dtype=np.float64)))
+        total += len(block)
+        while pending.size >= span + margin:
+            out = resample_poly(np.concatenate((before, pending[: span + margin])), up, down)
+            start = margin * up // down
+            yield np.asarray(out[start : start + span * up // down], dtype=np.float64)
+            emitted += span * up // down
+            before = pending[span - margin : span]
+            pending = pending[span:]
+    wanted = -(-total * up // down) - emitted
+    if wanted > 0:
+        out = resample_poly(np.concatenate((before, pending, np.zeros(margin))), up, down)
+        start = margin * up // down
+        yield np.asarray(out[start : start + wanted], dtype=np.float64)
+
+
+def recording_blocks(path: Path, channel: int | None = None, block_s: float = 5.0) -> Iterator[Pcm]:
+    """One channel of any audio file libsndfile reads, as 16-bit PCM at 8 kHz in blocks of about ``block_s``.
+
+    The file is checked before the first block (unreadable, a rate outside 4-384 kHz, several channels
+    and no ``channel`` chosen: ``AudioFileError`` in one sentence the user can act on), and it is read
+    and resampled block by block, so an hour-long recording costs seconds of memory, not the hour.
+    ``channel`` counts from 1.
+    """
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as exc:
+        raise AudioFileError(
+            f"{path} is not an audio file this tool can read ({exc}); give a mono WAV file."
+        ) from None
+    rate = int(info.samplerate)
+    if rate not in USABLE_RATES:
+        raise AudioFileError(
+            f"{path} has a sample rate of {rate} Hz; give a recording at 4-384 kHz (8 kHz is best)."
+        )
+    if channel is None:
+        if info.channels != 1:
+            raise AudioFileError(
+                f"{path} has {info.channels} channels; pick one with --channel N (1 = first), e.g. --channel 1."
+            )
+        chosen = 0
+    elif 1 <= channel <= info.channels:
+        chosen = channel - 1
+    else:
+        raise AudioFileError(f"--channel {channel} is out of range: {path} has {info.channels} channel(s).")
+    return _decoded(path, rate, chosen, max(1, int(rate * block_s)))
+
+
+def _decoded(path: Path, rate: int, channel: int, frames: int) -> Iterator[Pcm]:
+    def samples() -> Iterator[np.ndarray]:
+        try:
+            for block in soundfile.blocks(str(path), blocksize=frames, dtype="float64", always_2d=True):
+                # Scaled by 2**15, a 16-bit file comes back sample for sample.
+                yield block[:, channel] * 32768.0
+        except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+            raise AudioFileError(f"{path} could not be read to the end ({exc}).") from None
+
+    for block in resample_blocks(samples(), rate, SAMPLE_RATE):
+        yield np.asarray(np.clip(np.round(block), -32768, 32767), dtype=np.int16)
+
+
+def read_recording(path: Path, channel: int | None = None) -> Pcm:
+    """``recording_blocks`` joined: a whole recording as 16-bit PCM at 8 kHz."""
+    parts = list(recording_blocks(path, channel))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
 
 
 def read_wav(path: Path, rate: int = SAMPLE_RATE) -> Pcm:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from scipy.signal import resample_poly
 
 from edge.core.events import Tier
 from edge.detect.cli import read_wav, scan
@@ -84,14 +85,50 @@ def test_cli_json_and_resampled_input(tmp_path: Path) -> None:
         assert 0 <= d["start_s"] < d["end_s"] <= report["audio_s"] + 0.6
 
 
-def test_cli_rejects_stereo_with_one_sentence(tmp_path: Path) -> None:
-    wav = tmp_path / "stereo.wav"
-    sf.write(wav, np.zeros((800, 2), dtype=np.int16), 8000, subtype="PCM_16")
-    out = subprocess.run(
-        [sys.executable, "-m", "edge", "kws", str(wav), "--json"], capture_output=True, text=True
+def _kws_json(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edge", "kws", *argv, "--json"], capture_output=True, text=True, timeout=60
     )
+
+
+def test_cli_reads_one_channel_of_a_stereo_flac_at_another_rate(tmp_path: Path) -> None:
+    name = next(n for n, e in EXPECTED.items() if e is not None)
+    expected = EXPECTED[name]
+    assert expected is not None
+    pcm, _ = sf.read(FIXTURES / name, dtype="float64")
+    keyword = resample_poly(pcm, 441, 80)  # 8 kHz -> 44.1 kHz
+    stereo = tmp_path / "call.flac"
+    sf.write(stereo, np.stack([np.zeros_like(keyword), keyword], axis=1), 44100, subtype="PCM_24")
+
+    refused = _kws_json(str(stereo))
+    assert refused.returncode == 2
+    assert "--channel" in refused.stderr and "Traceback" not in refused.stderr
+    silent = _kws_json(str(stereo), "--channel", "1")
+    assert silent.returncode == 0, silent.stderr
+    assert json.loads(silent.stdout)["detections"] == []
+    heard = _kws_json(str(stereo), "--channel", "2")
+    assert heard.returncode == 0, heard.stderr
+    report = json.loads(heard.stdout)
+    assert abs(report["audio_s"] - len(pcm) / 8000) < 0.01
+    assert [d["keyword"] for d in report["detections"]][:1] == [expected["keyword"]]
+
+
+def test_cli_names_a_missing_file_in_one_sentence(tmp_path: Path) -> None:
+    out = _kws_json(str(tmp_path / "nowhere.wav"))
     assert out.returncode == 2
-    assert "mono 16-bit" in out.stderr and "Traceback" not in out.stderr
+    assert "does not exist" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_feeding_in_blocks_of_any_size_detects_what_the_whole_does() -> None:
+    detector, error = load_detector(
+        DetectionConfig(inline=True, shouting_enabled=False, calibration_enabled=False)
+    )
+    assert detector is not None, error
+    pcm = np.concatenate([read_wav(FIXTURES / n) for n in sorted(EXPECTED)])
+    whole = scan(detector, pcm, Tier.ALERT)
+    assert whole
+    cuts = np.sort(np.random.default_rng(5).integers(0, pcm.size, size=40))
+    assert scan(detector, np.split(pcm, cuts), Tier.ALERT) == whole
 
 
 def test_scores_are_a_distribution_resolved_beyond_the_int8_step() -> None:

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import itertools
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from edge.audio import USABLE_RATES, resample
+from edge.audio import AudioFileError, recording_blocks
 from edge.cli import CommonParsers, UserError, print_json
 from edge.config import ConfigError, load_config, resolve_config_path
 from edge.core.events import Tier
 from edge.detect.detector import AbuseDetector, load_detector
 from edge.detect.settings import DetectionConfig
 from edge.ports import SAMPLE_RATE
+
+FRAME = SAMPLE_RATE // 50
+"""20 ms, the frame the appliance hands the detector."""
 
 
 def register(subparsers: Any, common: CommonParsers) -> None:
@@ -24,10 +29,14 @@ def register(subparsers: Any, common: CommonParsers) -> None:
         "kws",
         parents=[common.state, common.report],
         help="list the abusive keywords the detector hears in a WAV file",
-        description="Run the abuse detector over a mono 16-bit WAV file (any sample rate) as if it were the "
-        "caller leg, with the configured thresholds.",
+        description="Run the abuse detector over a recording as if it were the caller leg, with the configured "
+        "thresholds. A mono 16-bit WAV at any sample rate is the expected input; any other WAV, FLAC or Ogg "
+        "file is read too (one channel of it with --channel), block by block, so long recordings are fine.",
     )
     p.add_argument("file", metavar="FILE.wav", help="mono 16-bit PCM WAV, any sample rate")
+    p.add_argument(
+        "--channel", type=int, default=None, help="channel to use in a multi-channel file (1 = first)"
+    )
     p.add_argument(
         "--tier",
         choices=["warn", "alert"],
@@ -37,26 +46,22 @@ def register(subparsers: Any, common: CommonParsers) -> None:
     p.set_defaults(handler=_kws)
 
 
-def read_wav(path: Path) -> npt.NDArray[np.int16]:
-    """A mono 16-bit WAV at 8 kHz; UserError for anything else."""
-    import soundfile as sf
+def read_wav(path: Path, channel: int | None = None) -> npt.NDArray[np.int16]:
+    """A whole recording as 16-bit PCM at 8 kHz; UserError for anything that is not readable audio."""
+    return np.concatenate(list(_blocks(path, channel)) or [np.zeros(0, dtype=np.int16)])
 
+
+def _blocks(path: Path, channel: int | None) -> Iterator[npt.NDArray[np.int16]]:
+    if not path.is_file():
+        raise UserError(f"{path} does not exist or is not a file.")
     try:
-        info = sf.info(str(path))
-    except (RuntimeError, OSError) as exc:
-        raise UserError(f"{path} is not a readable WAV file ({exc}).") from None
-    if info.format != "WAV" or info.subtype != "PCM_16" or info.channels != 1:
-        raise UserError(
-            f"{path} is {info.format} {info.subtype} with {info.channels} channel(s); "
-            "give a mono 16-bit PCM WAV (e.g. sox in.wav -c 1 -b 16 out.wav)."
-        )
-    if info.samplerate not in USABLE_RATES:
-        raise UserError(f"{path} has a sample rate of {info.samplerate} Hz; give a WAV at 4-384 kHz.")
-    data, rate = sf.read(str(path), dtype="int16", always_2d=False)
-    if rate == SAMPLE_RATE:
-        return np.asarray(data, dtype=np.int16)
-    out = resample(np.asarray(data, dtype=np.float64), int(rate), SAMPLE_RATE)
-    return np.clip(np.round(out), -32768, 32767).astype(np.int16)
+        blocks = recording_blocks(path, channel)
+    except AudioFileError as error:
+        raise UserError(str(error)) from None
+    try:
+        yield from blocks
+    except AudioFileError as error:
+        raise UserError(str(error)) from None
 
 
 def detection_config(args: argparse.Namespace) -> DetectionConfig:
@@ -71,13 +76,16 @@ def detection_config(args: argparse.Namespace) -> DetectionConfig:
     return section.model_copy(update={"inline": True, "shouting_enabled": False})
 
 
-def scan(detector: AbuseDetector, pcm: npt.NDArray[np.int16], tier: Tier) -> list[dict[str, Any]]:
-    """Feed a whole recording in 20 ms frames; the detections at or above ``tier``."""
-    detector.reset()
-    for start in range(0, pcm.size, 160):
-        detector.feed(pcm[start : start + 160], start / SAMPLE_RATE)
-    # Flush the tail so a keyword at the very end still gets its smoothing hops.
-    detector.feed(np.zeros(SAMPLE_RATE // 2, dtype=np.int16), pcm.size / SAMPLE_RATE)
+def scan(
+    detector: AbuseDetector, pcm: npt.NDArray[np.int16] | Iterable[npt.NDArray[np.int16]], tier: Tier
+) -> list[dict[str, Any]]:
+    """Feed a recording (whole, or in blocks of any size) in 20 ms frames; the detections at or above ``tier``."""
+    feed(detector, [pcm] if isinstance(pcm, np.ndarray) else pcm)
+    return detections_at(detector, tier)
+
+
+def detections_at(detector: AbuseDetector, tier: Tier) -> list[dict[str, Any]]:
+    """What ``detector`` has detected so far at or above ``tier``, as the command reports it."""
     out = []
     for d in detector.detections:
         if tier is Tier.WARN and d.event.tier is not Tier.WARN:
@@ -95,22 +103,43 @@ def scan(detector: AbuseDetector, pcm: npt.NDArray[np.int16], tier: Tier) -> lis
     return out
 
 
+def feed(detector: AbuseDetector, blocks: Iterable[npt.NDArray[np.int16]]) -> int:
+    """Reset ``detector`` and feed it a recording in 20 ms frames, whatever its block sizes; samples fed."""
+    detector.reset()
+    carry = np.zeros(0, dtype=np.int16)
+    fed = 0
+    for block in blocks:
+        carry = np.concatenate((carry, block))
+        whole = carry.size - carry.size % FRAME
+        for start in range(0, whole, FRAME):
+            detector.feed(carry[start : start + FRAME], (fed + start) / SAMPLE_RATE)
+        fed += whole
+        carry = carry[whole:]
+    if carry.size:
+        detector.feed(carry, fed / SAMPLE_RATE)
+        fed += carry.size
+    # Flush the tail so a keyword at the very end still gets its smoothing hops.
+    detector.feed(np.zeros(SAMPLE_RATE // 2, dtype=np.int16), fed / SAMPLE_RATE)
+    return fed
+
+
 def _kws(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    if not path.exists():
-        raise UserError(f"{path} does not exist.")
-    pcm = read_wav(path)
+    blocks = _blocks(path, args.channel)
+    first = next(blocks, None)  # the file's problems are reported before the model is loaded
     detector, error = load_detector(detection_config(args))
     if detector is None:
         raise UserError(error or "the detector could not be loaded.")
     try:
-        detections = scan(detector, pcm, Tier(args.tier))
+        samples = feed(detector, itertools.chain([] if first is None else [first], blocks))
+        detections = detections_at(detector, Tier(args.tier))
     finally:
         detector.close()
+    audio_s = samples / SAMPLE_RATE
     if args.json:
-        print_json({"audio_s": round(pcm.size / SAMPLE_RATE, 3), "detections": detections})
+        print_json({"audio_s": round(audio_s, 3), "detections": detections})
     else:
-        print(f"{path}: {pcm.size / SAMPLE_RATE:.1f} s, {len(detections)} detection(s) at tier {args.tier}")
+        print(f"{path}: {audio_s:.1f} s, {len(detections)} detection(s) at tier {args.tier}")
         for d in detections:
             print(
                 f"  {d['start_s']:7.2f}-{d['end_s']:7.2f} s  {d['category']:<9} {d['keyword']:<10} {d['score']:.3f} {d['tier']}"

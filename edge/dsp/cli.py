@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edge.audio import USABLE_RATES, resample
+from edge.audio import AudioFileError, read_recording
 from edge.cli import CommonParsers, UserError, print_json
 from edge.dsp.callerid import STANDARDS, CallerIdDecoder, CallerIdMessage
 from edge.dsp.dtmf import DtmfDetector, DtmfHit
@@ -62,32 +62,12 @@ def register(subparsers: Any, common: CommonParsers) -> None:
 
 def load_wav(path: Path, channel: int | None = None) -> Pcm:
     """A recording as 16-bit PCM at 8 kHz; raises UserError for anything that is not readable audio."""
-    import soundfile as sf
-
     if not path.is_file():
         raise UserError(f"{path} does not exist or is not a file.")
     try:
-        data, rate = sf.read(str(path), dtype="float64", always_2d=True)
-    except (RuntimeError, sf.LibsndfileError, ValueError, TypeError) as exc:
-        raise UserError(
-            f"{path} is not an audio file this tool can read ({exc}); give a mono 16-bit WAV file."
-        ) from None
-    if int(rate) not in USABLE_RATES:
-        raise UserError(f"{path} has a sample rate of {rate} Hz; give a WAV at 4-384 kHz (8 kHz is best).")
-    channels = data.shape[1]
-    if channel is None:
-        if channels != 1:
-            raise UserError(
-                f"{path} has {channels} channels; pick one with --channel N (1 = first), e.g. --channel 1."
-            )
-        chosen = 0
-    elif 1 <= channel <= channels:
-        chosen = channel - 1
-    else:
-        raise UserError(f"--channel {channel} is out of range: {path} has {channels} channel(s).")
-    samples = resample(data[:, chosen] * 32768.0, int(rate), SAMPLE_RATE)
-    pcm: Pcm = np.clip(np.round(samples), -32768, 32767).astype(np.int16)
-    return pcm
+        return read_recording(path, channel)
+    except AudioFileError as error:
+        raise UserError(str(error)) from None
 
 
 def decode_callerid(pcm: Pcm, standards: tuple[str, ...] = STANDARDS) -> list[CallerIdMessage]:
