@@ -421,13 +421,18 @@ def test_tiny_training_run_when_tensorflow_is_installed(tmp_path: Path) -> None:
 def test_pool_shards_place_positive_windows_after_the_keyword_and_label_negatives_zero() -> None:
     from pipeline import pool
 
-    x, y = pool._positive_shard((11, 2, 2))
+    x, y = pool._positive_shard((11, 2, 2, 0.0))
     assert x.shape == (6, WINDOW_FRAMES, N_MELS) and set(y.tolist()) == {3}
     assert np.isfinite(x.astype(np.float32)).all()
-    xn, yn = pool._negative_shard((12, 3, "templates"))
+    xn, yn = pool._negative_shard((12, 3, "templates", 0.0))
     # Windows every 160 ms over three utterances of a second or more each.
     assert len(yn) >= 3 * 5 and not yn.any()
     assert xn.shape[1:] == (WINDOW_FRAMES, N_MELS)
+    # Re-voiced renders: the same utterances and windows, another voice.
+    xr, yr = pool._positive_shard((11, 2, 2, 1.0))
+    assert np.array_equal(yr, y) and xr.shape == x.shape and not np.array_equal(xr, x)
+    xnr, _ = pool._negative_shard((12, 3, "templates", 1.0))
+    assert xnr.shape == xn.shape and not np.array_equal(xnr, xn)
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
@@ -485,3 +490,70 @@ def test_tail_rate_predicts_false_accepts_beyond_the_highest_dev_peak() -> None:
     assert float(logit(0.5)) == 0.0
     # No dev peaks at all: nothing to fit, the tier's floor decides.
     assert Tail([], hours).threshold(0.1) == 0.0
+
+
+def _pitch(x: np.ndarray) -> np.ndarray:
+    import pyworld
+
+    x64 = x.astype(np.float64)
+    f0, t = pyworld.dio(x64, audio.ESPEAK_RATE, f0_floor=60.0, f0_ceil=500.0, frame_period=5.0)
+    return np.asarray(pyworld.stonemask(x64, f0, t, audio.ESPEAK_RATE))
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+def test_revoicing_keeps_the_timing_and_changes_the_voice() -> None:
+    from pipeline.revoice import revoice
+
+    x = audio.speak("서류 발급 문의 좀 드리려고요", audio.Voice("m3", 50, 160, 0))
+    y = revoice(x, np.random.default_rng(4))
+    assert y.dtype == np.float32 and y.size == x.size
+    assert abs(float(np.abs(y).max()) - float(np.abs(x).max())) < 1e-4
+    # The words end where they ended: keyword times measured on espeak's render still hold.
+    assert abs(audio.voiced_end(y) - audio.voiced_end(x)) < 0.05
+    # Another melody: the pitch track is not espeak's, though voiced where espeak was voiced.
+    f0x, f0y = _pitch(x), _pitch(y)
+    both = (f0x > 0) & (f0y > 0)
+    assert both.sum() > 0.6 * (f0x > 0).sum()
+    moved = np.abs(12 * np.log2(f0y[both] / f0x[both]))
+    assert np.median(moved) > 0.5, np.median(moved)  # semitones
+    # The same random stream gives the same voice; another gives another.
+    assert np.array_equal(revoice(x, np.random.default_rng(4)), y)
+    assert not np.allclose(revoice(x, np.random.default_rng(5)), y)
+    assert np.array_equal(revoice(np.zeros(100, np.float32), np.random.default_rng(1)), np.zeros(100))
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+def test_revoiced_held_out_clips_are_the_same_draws_as_the_plain_ones() -> None:
+    from pipeline import build
+    from pipeline.revoice import revoice
+
+    groups, near = text.load_keywords()
+    babble = build.babble_track(random.Random(1), 5.0)
+
+    def render(transform: build.Revoice | None) -> tuple[np.ndarray, float, float, str, float]:
+        rng, nrng = random.Random(21), np.random.default_rng(21)
+        pcm, start, end = build.render_positive(groups[2], rng, nrng, True, babble, revoice=transform)
+        _neg, said = build.render_negative("near", near, rng, nrng, True, babble, revoice=transform)
+        return pcm, start, end, said, rng.random() + float(nrng.random())
+
+    vrng = np.random.default_rng(3)
+    plain, revoiced = render(None), render(lambda x: revoice(x, vrng))
+    assert plain[1:] == revoiced[1:]  # keyword times, the near miss said, and both random streams after
+    assert plain[0].size == revoiced[0].size and not np.array_equal(plain[0], revoiced[0])
+
+
+def test_frozen_scoring_counts_only_the_first_hours_of_a_stream() -> None:
+    from pipeline.evaluate import Material, episodes
+    from pipeline.frozen import first_hours
+
+    m = Material.__new__(Material)
+    m.hours = 2.0
+    m.stream_t = np.arange(0.1, 7200.0, 0.1)
+    m.stream_s1 = np.zeros((m.stream_t.size, 2), dtype=np.float32)
+    for t in (100.0, 3000.0, 5000.0):
+        m.stream_s1[np.abs(m.stream_t - t) < 0.05, 1] = 0.9
+    m.stream_v = np.full_like(m.stream_s1, np.nan)
+    cut = first_hours(m, 1.0)
+    assert cut.hours == 1.0 and cut.stream_t.max() < 3600.0
+    assert cut.stream_s1.shape[0] == cut.stream_t.size == cut.stream_v.shape[0]
+    assert episodes(cut.stream_t, cut.stream_s1[:, 1], 0.5) == 2

@@ -7,6 +7,7 @@ import json
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ from edge.detect.features import HOP, LINE_BAND_HZ, WINDOW_FRAMES, logmel, windo
 from pipeline import audio, text
 
 FRAME_S = HOP / audio.LINE_RATE
+Revoice = Callable[[audio.Audio], audio.Audio]
+"""A transform of espeak's audio before the line (``revoice.revoice`` with its own random stream)."""
 
 
 def features(pcm: np.ndarray) -> np.ndarray:
@@ -34,10 +37,12 @@ def render_positive(
     babble: audio.Audio,
     voice: audio.Voice | None = None,
     band: bool = True,
+    revoice: Revoice | None = None,
 ):
     """One keyword in a carrier sentence, through the line: (pcm int16 at 8 kHz, keyword end in seconds).
 
-    ``voice`` None draws a shipped voice variant (train or test); the held-out sets always do.
+    ``voice`` None draws a shipped voice variant (train or test); the held-out sets always do. ``revoice``
+    re-voices the sentence before the line (timing kept, so the keyword's times still hold).
     """
     voice = voice or audio.random_voice(rng, test)
     kw = rng.choice(group.say)
@@ -47,6 +52,8 @@ def render_positive(
     # espeak renders left to right, so the sentence up to the keyword ends where the keyword ends.
     kw_end = audio.voiced_end(audio.speak(prefix + kw, voice))
     kw_start = audio.voiced_end(audio.speak(prefix, voice)) if prefix.strip() else 0.0
+    if revoice is not None:
+        full = revoice(full)
     speed = 1.0 + rng.uniform(-0.12, 0.12)
     y = audio.line_chain(full, nrng, babble, speed=speed, band=band)
     return audio.to_pcm(y), kw_start / speed, kw_end / speed
@@ -58,9 +65,10 @@ def positive_windows(
     nrng: np.random.Generator,
     babble: audio.Audio,
     spans: list[tuple[int, int]],
+    revoice: Revoice | None = None,
 ) -> np.ndarray:
     """One train-voice render of a keyword, cut into windows ending ``randint(a, b)`` frames after its end."""
-    pcm, _start, end = render_positive(group, rng, nrng, False, babble)
+    pcm, _start, end = render_positive(group, rng, nrng, False, babble, revoice=revoice)
     feats = features(pcm)
     end_frame = round(end / FRAME_S) - 1
     ends = np.array([end_frame + rng.randint(a, b) for a, b in spans])
@@ -76,6 +84,7 @@ def render_negative(
     babble,
     voice: audio.Voice | None = None,
     band: bool = True,
+    revoice: Revoice | None = None,
 ):
     """One non-abusive utterance through the line (``voice`` None: a shipped variant, as for positives)."""
     source = "ordinary" if kind == "shuffled" else kind.removesuffix("_shuffled")
@@ -103,8 +112,11 @@ def render_negative(
         )
         sentence = frame.format(w=word)
     voice = voice or audio.random_voice(rng, test)
+    spoken = audio.speak(sentence, voice)
+    if revoice is not None:
+        spoken = revoice(spoken)
     speed = 1.0 + rng.uniform(-0.12, 0.12)
-    y = audio.line_chain(audio.speak(sentence, voice), nrng, babble, speed=speed, band=band)
+    y = audio.line_chain(spoken, nrng, babble, speed=speed, band=band)
     return audio.to_pcm(y), sentence
 
 
@@ -149,6 +161,7 @@ def render_stream(
     babble,
     band: bool,
     kinds: tuple[str, str] = ("ordinary", "shuffled"),
+    revoice: Revoice | None = None,
 ) -> tuple[np.ndarray, list[str], list[float]]:
     """A stream of held-out ordinary speech (3 sentences to 1 of shuffled words, 0.2-1.5 s pauses).
 
@@ -161,7 +174,7 @@ def render_stream(
     seconds = 0.0
     while seconds < seconds_wanted:
         kind = trng.choice([kinds[0], kinds[0], kinds[0], kinds[1]])
-        pcm, sentence = render_negative(kind, [], trng, tnrng, True, babble, band=band)
+        pcm, sentence = render_negative(kind, [], trng, tnrng, True, babble, band=band, revoice=revoice)
         gap = np.zeros(int(trng.uniform(0.2, 1.5) * audio.LINE_RATE), dtype=np.int16)
         stream_parts += [pcm, gap]
         said.append(sentence)
@@ -213,24 +226,34 @@ def write_stream_set(path: Path, name: str, seed: int, hours: float, babble, ban
 
 
 def write_heldout(
-    path: Path, groups, near, seed: int, scale: float, hours: float, babble, band: bool = True
+    path: Path,
+    groups,
+    near,
+    seed: int,
+    scale: float,
+    hours: float,
+    babble,
+    band: bool = True,
+    revoice: Revoice | None = None,
 ) -> None:
     """Held-out material (voices, carriers and sentence templates never trained on) for tuning or testing.
 
-    ``band`` False renders the same material without the line's band-pass (see ``--wideband``).
+    ``band`` False renders the same material without the line's band-pass (see ``--wideband``); ``revoice``
+    re-voices every utterance (see ``--revoiced``). Neither draws from the set's random streams, so each
+    renders the same sentences, voices and line conditions as the plain set.
     """
     trng = random.Random(seed)
     tnrng = np.random.default_rng(seed)
     pos_clips = []
     for gi, group in enumerate(groups):
         for _ in range(max(3, int(60 * scale))):
-            pcm, start, end = render_positive(group, trng, tnrng, True, babble, band=band)
+            pcm, start, end = render_positive(group, trng, tnrng, True, babble, band=band, revoice=revoice)
             pos_clips.append({"group": gi + 1, "pcm": pcm, "start": start, "end": end})
     near_clips = [
-        render_negative("near", near, trng, tnrng, True, babble, band=band)[0]
+        render_negative("near", near, trng, tnrng, True, babble, band=band, revoice=revoice)[0]
         for _ in range(max(10, int(300 * scale)))
     ]
-    stream, said, said_at = render_stream(trng, tnrng, 3600.0 * scale * hours, babble, band)
+    stream, said, said_at = render_stream(trng, tnrng, 3600.0 * scale * hours, babble, band, revoice=revoice)
     pos_pcm = np.empty(len(pos_clips), dtype=object)
     pos_pcm[:] = [c["pcm"] for c in pos_clips]
     near_pcm = np.empty(len(near_clips), dtype=object)
@@ -264,6 +287,13 @@ def main() -> None:
         action="store_true",
         help="with --heldout-only: the same dev/test material without the 300-3400 Hz band-pass "
         "(a wideband VoIP line or a studio recording), to measure the model off its training band",
+    )
+    ap.add_argument(
+        "--revoiced",
+        action="store_true",
+        help="with --heldout-only: only test.npz, its every utterance re-voiced by the WORLD vocoder "
+        "(pipeline.revoice: new melody, tract, tilt, breathiness) and otherwise the same material, to "
+        "measure how much the model leans on espeak's own sound",
     )
     ap.add_argument("--extra", type=Path, action="append", default=[], help="folder of real labelled WAVs")
     ap.add_argument(
@@ -305,6 +335,24 @@ def main() -> None:
 
     if args.streams_only:
         stream_sets(not args.wideband)
+        return
+    if args.revoiced:
+        if not args.heldout_only:
+            ap.error("--revoiced renders the held-out test set only: add --heldout-only")
+        from pipeline.revoice import revoice
+
+        vrng = np.random.default_rng(args.seed + 900)
+        write_heldout(
+            args.out / "test.npz",
+            groups,
+            near,
+            args.seed + 100,
+            args.scale,
+            args.test_hours,
+            babble_test,
+            not args.wideband,
+            lambda x: revoice(x, vrng),
+        )
         return
     if args.heldout_only:
         band = not args.wideband

@@ -15,6 +15,7 @@ import multiprocessing
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -68,21 +69,42 @@ NEGATIVE_HOP = 8
 """Frames between negative windows (160 ms; the detector infers every 100 ms)."""
 
 
-def _positive_shard(args: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    seed, group_index, count = args
+REVOICE_SEED = 7_000_000
+"""Offset of the re-voicing random stream from a shard's seed (its own stream: the shard's draws stay as
+they were, so a pool with ``--revoiced 0`` renders exactly what it rendered before the option)."""
+
+
+def revoicer(seed: int, share: float) -> Callable[[], build.Revoice | None]:
+    """Per render: ``pipeline.revoice`` with probability ``share``, else None (espeak's own voice)."""
+    vrng = np.random.default_rng(seed + REVOICE_SEED)
+
+    def draw() -> build.Revoice | None:
+        if share <= 0 or vrng.random() >= share:
+            return None
+        from pipeline.revoice import revoice
+
+        return lambda x: revoice(x, vrng)
+
+    return draw
+
+
+def _positive_shard(args: tuple[int, int, int, float]) -> tuple[np.ndarray, np.ndarray]:
+    seed, group_index, count, share = args
     groups, _near = text.load_keywords()
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
     babble = build.babble_track(rng, 20.0)
+    revoice = revoicer(seed, share)
     xs, ys = [], []
     for _ in range(count):
-        xs.append(build.positive_windows(groups[group_index], rng, nrng, babble, [(0, 3), (3, 7), (7, 12)]))
+        spans = [(0, 3), (3, 7), (7, 12)]
+        xs.append(build.positive_windows(groups[group_index], rng, nrng, babble, spans, revoice()))
         ys += [group_index + 1] * 3
     return np.concatenate(xs).astype(np.float16), np.array(ys, dtype=np.int8)
 
 
-def _negative_shard(args: tuple[int, int, str]) -> tuple[np.ndarray, np.ndarray]:
-    seed, count, mix_name = args
+def _negative_shard(args: tuple[int, int, str, float]) -> tuple[np.ndarray, np.ndarray]:
+    seed, count, mix_name, share = args
     _groups, near = text.load_keywords(training=True, confusions=mix_name in MIXES_WITH_CONFUSIONS)
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
@@ -90,10 +112,11 @@ def _negative_shard(args: tuple[int, int, str]) -> tuple[np.ndarray, np.ndarray]
     mix = NEGATIVE_MIXES[mix_name]
     kinds = list(mix)
     weights = list(mix.values())
+    revoice = revoicer(seed, share)
     xs = []
     for _ in range(count):
         kind = rng.choices(kinds, weights)[0]
-        pcm, _sentence = build.render_negative(kind, near, rng, nrng, False, babble)
+        pcm, _sentence = build.render_negative(kind, near, rng, nrng, False, babble, revoice=revoice())
         feats = build.features(pcm)
         ends = np.arange(rng.randint(10, 10 + NEGATIVE_HOP), len(feats) + 8, NEGATIVE_HOP)
         xs.append(windows(feats, np.clip(ends, 0, len(feats) - 1)))
@@ -102,20 +125,27 @@ def _negative_shard(args: tuple[int, int, str]) -> tuple[np.ndarray, np.ndarray]
 
 
 def shard_jobs(
-    seed: int, n_groups: int, per_group: int, negatives: int, shard: int, mix: str = "templates"
-) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, str]]]:
-    """Render jobs for worker processes: (seed, group index, renders) and (seed, utterances, mix name).
+    seed: int,
+    n_groups: int,
+    per_group: int,
+    negatives: int,
+    shard: int,
+    mix: str = "templates",
+    revoiced: float = 0.0,
+) -> tuple[list[tuple[int, int, int, float]], list[tuple[int, int, str, float]]]:
+    """Render jobs for worker processes: (seed, group index, renders, re-voiced share) and (seed,
+    utterances, mix name, re-voiced share).
 
     Each job has its own seed, so a shard renders the same whichever worker takes it; negative shards
     are four times the size of positive ones.
     """
     pos_jobs = [
-        (seed + 1000 * gi + k, gi, min(shard, per_group - k * shard))
+        (seed + 1000 * gi + k, gi, min(shard, per_group - k * shard), revoiced)
         for gi in range(n_groups)
         for k in range((per_group + shard - 1) // shard)
     ]
     neg_jobs = [
-        (seed + 500_000 + k, min(shard * 4, negatives - k * shard * 4), mix)
+        (seed + 500_000 + k, min(shard * 4, negatives - k * shard * 4), mix, revoiced)
         for k in range((negatives + shard * 4 - 1) // (shard * 4))
     ]
     return pos_jobs, neg_jobs
@@ -132,9 +162,17 @@ def main() -> None:
     ap.add_argument(
         "--mix", choices=sorted(NEGATIVE_MIXES), default="templates", help="negative kinds (NEGATIVE_MIXES)"
     )
+    ap.add_argument(
+        "--revoiced",
+        type=float,
+        default=0.0,
+        help="share of renders (positive and negative) re-voiced by the WORLD vocoder (pipeline.revoice)",
+    )
     args = ap.parse_args()
     groups, _near = text.load_keywords()
-    pos_jobs, neg_jobs = shard_jobs(args.seed, len(groups), args.per_group, args.negatives, 50, args.mix)
+    pos_jobs, neg_jobs = shard_jobs(
+        args.seed, len(groups), args.per_group, args.negatives, 50, args.mix, args.revoiced
+    )
     t0 = time.time()
     xs, ys = [], []
     with multiprocessing.Pool(args.workers) as pool:
@@ -157,6 +195,7 @@ def main() -> None:
         "per_group": args.per_group,
         "negative_utterances": args.negatives,
         "negative_mix": NEGATIVE_MIXES[args.mix],
+        "revoiced_share": args.revoiced,
         "windows": len(y),
         "positive_windows": int((y > 0).sum()),
         "seconds": round(time.time() - t0),

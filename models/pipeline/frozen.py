@@ -1,0 +1,60 @@
+"""A model's frozen thresholds on held-out sets: recall, near-miss rate and false accepts, both tiers, side by side.
+
+For material that thresholds must not be chosen on (the re-voiced test set, a site's clips): each set is
+scored by the real streaming detector, as ``evaluate.py`` does, with the thresholds in the model's JSON.
+``--stream-hours`` counts false accepts on the first hours of every set's stream only, so a short set
+(``build.py --revoiced --test-hours 2``) can be set beside the same hours of the plain set it was made from.
+Runs in the main venv: ``python -m pipeline.frozen --sets work/test.npz work/revoiced/test.npz`` from models/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+from pathlib import Path
+
+from edge.detect.settings import DetectionConfig
+from pipeline.evaluate import ROOT, Material, View, report, score_material
+
+
+def first_hours(m: Material, hours: float) -> Material:
+    """``m`` with its stream's score traces cut to the first ``hours`` (the clips untouched)."""
+    keep = m.stream_t < hours * 3600.0
+    m.stream_t, m.stream_s1, m.stream_v = m.stream_t[keep], m.stream_s1[keep], m.stream_v[keep]
+    m.hours = min(m.hours, hours)
+    return m
+
+
+def main() -> None:
+    """Print one JSON object: for each set and tier, what the evaluation reports."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", type=Path, default=ROOT / "models" / "kws.tflite", help="model (.json beside)")
+    ap.add_argument("--sets", type=Path, nargs="+", required=True, help="held-out .npz files (build.py)")
+    ap.add_argument("--stream-hours", type=float, default=None, help="count only each stream's first hours")
+    ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    args = ap.parse_args()
+    meta = json.loads(args.model.with_suffix(".json").read_text(encoding="utf-8"))
+    names = [c["id"] for c in meta["classes"]]
+    categories = [c["category"] for c in meta["classes"]]
+    config = DetectionConfig(
+        inline=True, shouting_enabled=False, calibration_enabled=False, model_path=args.model
+    )
+    with multiprocessing.Pool(min(2, len(args.sets))) as pool:
+        scored = pool.starmap(score_material, [(config, path, len(names)) for path in args.sets])
+    out: dict[str, object] = {"model": meta.get("version"), "stream_hours_counted": args.stream_hours}
+    for path, material in zip(args.sets, scored, strict=True):
+        if args.stream_hours is not None:
+            material = first_hours(material, args.stream_hours)
+        view = View(material, None, 0.0)
+        out[str(path)] = {
+            tier: report(view, names, categories, meta["thresholds"][tier]) for tier in ("alert", "warn")
+        }
+    text = json.dumps(out, indent=1, ensure_ascii=False)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
