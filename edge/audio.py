@@ -134,12 +134,6 @@ def _decoded(path: Path, rate: int, channel: int, frames: int) -> Iterator[Pcm]:
         yield np.asarray(np.clip(np.round(block), -32768, 32767), dtype=np.int16)
 
 
-def read_recording(path: Path, channel: int | None = None) -> Pcm:
-    """``recording_blocks`` joined: a whole recording as 16-bit PCM at 8 kHz."""
-    parts = list(recording_blocks(path, channel))
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
-
-
 def read_wav(path: Path, rate: int = SAMPLE_RATE) -> Pcm:
     """A mono 16-bit PCM signal at ``rate`` from any audio file libsndfile reads (first channel)."""
     try:

@@ -8,11 +8,14 @@ import json
 import os
 import sys
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from edge import __version__
+
+if TYPE_CHECKING:
+    from edge.ports import Pcm
 
 COMMAND_MODULES: tuple[str, ...] = (
     "edge.commands",
@@ -78,6 +81,37 @@ def data_dir_of(args: argparse.Namespace) -> Path:
         return Path(explicit)
     env = os.environ.get("LINEGUARD_DATA_DIR")
     return Path(env) if env else DEFAULT_DATA_DIR
+
+
+def recording(path: Path, channel: int | None = None) -> Iterator[Pcm]:
+    """A recording named on the command line, block by block as 16-bit PCM at 8 kHz (``edge.audio.recording_blocks``).
+
+    Its problems, found before the first block or while reading, are a UserError in one sentence.
+    """
+    from edge.audio import AudioFileError, recording_blocks  # soundfile: only commands that read audio
+
+    if not path.is_file():
+        raise UserError(f"{path} does not exist or is not a file.")
+    try:
+        blocks = recording_blocks(path, channel)
+    except AudioFileError as error:
+        raise UserError(str(error)) from None
+
+    def reported() -> Iterator[Pcm]:
+        try:
+            yield from blocks
+        except AudioFileError as error:
+            raise UserError(str(error)) from None
+
+    return reported()
+
+
+def read_recording(path: Path, channel: int | None = None) -> Pcm:
+    """``recording`` joined: a whole recording as 16-bit PCM at 8 kHz; UserError for what is not audio."""
+    import numpy as np
+
+    parts = list(recording(path, channel))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
 
 
 def print_json(obj: object) -> None:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from edge.audio import AudioFileError, read_recording, recording_blocks, resample, resample_blocks
+from edge.audio import AudioFileError, recording_blocks, resample, resample_blocks
+from edge.ports import Pcm
 
 
 @pytest.mark.parametrize("rate", [4000, 8000, 11025, 16000, 22050, 44100, 48000, 96000, 12345])
@@ -26,6 +27,10 @@ def test_block_wise_resampling_equals_resampling_the_whole(rate: int) -> None:
 def test_nothing_in_gives_nothing_out() -> None:
     assert list(resample_blocks([], 44100, 8000)) == []
     assert list(resample_blocks([np.zeros(0)], 16000, 8000)) == []
+
+
+def read_recording(path: Path, channel: int | None = None) -> Pcm:
+    return np.concatenate(list(recording_blocks(path, channel)) or [np.zeros(0, dtype=np.int16)])
 
 
 def _speechlike(seconds: float, rate: int) -> np.ndarray:

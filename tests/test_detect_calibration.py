@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from edge.cli import read_recording
 from edge.core.events import Tier
 from edge.detect.calibration import Calibrator
-from edge.detect.cli import read_wav
 from edge.detect.detector import load_detector
 from edge.detect.settings import DetectionConfig
 
@@ -78,7 +78,7 @@ def test_corrupt_state_file_falls_back_to_shipped(tmp_path: Path) -> None:
 
 def test_real_detector_learns_from_ordinary_speech_that_trips_a_class(tmp_path: Path) -> None:
     """Shipped thresholds set absurdly low trip on ordinary speech; calls with no staff action raise them."""
-    pcm = read_wav(FIXTURES / "ordinary.wav")
+    pcm = read_recording(FIXTURES / "ordinary.wav")
     low = {"profanity": 0.02, "threat": 0.02, "sexual": 0.02}
     config = DetectionConfig(
         inline=True,

@@ -10,8 +10,9 @@ from typing import cast
 import numpy as np
 import pytest
 
+from edge.cli import read_recording
 from edge.core.events import Tier
-from edge.detect.cli import read_wav, scan
+from edge.detect.cli import scan
 from edge.detect.detector import AbuseDetector, load_detector
 from edge.detect.model import KwsModel, default_model_path, sha256_of
 from edge.detect.settings import DetectionConfig
@@ -99,7 +100,7 @@ def test_a_front_end_band_that_cannot_be_built_is_safe_mode(tmp_path: Path, band
 def _positive_fixture() -> tuple[np.ndarray, dict[str, object]]:
     expected = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))
     name, meta = next((n, e) for n, e in expected.items() if e is not None)
-    return read_wav(FIXTURES / name), meta
+    return read_recording(FIXTURES / name), meta
 
 
 def test_a_model_file_overwritten_in_place_does_not_touch_the_running_detector(tmp_path: Path) -> None:

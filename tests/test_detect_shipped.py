@@ -12,8 +12,9 @@ import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from edge.cli import read_recording
 from edge.core.events import Tier
-from edge.detect.cli import read_wav, scan
+from edge.detect.cli import scan
 from edge.detect.detector import load_detector
 from edge.detect.model import default_model_path, sha256_of
 from edge.detect.settings import DetectionConfig
@@ -43,7 +44,7 @@ def test_fixture_detections(name: str) -> None:
         DetectionConfig(inline=True, shouting_enabled=False, calibration_enabled=False)
     )
     assert detector is not None, error
-    pcm = read_wav(FIXTURES / name)
+    pcm = read_recording(FIXTURES / name)
     warn = scan(detector, pcm, Tier.WARN)
     expected = EXPECTED[name]
     if expected is None:
@@ -124,7 +125,7 @@ def test_feeding_in_blocks_of_any_size_detects_what_the_whole_does() -> None:
         DetectionConfig(inline=True, shouting_enabled=False, calibration_enabled=False)
     )
     assert detector is not None, error
-    pcm = np.concatenate([read_wav(FIXTURES / n) for n in sorted(EXPECTED)])
+    pcm = np.concatenate([read_recording(FIXTURES / n) for n in sorted(EXPECTED)])
     whole = scan(detector, pcm, Tier.ALERT)
     assert whole
     cuts = np.sort(np.random.default_rng(5).integers(0, pcm.size, size=40))
@@ -139,7 +140,7 @@ def test_scores_are_a_distribution_resolved_beyond_the_int8_step() -> None:
     assert detector is not None, error
     assert detector.model.info.logits
     name = next(n for n, e in EXPECTED.items() if e is not None)
-    pcm = read_wav(FIXTURES / name)
+    pcm = read_recording(FIXTURES / name)
     detector.trace = []
     for i in range(0, pcm.size - 160, 160):
         detector.feed(pcm[i : i + 160], i / 8000)

@@ -11,8 +11,8 @@ from typing import Any, cast
 
 import numpy as np
 
+from edge.cli import read_recording
 from edge.core.events import Tier
-from edge.detect.cli import read_wav
 from edge.detect.detector import AbuseDetector, load_detector
 from edge.detect.features import (
     LINE_BAND_HZ,
@@ -153,7 +153,7 @@ def test_worker_thread_detects_and_clip_is_labelled_on_call_end() -> None:
     detector, error = load_detector(DetectionConfig(shouting_enabled=False, calibration_enabled=False), sink)
     assert detector is not None, error
     try:
-        pcm = np.concatenate([read_wav(FIXTURES / POSITIVE), np.zeros(8000, np.int16)])
+        pcm = np.concatenate([read_recording(FIXTURES / POSITIVE), np.zeros(8000, np.int16)])
         detector.reset()
         began = time.perf_counter()
         for i in range(0, pcm.size, 160):
@@ -197,7 +197,7 @@ def test_full_queue_drops_and_counts_instead_of_blocking() -> None:
 
 
 def test_shouting_only_alerts_staff() -> None:
-    ordinary = read_wav(FIXTURES / "ordinary.wav")
+    ordinary = read_recording(FIXTURES / "ordinary.wav")
     loud = np.clip(ordinary.astype(np.int32) * 30, -32768, 32767).astype(np.int16)
     detector, _ = load_detector(DetectionConfig(inline=True, calibration_enabled=False))
     assert detector is not None

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.detect.cli import read_wav
+from edge.cli import read_recording
 from edge.detect.detector import AbuseDetector, load_detector
 from edge.detect.model import KwsModel, default_model_path, sha256_of
 from edge.detect.settings import DetectionConfig
@@ -39,7 +39,7 @@ def _with_verifier(tmp_path: Path, candidate: float = 0.1, weight: float = 0.5) 
 def _positive() -> np.ndarray:
     expected = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))
     name = next(n for n, e in expected.items() if e is not None)
-    return read_wav(FIXTURES / name)
+    return read_recording(FIXTURES / name)
 
 
 def _parts(detector: AbuseDetector, pcm: np.ndarray) -> list[tuple[float, np.ndarray, np.ndarray | None]]:

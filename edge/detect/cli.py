@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from edge.audio import AudioFileError, recording_blocks
-from edge.cli import CommonParsers, UserError, print_json
+from edge.cli import CommonParsers, UserError, print_json, recording
 from edge.config import ConfigError, load_config, resolve_config_path
 from edge.core.events import Tier
 from edge.detect.detector import AbuseDetector, load_detector
@@ -44,24 +43,6 @@ def register(subparsers: Any, common: CommonParsers) -> None:
         help="warn: only detections confident enough to warn the caller (default); alert: staff alerts too",
     )
     p.set_defaults(handler=_kws)
-
-
-def read_wav(path: Path, channel: int | None = None) -> npt.NDArray[np.int16]:
-    """A whole recording as 16-bit PCM at 8 kHz; UserError for anything that is not readable audio."""
-    return np.concatenate(list(_blocks(path, channel)) or [np.zeros(0, dtype=np.int16)])
-
-
-def _blocks(path: Path, channel: int | None) -> Iterator[npt.NDArray[np.int16]]:
-    if not path.is_file():
-        raise UserError(f"{path} does not exist or is not a file.")
-    try:
-        blocks = recording_blocks(path, channel)
-    except AudioFileError as error:
-        raise UserError(str(error)) from None
-    try:
-        yield from blocks
-    except AudioFileError as error:
-        raise UserError(str(error)) from None
 
 
 def detection_config(args: argparse.Namespace) -> DetectionConfig:
@@ -125,7 +106,7 @@ def feed(detector: AbuseDetector, blocks: Iterable[npt.NDArray[np.int16]]) -> in
 
 def _kws(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    blocks = _blocks(path, args.channel)
+    blocks = recording(path, args.channel)
     first = next(blocks, None)  # the file's problems are reported before the model is loaded
     detector, error = load_detector(detection_config(args))
     if detector is None:

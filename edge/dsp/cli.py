@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edge.audio import AudioFileError, read_recording
-from edge.cli import CommonParsers, UserError, print_json
+from edge.cli import CommonParsers, UserError, print_json, read_recording
 from edge.dsp.callerid import STANDARDS, CallerIdDecoder, CallerIdMessage
 from edge.dsp.dtmf import DtmfDetector, DtmfHit
 from edge.dsp.levels import dbm0, power_to_dbm0
@@ -60,16 +59,6 @@ def register(subparsers: Any, common: CommonParsers) -> None:
     p.set_defaults(handler=_dtmf)
 
 
-def load_wav(path: Path, channel: int | None = None) -> Pcm:
-    """A recording as 16-bit PCM at 8 kHz; raises UserError for anything that is not readable audio."""
-    if not path.is_file():
-        raise UserError(f"{path} does not exist or is not a file.")
-    try:
-        return read_recording(path, channel)
-    except AudioFileError as error:
-        raise UserError(str(error)) from None
-
-
 def decode_callerid(pcm: Pcm, standards: tuple[str, ...] = STANDARDS) -> list[CallerIdMessage]:
     """Every caller-ID message in a whole recording at 8 kHz."""
     decoder = CallerIdDecoder(SAMPLE_RATE, standards)
@@ -101,7 +90,7 @@ def _standards(text: str) -> tuple[str, ...]:
 
 def _callerid(args: argparse.Namespace) -> int:
     standards = _standards(args.standards)
-    pcm = load_wav(Path(args.file), args.channel)
+    pcm = read_recording(Path(args.file), args.channel)
     messages = decode_callerid(pcm, standards)
     if args.json:
         print_json({"messages": [m.as_dict() for m in messages]})
@@ -118,7 +107,7 @@ def _callerid(args: argparse.Namespace) -> int:
 
 
 def _dtmf(args: argparse.Namespace) -> int:
-    pcm = load_wav(Path(args.file), args.channel)
+    pcm = read_recording(Path(args.file), args.channel)
     hits = find_digits(pcm)
     if args.json:
         print_json(
@@ -199,7 +188,7 @@ def _config_for(args: argparse.Namespace) -> DspConfig:
 
 def _tones(args: argparse.Namespace) -> int:
     config = _config_for(args)
-    pcm = load_wav(Path(args.file), args.channel)
+    pcm = read_recording(Path(args.file), args.channel)
     detector = CallProgressDetector(SAMPLE_RATE, config)
     events: list[ProgressEvent] = []
     for i in range(0, pcm.size, _CHUNK):
