@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -106,13 +105,12 @@ def feed(detector: AbuseDetector, blocks: Iterable[npt.NDArray[np.int16]]) -> in
 
 def _kws(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    blocks = recording(path, args.channel)
-    first = next(blocks, None)  # the file's problems are reported before the model is loaded
+    blocks = recording(path, args.channel)  # a file it cannot read is reported before the model loads
     detector, error = load_detector(detection_config(args))
     if detector is None:
         raise UserError(error or "the detector could not be loaded.")
     try:
-        samples = feed(detector, itertools.chain([] if first is None else [first], blocks))
+        samples = feed(detector, blocks)
         detections = detections_at(detector, Tier(args.tier))
     finally:
         detector.close()
