@@ -17,9 +17,6 @@ from edge.detect.detector import AbuseDetector, load_detector
 from edge.detect.settings import DetectionConfig
 from edge.ports import SAMPLE_RATE
 
-FRAME = SAMPLE_RATE // 50
-"""20 ms, the frame the appliance hands the detector."""
-
 
 def register(subparsers: Any, common: CommonParsers) -> None:
     """Add the ``kws`` subcommand."""
@@ -84,20 +81,12 @@ def detections_at(detector: AbuseDetector, tier: Tier) -> list[dict[str, Any]]:
 
 
 def feed(detector: AbuseDetector, blocks: Iterable[npt.NDArray[np.int16]]) -> int:
-    """Reset ``detector`` and feed it a recording in 20 ms frames, whatever its block sizes; samples fed."""
+    """Reset ``detector`` and feed it a recording block by block (it cuts them into 20 ms frames); samples fed."""
     detector.reset()
-    carry = np.zeros(0, dtype=np.int16)
     fed = 0
     for block in blocks:
-        carry = np.concatenate((carry, block))
-        whole = carry.size - carry.size % FRAME
-        for start in range(0, whole, FRAME):
-            detector.feed(carry[start : start + FRAME], (fed + start) / SAMPLE_RATE)
-        fed += whole
-        carry = carry[whole:]
-    if carry.size:
-        detector.feed(carry, fed / SAMPLE_RATE)
-        fed += carry.size
+        detector.feed(block, fed / SAMPLE_RATE)
+        fed += block.size
     # Flush the tail so a keyword at the very end still gets its smoothing hops.
     detector.feed(np.zeros(SAMPLE_RATE // 2, dtype=np.int16), fed / SAMPLE_RATE)
     return fed

@@ -95,9 +95,9 @@ def _positive_shard(args: tuple[int, int, int, float]) -> tuple[np.ndarray, np.n
     nrng = np.random.default_rng(seed)
     babble = build.babble_track(rng, 20.0)
     revoice = revoicer(seed, share)
+    spans = [(0, 3), (3, 7), (7, 12)]
     xs, ys = [], []
     for _ in range(count):
-        spans = [(0, 3), (3, 7), (7, 12)]
         xs.append(build.positive_windows(groups[group_index], rng, nrng, babble, spans, revoice()))
         ys += [group_index + 1] * 3
     return np.concatenate(xs).astype(np.float16), np.array(ys, dtype=np.int8)
