@@ -11,7 +11,6 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -161,44 +160,17 @@ def attach_recorder(app: Appliance) -> Recorder:
     return recorder
 
 
-class SealedClipSink:
-    """Alert clips, sealed to the central key like recordings; a plain JSON label beside each for counting."""
+def expire_clips(app: Appliance) -> list[str]:
+    """Alert clips follow the recordings' retention days (confirmed ones: the incident days)."""
+    from edge.detect.clips import expire_clips as expire
 
-    def __init__(
-        self, data_dir: Path, public_key_spec: str | None, on_alarm: Callable[[str, str], None]
-    ) -> None:
-        self.directory = data_dir / "clips"
-        self.on_alarm = on_alarm
-        self.sealer: Any = None
-        self.saved = 0
-        if public_key_spec is not None:
-            from edge.record.seal import ClipSealer, KeyFileError, load_public_key
+    def on_alarm(kind: str, detail: str) -> None:
+        app.alarm(app.clock.now(), kind, detail)
 
-            try:
-                self.sealer = ClipSealer(load_public_key(public_key_spec))
-            except KeyFileError as exc:
-                on_alarm("clips.no_key", str(exc))
-
-    def save(self, clip: Any, meta: dict[str, Any]) -> None:
-        """Seal one clip as WAV bytes; without a key nothing is kept (clips are never stored in the clear)."""
-        if self.sealer is None:
-            return
-        import io
-        import json
-
-        import soundfile
-
-        buffer = io.BytesIO()
-        soundfile.write(buffer, clip, 8000, format="WAV", subtype="PCM_16")
-        stem = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}-{meta.get('category', 'clip')}"
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self.sealer.write(self.directory / f"{stem}.wav.sealed", buffer.getvalue())
-            label = {k: v for k, v in meta.items() if isinstance(v, str | int | float | bool) or v is None}
-            (self.directory / f"{stem}.json").write_text(json.dumps(label, ensure_ascii=False, default=str))
-            self.saved += 1
-        except OSError as exc:
-            self.on_alarm("clips.error", f"clip not kept: {exc}")
+    rec = app.config.recording
+    return expire(
+        app.data_dir, dt.datetime.now(dt.UTC), rec.retention_days, rec.incident_retention_days, on_alarm
+    )
 
 
 def attach_detector(app: Appliance) -> None:
@@ -208,7 +180,10 @@ def attach_detector(app: Appliance) -> None:
     def on_alarm(kind: str, detail: str) -> None:
         app.alarm(app.clock.now(), kind, detail)
 
+    from edge.detect.clips import SealedClipSink
+
     clips = SealedClipSink(app.data_dir, app.config.recording.public_key, on_alarm)
+    expire_clips(app)
     detector, problem = load_detector(app.config.detection, clips)
     if detector is None:
         app.detector_missing = problem or "the detector did not load"
@@ -280,6 +255,7 @@ class Daemon:
         self._audio_fault = False
 
     def _telemetry(self, config: Config) -> Any:
+        from edge.detect.clips import pack_clips
         from edge.record.recorder import export_recording
         from edge.telemetry.client import Telemetry
         from edge.telemetry.commands import BaseCommandHandler
@@ -290,6 +266,7 @@ class Daemon:
             sync_repeat_callers=self.sync_repeat_callers,
             save_prompt=self.save_prompt,
             read_recording=lambda call_id: export_recording(self.data_dir, call_id, "central"),
+            read_clips=lambda after, limit: pack_clips(self.data_dir, after, limit, "central"),
             reboot=self.reboot,
         )
         return Telemetry(config.mqtt, config.device.id, config.device.site, self.data_dir, handler)
@@ -433,6 +410,7 @@ class Daemon:
             recorder = self.app.recorder_impl
             if recorder is not None:
                 await asyncio.to_thread(recorder.enforce_retention, time.time())
+            await asyncio.to_thread(expire_clips, self.app)
             await asyncio.sleep(RETENTION_EVERY_S)
 
 

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edge.console.cli",
     "edge.backends.pi.commands",
     "edge.detect.cli",
+    "edge.detect.clips_cli",
     "edge.dsp.cli",
     "edge.telemetry.cli",
 )

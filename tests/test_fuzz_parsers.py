@@ -128,6 +128,7 @@ COMMANDS = [
     "model.update",
     "model.rollback",
     "recording.fetch",
+    "clips.fetch",
     "reboot",
 ]
 

@@ -10,9 +10,12 @@ import time
 import wave
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from central.receiver import Receiver
+from edge.detect.clips import SealedClipSink, source_clips
+from edge.record.seal import generate_keypair
 from tests.mqtt_support.box import Box
 from tests.mqtt_support.box import box as box
 from tests.mqtt_support.fixtures import *  # noqa: F403 (fixtures)
@@ -106,6 +109,32 @@ def test_prompt_upload_checks_the_wav_and_recording_fetch_uploads_in_chunks(
     assert receiver.uploads[result["transfer"]].read_bytes() == sealed  # type: ignore[index]
     missing = _cmd(receiver, "recording.fetch", {"call_id": "call-404"})
     assert missing["ok"] is False and "not found" in str(missing["error"])
+
+
+def test_clips_fetch_uploads_the_sealed_clips_page_by_page(
+    box: Box, receiver: Receiver, tmp_path: Path
+) -> None:
+    pair = generate_keypair(tmp_path / "keys")
+    sink = SealedClipSink(tmp_path / "lg-a", str(pair.public_path), lambda *a: None)
+    for i in range(3):
+        sink.save(
+            np.full(16000, i, np.int16), {"keyword": "ssibal", "category": "profanity", "label": "confirmed"}
+        )
+        time.sleep(0.002)
+    first = _cmd(receiver, "clips.fetch", {"limit": 2})
+    assert first["ok"] is True, first
+    page = first["result"]
+    assert page["clips"] == 2 and page["remaining"] == 1  # type: ignore[index]
+    wait_for(lambda: page["transfer"] in receiver.uploads, 5, "upload not assembled")  # type: ignore[index]
+    got = source_clips(receiver.uploads[page["transfer"]])  # type: ignore[index]
+    assert [c.stem for c in got] == [page["first"], page["last"]]  # type: ignore[index]
+    assert all(c.label == {"keyword": "ssibal", "category": "profanity", "label": "confirmed"} for c in got)
+    second = _cmd(receiver, "clips.fetch", {"after": page["last"]})  # type: ignore[index]
+    assert second["result"]["clips"] == 1 and second["result"]["remaining"] == 0  # type: ignore[index]
+    done = _cmd(receiver, "clips.fetch", {"after": second["result"]["last"]})  # type: ignore[index]
+    assert done["result"] == {"clips": 0, "first": None, "last": second["result"]["last"], "remaining": 0}  # type: ignore[index]
+    bad = _cmd(receiver, "clips.fetch", {"after": "../../etc/passwd"})
+    assert bad["ok"] is False and box.handled.count("clips.fetch") == 4
 
 
 def test_a_duplicate_command_is_answered_again_but_run_once(

@@ -19,6 +19,7 @@ from nacl.signing import VerifyKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge.config import Config, ConfigError, parse_config
+from edge.detect.clips import ClipPack
 from edge.settings import PHONE_NUMBER
 from edge.telemetry.client import CommandRejected
 
@@ -74,6 +75,20 @@ class RecordingFetch(_Payload):
 
     call_id: str = Field(
         pattern=r"^[A-Za-z0-9._-]{1,80}$", title="Call id", description="The call record id."
+    )
+
+
+class ClipsFetch(_Payload):
+    """``cmd/clips.fetch``: upload the sealed alert clips kept after ``after``, oldest first, as one tar."""
+
+    after: str | None = Field(
+        None,
+        pattern=r"^\d{8}T\d{12}-[A-Za-z0-9_.-]{1,60}$",
+        title="After",
+        description="The last clip central already has (the previous reply's `last`); none: from the oldest.",
+    )
+    limit: int = Field(
+        200, ge=1, le=1000, title="Limit", description="Most clips in one upload (about 32 kB each)."
     )
 
 
@@ -206,6 +221,7 @@ class BaseCommandHandler:
         sync_repeat_callers: Callable[[int, list[str]], None] | None = None,
         save_prompt: Callable[[str, bytes], None] | None = None,
         read_recording: Callable[[str], bytes] | None = None,
+        read_clips: Callable[[str | None, int], ClipPack] | None = None,
         reboot: Callable[[], None] | None = None,
         reboot_delay_s: float = 2.0,
     ) -> None:
@@ -217,6 +233,7 @@ class BaseCommandHandler:
         self.sync_repeat_callers = sync_repeat_callers
         self.save_prompt = save_prompt
         self.read_recording = read_recording
+        self.read_clips = read_clips
         self.reboot = reboot
         self.reboot_delay_s = reboot_delay_s
         self.uploader: Uploader | None = None
@@ -234,6 +251,7 @@ class BaseCommandHandler:
             "model.update": self._model_update,
             "model.rollback": self._model_rollback,
             "recording.fetch": self._recording_fetch,
+            "clips.fetch": self._clips_fetch,
             "reboot": self._reboot,
         }
 
@@ -375,6 +393,24 @@ class BaseCommandHandler:
         except (FileNotFoundError, KeyError):
             raise CommandRejected(f"not found: no recording for call {fetch.call_id}") from None
         return self.uploader(f"{fetch.call_id}.sealed", data)
+
+    def _clips_fetch(self, payload: dict[str, Any]) -> dict[str, Any]:
+        fetch: ClipsFetch = _parse(ClipsFetch, payload)
+        if self.read_clips is None or self.uploader is None:
+            raise CommandRejected("unsupported: clip fetch is not wired on this box")
+        try:
+            pack = self.read_clips(fetch.after, fetch.limit)
+        except OSError as exc:
+            raise CommandRejected(f"clips not read: {exc.strerror or exc}") from None
+        summary: dict[str, Any] = {
+            "clips": len(pack.stems),
+            "first": pack.stems[0] if pack.stems else None,
+            "last": pack.stems[-1] if pack.stems else fetch.after,
+            "remaining": pack.remaining,
+        }
+        if not pack.stems:
+            return summary
+        return {**self.uploader(f"clips-{pack.stems[-1]}.tar", pack.data), **summary}
 
     def _reboot(self, payload: dict[str, Any]) -> dict[str, Any]:
         request: Reboot = _parse(Reboot, payload)

@@ -137,20 +137,78 @@ def babble_track(rng: random.Random, seconds: float) -> audio.Audio:
     return track
 
 
-def load_extra(folder: Path, groups: list[text.Group]) -> list[tuple[np.ndarray, int]]:
-    """Real clips: <folder>/<group id>/*.wav are positives (clip end = keyword end), <folder>/negative/*.wav negatives."""
-    out = []
+def _line_pcm(x: np.ndarray, rate: int) -> np.ndarray:
+    """One channel of a real clip as 8 kHz int16, as the line delivers it."""
+    return audio.to_pcm(audio.resample(x, rate, audio.LINE_RATE) if rate != audio.LINE_RATE else x)
+
+
+def load_extra(
+    folder: Path, groups: list[text.Group], key: Path | None = None
+) -> list[tuple[np.ndarray, int]]:
+    """Real clips as (8 kHz int16 PCM, label 0 or group index + 1).
+
+    Either a folder of labelled WAVs (any rate): ``<folder>/<group id>/*.wav`` are positives (clip end =
+    keyword end), ``<folder>/negative/*.wav`` negatives, every channel of them (an ordinary call's caller
+    and staff legs both are ordinary speech). Or the box's sealed alert clips (a clips folder, a data dir,
+    or a ``clips.fetch`` archive), opened with the central private ``key`` and audited by
+    ``edge.detect.clips.open_clips``: alerts staff confirmed are positives of their keyword group, alerts
+    they did not act on negatives. A clip ends at its detection, within the positive windows' span.
+    """
+    from edge.detect import clips
+
     index = {g.id: i + 1 for i, g in enumerate(groups)}
+    if clips.is_clip_source(folder):
+        return _sealed_extra(folder, index, key)
+    out = []
     for wav in sorted(folder.glob("*/*.wav")):
-        label = 0 if wav.parent.name == "negative" else index.get(wav.parent.name)
+        label = 0 if wav.parent.name == clips.NEGATIVE else index.get(wav.parent.name)
         if label is None:
             print(f"skip {wav}: folder is not a keyword group id or 'negative'", file=sys.stderr)
             continue
         data, rate = sf.read(wav, dtype="float32", always_2d=True)
-        pcm = audio.to_pcm(
-            audio.resample(data[:, 0], rate, audio.LINE_RATE) if rate != audio.LINE_RATE else data[:, 0]
-        )
-        out.append((pcm, label))
+        legs = range(data.shape[1]) if label == 0 else range(1)
+        out += [(_line_pcm(data[:, leg], rate), label) for leg in legs]
+    return out
+
+
+def real_windows(clips: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Training windows of real clips: one ending at a positive's end, every 8 hops along a negative."""
+    xs, ys = [], []
+    for pcm, label in clips:
+        feats = features(pcm)
+        ends = np.array([len(feats) - 1]) if label else np.arange(WINDOW_FRAMES // 2, len(feats), 8)
+        xs.append(windows(feats, ends))
+        ys += [label] * len(ends)
+    return np.concatenate(xs).astype(np.float16), np.array(ys, dtype=np.int8)
+
+
+def _sealed_extra(source: Path, index: dict[str, int], key: Path | None) -> list[tuple[np.ndarray, int]]:
+    import io
+
+    from edge.detect import clips
+    from edge.record.audit import current_actor
+    from edge.record.seal import load_private_key
+
+    if key is None:
+        raise SystemExit(f"{source} holds sealed alert clips: pass the central private key with --extra-key")
+    audit_dir = clips.default_audit_dir(source) or source
+    opened = clips.open_clips(source, load_private_key(key), audit_dir, current_actor())
+    if opened.unopened and not opened.opened:
+        raise SystemExit(f"{key} opens none of the {opened.unopened} sealed clips of {source}")
+    for stem, why in opened.skipped.items():
+        print(f"skip clip {stem}: {why}", file=sys.stderr)
+    out = []
+    for clip in opened.opened:
+        label = 0 if clip.folder == clips.NEGATIVE else index.get(clip.folder)
+        if label is None:
+            print(
+                f"skip clip {clip.stem}: {clip.folder} is not a keyword group of keywords.toml",
+                file=sys.stderr,
+            )
+            continue
+        data, rate = sf.read(io.BytesIO(clip.wav), dtype="float32", always_2d=True)
+        out.append((_line_pcm(data[:, 0], rate), label))
+    print(f"{source}: {len(out)} sealed clips opened for training", file=sys.stderr)
     return out
 
 
@@ -295,7 +353,17 @@ def main() -> None:
         "(pipeline.revoice: new melody, tract, tilt, breathiness) and otherwise the same material, to "
         "measure how much the model leans on espeak's own sound",
     )
-    ap.add_argument("--extra", type=Path, action="append", default=[], help="folder of real labelled WAVs")
+    ap.add_argument(
+        "--extra",
+        type=Path,
+        action="append",
+        default=[],
+        help="real clips: a folder of labelled WAVs (<group id>/, negative/), or the box's sealed alert clips "
+        "(a clips folder, data dir or clips.fetch archive; needs --extra-key)",
+    )
+    ap.add_argument(
+        "--extra-key", type=Path, default=None, help="central private key that opens sealed --extra clips"
+    )
     ap.add_argument(
         "--dev-hours", type=float, default=16.0, help="hours of ordinary-speech stream in dev (thresholds)"
     )
@@ -398,12 +466,14 @@ def main() -> None:
         feats = features(audio.to_pcm(noise))
         xs.append(windows(feats, np.array([len(feats) - 1])))
         ys.append(0)
-    for folder in args.extra:
-        for pcm, label in load_extra(folder, groups):
-            feats = features(pcm)
-            ends = np.array([len(feats) - 1]) if label else np.arange(WINDOW_FRAMES // 2, len(feats), 8)
-            xs.append(windows(feats, ends))
-            ys += [label] * len(ends)
+    real = [clip for folder in args.extra for clip in load_extra(folder, groups, args.extra_key)]
+    if real:
+        # Apart as well, so that every later stage can show them each epoch (train.py --real): in the
+        # pools' millions of windows a site's few hundred would otherwise hardly ever be drawn.
+        xr, yr = real_windows(real)
+        np.savez_compressed(args.out / "real.npz", x=xr, y=yr)
+        xs.append(xr)
+        ys += [int(v) for v in yr]
     x = np.concatenate(xs).astype(np.float16)
     y = np.array(ys, dtype=np.int8)
     np.savez_compressed(args.out / "train.npz", x=x, y=y)

@@ -12,6 +12,7 @@ from nacl.signing import SigningKey
 
 from central.receiver import Receiver
 from edge.config import Config, default_config
+from edge.detect.clips import pack_clips
 from edge.telemetry.client import Telemetry
 from edge.telemetry.commands import BaseCommandHandler, ModelSlot
 from tests.mqtt_support import Broker
@@ -40,6 +41,7 @@ class Box:
             sync_repeat_callers=lambda version, numbers: self.shared.append((version, numbers)),
             save_prompt=lambda prompt, _wav: self.prompts.append(prompt),
             read_recording=lambda call_id: (data / f"{call_id}.lgrec").read_bytes(),
+            read_clips=lambda after, limit: pack_clips(data, after, limit, "central"),
         )
         original = handler.handle
 

@@ -1,0 +1,420 @@
+"""Alert clips on disk: sealing them on the box, their retention, packing them for central, and opening them
+(audited) into the labelled folders that model training reads.
+
+A clip is two files in ``<data>/clips/``: ``<stem>.wav.sealed`` (2 s of the caller leg at 8 kHz, a WAV
+sealed to central's public key, so the box can never play it back) and ``<stem>.json`` (plain: keyword,
+category, tier, score, model version and the staff label, no audio and no number). The stem starts with the
+UTC time it was kept, so clips sort by age.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import re
+import tarfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nacl.public import PrivateKey
+
+CLIPS_DIR = "clips"
+"""Folder of the data dir that holds the clips."""
+SEALED_SUFFIX = ".wav.sealed"
+LABEL_SUFFIX = ".json"
+NEGATIVE = "negative"
+"""Training folder of ordinary speech: clips of alerts that staff did not act on."""
+MAX_MEMBER_BYTES = 1 << 20
+"""A clip is about 32 kB; a bigger tar member is not one of ours and is not read."""
+
+_STEM = re.compile(r"^(\d{8}T\d{12})-[A-Za-z0-9_.-]{1,60}$")
+_GROUP_ID = re.compile(r"^[a-z0-9_]{1,40}$")
+
+
+class ClipSourceError(ValueError):
+    """A clip source cannot be read at all (not a folder of clips, not a clips archive)."""
+
+
+@dataclass(frozen=True)
+class StoredClip:
+    """One sealed clip and its label, wherever it is kept (a folder or a ``clips.fetch`` archive)."""
+
+    stem: str
+    sealed: bytes | None
+    """The sealed blob; None while only listed from a folder (read on demand by ``blob``)."""
+    label: dict[str, Any] | None
+    """The plain label beside it; None when missing or unreadable."""
+    path: Path | None = None
+    """The sealed file, for clips kept in a folder."""
+
+    def blob(self) -> bytes:
+        """The sealed bytes (read from disk for a folder clip)."""
+        if self.sealed is not None:
+            return self.sealed
+        assert self.path is not None
+        return self.path.read_bytes()
+
+    def kept_at(self) -> dt.datetime | None:
+        """When the box kept it (UTC), from the stem."""
+        match = _STEM.match(self.stem)
+        if match is None:
+            return None
+        try:
+            return dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%S%f").replace(tzinfo=dt.UTC)
+        except ValueError:
+            return None
+
+    @property
+    def confirmed(self) -> bool:
+        """Staff acted on the call (a warning or a cut): the clip counts as an incident."""
+        return (self.label or {}).get("label") == "confirmed"
+
+    def training_folder(self) -> tuple[str | None, str]:
+        """Where training puts it: a keyword group id, ``negative``, or None, and why."""
+        label = self.label
+        if label is None:
+            return None, "no label beside the clip"
+        verdict = label.get("label")
+        if verdict == "unconfirmed":
+            return NEGATIVE, "an alert staff did not act on"
+        if verdict != "confirmed":
+            return None, f"unknown staff label {verdict!r}"
+        keyword = label.get("keyword")
+        if label.get("source", "model") != "model" or not isinstance(keyword, str):
+            return None, "a confirmed cue that names no keyword (shouting)"
+        if not _GROUP_ID.match(keyword):
+            return None, f"keyword {keyword!r} is not a keyword group id"
+        return keyword, "an alert staff confirmed"
+
+
+def _read_label(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def clips_folder(source: Path) -> Path:
+    """The folder of clips a path names: the folder itself, or a data dir's ``clips/``."""
+    if source.is_dir() and not any(source.glob("*" + SEALED_SUFFIX)) and (source / CLIPS_DIR).is_dir():
+        return source / CLIPS_DIR
+    return source
+
+
+def is_clip_source(source: Path) -> bool:
+    """True for a folder holding sealed clips (or a data dir with them) and for a ``clips.fetch`` archive."""
+    if source.is_file():
+        return tarfile.is_tarfile(source)
+    folder = clips_folder(source)
+    return folder.is_dir() and any(folder.glob("*" + SEALED_SUFFIX))
+
+
+def folder_clips(folder: Path) -> list[StoredClip]:
+    """The clips of one folder, oldest first (labels read, sealed blobs left on disk)."""
+    if not folder.is_dir():
+        return []
+    out = []
+    for sealed in sorted(folder.glob("*" + SEALED_SUFFIX)):
+        stem = sealed.name[: -len(SEALED_SUFFIX)]
+        out.append(StoredClip(stem, None, _read_label(folder / f"{stem}{LABEL_SUFFIX}"), sealed))
+    return out
+
+
+def archive_clips(data: bytes) -> list[StoredClip]:
+    """The clips of a ``clips.fetch`` archive (a tar of sealed clips and labels), read in memory only."""
+    blobs: dict[str, bytes] = {}
+    labels: dict[str, dict[str, Any] | None] = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+            for member in archive:
+                name = member.name
+                if not member.isfile() or "/" in name or member.size > MAX_MEMBER_BYTES:
+                    continue
+                handle = archive.extractfile(member)
+                if handle is None:
+                    continue
+                content = handle.read()
+                if name.endswith(SEALED_SUFFIX):
+                    blobs[name[: -len(SEALED_SUFFIX)]] = content
+                elif name.endswith(LABEL_SUFFIX):
+                    try:
+                        label = json.loads(content.decode("utf-8"))
+                    except (UnicodeDecodeError, ValueError):
+                        label = None
+                    labels[name[: -len(LABEL_SUFFIX)]] = label if isinstance(label, dict) else None
+    except tarfile.TarError as exc:
+        raise ClipSourceError(f"not a clips archive: {exc}") from None
+    return [StoredClip(stem, blobs[stem], labels.get(stem)) for stem in sorted(blobs)]
+
+
+def source_clips(source: Path) -> list[StoredClip]:
+    """The clips a path holds: a clips folder, a data dir, or an archive from ``clips.fetch``."""
+    if source.is_file():
+        try:
+            data = source.read_bytes()
+        except OSError as exc:
+            raise ClipSourceError(f"cannot read {source}: {exc.strerror or exc}") from None
+        if not tarfile.is_tarfile(io.BytesIO(data)):
+            raise ClipSourceError(f"{source} is not a clips archive (a tar from clips.fetch)")
+        return archive_clips(data)
+    if not source.is_dir():
+        raise ClipSourceError(f"{source} does not exist")
+    return folder_clips(clips_folder(source))
+
+
+def summarise(clips: list[StoredClip]) -> dict[str, Any]:
+    """Counts by staff label and by training folder, and the oldest and newest stem."""
+    labels = Counter(str((c.label or {}).get("label", "none")) for c in clips)
+    folders: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
+    for clip in clips:
+        folder, why = clip.training_folder()
+        if folder is None:
+            skipped[why] += 1
+        else:
+            folders[folder] += 1
+    return {
+        "clips": len(clips),
+        "by_label": dict(sorted(labels.items())),
+        "by_training_folder": dict(sorted(folders.items())),
+        "not_for_training": dict(sorted(skipped.items())),
+        "oldest": clips[0].stem if clips else None,
+        "newest": clips[-1].stem if clips else None,
+    }
+
+
+def digest_of(clips: list[StoredClip]) -> str:
+    """One sha256 over the clips' names and sealed bytes, for the audit log."""
+    h = hashlib.sha256()
+    for clip in clips:
+        h.update(clip.stem.encode())
+        h.update(hashlib.sha256(clip.blob()).digest())
+    return h.hexdigest()
+
+
+# -- on the box ---------------------------------------------------------------------------------------
+
+
+class SealedClipSink:
+    """Alert clips, sealed to the central key like recordings; a plain JSON label beside each for counting."""
+
+    def __init__(
+        self, data_dir: Path, public_key_spec: str | None, on_alarm: Callable[[str, str], None]
+    ) -> None:
+        self.directory = data_dir / CLIPS_DIR
+        self.on_alarm = on_alarm
+        self.sealer: Any = None
+        self.saved = 0
+        if public_key_spec is not None:
+            from edge.record.seal import ClipSealer, KeyFileError, load_public_key
+
+            try:
+                self.sealer = ClipSealer(load_public_key(public_key_spec))
+            except KeyFileError as exc:
+                on_alarm("clips.no_key", str(exc))
+
+    def save(self, clip: Any, meta: dict[str, Any]) -> None:
+        """Seal one clip as WAV bytes; without a key nothing is kept (clips are never stored in the clear)."""
+        if self.sealer is None:
+            return
+        import soundfile
+
+        buffer = io.BytesIO()
+        soundfile.write(buffer, clip, 8000, format="WAV", subtype="PCM_16")
+        category = re.sub(r"[^A-Za-z0-9_]", "_", str(meta.get("category", "clip")))[:40] or "clip"
+        stem = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}-{category}"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self.sealer.write(self.directory / f"{stem}{SEALED_SUFFIX}", buffer.getvalue())
+            label = {k: v for k, v in meta.items() if isinstance(v, str | int | float | bool) or v is None}
+            (self.directory / f"{stem}{LABEL_SUFFIX}").write_text(
+                json.dumps(label, ensure_ascii=False, default=str)
+            )
+            self.saved += 1
+        except OSError as exc:
+            self.on_alarm("clips.error", f"clip not kept: {exc}")
+
+
+def expire_clips(
+    data_dir: Path, now: dt.datetime, days: float, incident_days: float, on_alarm: Callable[[str, str], None]
+) -> list[str]:
+    """Delete clips older than the recordings' retention (confirmed ones: the incident retention).
+
+    Only the age rule applies: clips are a few kB each, and the disk cap is the recordings' to keep.
+    Returns the deleted stems; a clip that cannot be deleted raises an alarm and is tried again next time.
+    """
+    from edge.record.retention import DiskUsage, RetentionRule, StoredRecording, decide
+
+    directory = data_dir / CLIPS_DIR
+    stored = []
+    for clip in folder_clips(directory):
+        kept = clip.kept_at()
+        if kept is not None:
+            age = (now - kept).total_seconds() / 86400.0
+            stored.append(StoredRecording(clip.stem, age, 0, incident=clip.confirmed))
+    decision = decide(stored, RetentionRule(days, incident_days, 100.0), DiskUsage(1, 0))
+    deleted = []
+    for stem in decision.refs:
+        try:
+            (directory / f"{stem}{SEALED_SUFFIX}").unlink(missing_ok=True)
+            (directory / f"{stem}{LABEL_SUFFIX}").unlink(missing_ok=True)
+        except OSError as exc:
+            on_alarm("clips.error", f"expired clip {stem} not deleted: {exc.strerror or exc}")
+            continue
+        deleted.append(stem)
+    return deleted
+
+
+@dataclass(frozen=True)
+class ClipPack:
+    """A ``clips.fetch`` archive: the tar bytes, which clips it holds, and how many newer ones wait."""
+
+    data: bytes
+    stems: tuple[str, ...]
+    remaining: int
+
+
+def pack_clips(data_dir: Path, after: str | None, limit: int, actor: str) -> ClipPack:
+    """The oldest ``limit`` clips kept after stem ``after``, as an uncompressed tar (they stay sealed).
+
+    The export is written to the audit log first; ``OSError`` when it cannot be (nothing leaves unlogged).
+    """
+    from edge.record.audit import AuditLog, audit_path
+
+    clips = [c for c in folder_clips(data_dir / CLIPS_DIR) if after is None or c.stem > after]
+    chosen, remaining = clips[:limit], max(0, len(clips) - limit)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:", format=tarfile.PAX_FORMAT) as archive:
+        for clip in chosen:
+            members = [(SEALED_SUFFIX, clip.blob())]
+            if clip.label is not None:
+                members.append((LABEL_SUFFIX, json.dumps(clip.label, ensure_ascii=False).encode()))
+            for suffix, content in members:
+                info = tarfile.TarInfo(clip.stem + suffix)
+                info.size = len(content)
+                info.mtime = int((clip.kept_at() or dt.datetime.now(dt.UTC)).timestamp())
+                archive.addfile(info, io.BytesIO(content))
+    data = buffer.getvalue()
+    AuditLog(audit_path(data_dir)).append(
+        "export",
+        actor,
+        {
+            "clips": len(chosen),
+            "first": chosen[0].stem if chosen else None,
+            "last": chosen[-1].stem if chosen else None,
+            "sha256": hashlib.sha256(data).hexdigest(),
+        },
+    )
+    return ClipPack(data, tuple(c.stem for c in chosen), remaining)
+
+
+# -- centrally: opening clips for training -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenedClip:
+    """One clip opened with the central key: its WAV bytes, label and training folder."""
+
+    stem: str
+    wav: bytes
+    label: dict[str, Any]
+    folder: str
+
+
+@dataclass
+class OpenResult:
+    """What opening a source gave: the clips for training and, per clip, why any other was left out."""
+
+    opened: list[OpenedClip] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    unopened: int = 0
+    """Clips the key did not open (altered, or sealed to another key)."""
+
+
+def open_clips(source: Path, private_key: PrivateKey, audit_dir: Path, actor: str) -> OpenResult:
+    """Open every clip of ``source`` that training can use; the opening is audited before any is opened.
+
+    A clip that is altered, sealed to another key, not a WAV inside, or unlabelled is skipped with its
+    reason; the others are still opened. ``ClipSourceError`` when the source cannot be read at all,
+    ``OSError`` when the audit log cannot be written (nothing is opened then).
+    """
+    import soundfile
+
+    from edge.record.audit import AuditLog, audit_path
+    from edge.record.seal import open_file_bytes
+
+    clips = source_clips(source)
+    AuditLog(audit_path(audit_dir)).append(
+        "clips.open",
+        actor,
+        {"source": str(source.resolve()), "clips": len(clips), "sha256": digest_of(clips)},
+    )
+    result = OpenResult()
+    for clip in clips:
+        folder, why = clip.training_folder()
+        if folder is None:
+            result.skipped[clip.stem] = why
+            continue
+        try:
+            wav = open_file_bytes(clip.blob(), private_key)
+        except (ValueError, OSError) as exc:
+            result.skipped[clip.stem] = str(exc)
+            result.unopened += 1
+            continue
+        try:
+            soundfile.info(io.BytesIO(wav))
+        except (RuntimeError, soundfile.LibsndfileError):
+            result.skipped[clip.stem] = "the opened clip is not a WAV"
+            continue
+        assert clip.label is not None
+        result.opened.append(OpenedClip(clip.stem, wav, clip.label, folder))
+    return result
+
+
+def default_audit_dir(source: Path) -> Path | None:
+    """Where opening ``source`` is logged without an explicit data dir: the data dir the clips came from."""
+    resolved = source.resolve()
+    if resolved.is_dir() and (resolved / CLIPS_DIR).is_dir():
+        return resolved
+    if resolved.is_dir() and resolved.name == CLIPS_DIR:
+        return resolved.parent
+    if resolved.is_file():
+        return resolved.parent
+    return None
+
+
+@dataclass
+class ExportResult:
+    """``lineguard clips export``: clips written per training folder, already there, and skipped."""
+
+    written: Counter[str] = field(default_factory=Counter)
+    existing: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def write_training_folders(opened: list[OpenedClip], out: Path, result: ExportResult) -> None:
+    """Write opened clips as ``out/<group or negative>/<stem>.wav`` with ``out/clips.jsonl`` beside them.
+
+    A clip already exported is left as it is, so exporting the same clips twice adds nothing.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    index = out / "clips.jsonl"
+    with open(index, "a", encoding="utf-8") as lines:
+        for clip in opened:
+            target = out / clip.folder / f"{clip.stem}.wav"
+            if target.exists():
+                result.existing += 1
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".tmp")
+            tmp.write_bytes(clip.wav)
+            tmp.replace(target)
+            record = {"wav": f"{clip.folder}/{clip.stem}.wav", **clip.label}
+            lines.write(json.dumps(record, ensure_ascii=False) + "\n")
+            result.written[clip.folder] += 1
