@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "models"))
@@ -322,7 +323,27 @@ def test_tiny_training_run_when_tensorflow_is_installed(tmp_path: Path) -> None:
         )
         return done.stdout
 
-    run(sys.executable, "-m", "pipeline.build", "--scale", "0.01", "--out", str(tmp_path))
+    # A site's real clips: a positive (mono 16 kHz) and an ordinary call (both legs, 44.1 kHz).
+    extra = tmp_path / "site"
+    (extra / "ssibal").mkdir(parents=True)
+    (extra / "negative").mkdir()
+    noise = np.random.default_rng(3).standard_normal((44100 * 3, 2)).astype(np.float32) * 0.05
+    sf.write(extra / "ssibal" / "a.wav", noise[:24000, 0], 16000)
+    sf.write(extra / "negative" / "call.wav", noise, 44100)
+    run(
+        sys.executable,
+        "-m",
+        "pipeline.build",
+        "--scale",
+        "0.01",
+        "--out",
+        str(tmp_path),
+        "--extra",
+        str(extra),
+    )
+    real = np.load(tmp_path / "real.npz")
+    per_leg = (real["y"] == 0).sum() // 2
+    assert (real["y"] > 0).sum() == 1 and per_leg > 0 and (real["y"] == 0).sum() == 2 * per_leg
     pool = tmp_path / "pool"
     run(sys.executable, "-m", "pipeline.pool", "--out", str(pool), "--per-group", "1", "--negatives", "4")
     train = [
@@ -415,6 +436,18 @@ def test_tiny_training_run_when_tensorflow_is_installed(tmp_path: Path) -> None:
     run(*train, "--init", str(tmp_path / "kws.tflite"), "--widen", "24", "--pool", str(pool))
     report = json.loads((tmp_path / "train.json").read_text())
     assert report["width"] == 24 and report["widened_to"] == 24
+    # The site's windows are in every epoch of a pool stage (train.py --real), not left to the random draw.
+    run(
+        *train,
+        "--init",
+        str(tmp_path / "kws.tflite"),
+        "--pool",
+        str(pool),
+        "--real",
+        str(tmp_path / "real.npz"),
+    )
+    report = json.loads((tmp_path / "train.json").read_text())
+    assert report["real_windows"] == real["y"].size and report["real_repeat"] == 8
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")

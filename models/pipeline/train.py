@@ -266,6 +266,14 @@ def main() -> None:
         "--frames", type=int, default=0, help="train on the last FRAMES frames of each window (0 = as stored)"
     )
     ap.add_argument("--pool", type=Path, nargs="+", default=[], help="folders from pipeline/pool.py to add")
+    ap.add_argument(
+        "--real",
+        type=Path,
+        action="append",
+        default=[],
+        help="real.npz from build.py --extra: a site's windows, every one of them in every epoch",
+    )
+    ap.add_argument("--real-repeat", type=int, default=8, help="times each real window is seen per epoch")
     ap.add_argument("--hard", type=int, default=0, help="hardest negatives (mined) added to each epoch")
     ap.add_argument("--mine-every", type=int, default=3, help="epochs between hard-negative mining")
     ap.add_argument("--mine-sample", type=int, default=80000, help="negatives scored per mining round")
@@ -290,15 +298,21 @@ def main() -> None:
     parts = [load_windows(paths, args.frames)] if paths else []
     for pool in args.pool:
         parts.append((np.load(pool / "pool_x.npy"), np.load(pool / "pool_y.npy").astype(np.int64)))
+    synthetic = sum(len(p[1]) for p in parts)
+    for path in args.real:
+        with np.load(path) as real:
+            parts.append((real["x"], real["y"].astype(np.int64)))
     x16 = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
+    # Real windows are few: kept out of the random draws and the validation split, shown whole each epoch.
+    real_idx = np.arange(synthetic, len(y))
     keywords = tomllib.loads(
         (Path(__file__).resolve().parents[1] / "keywords.toml").read_text(encoding="utf-8")
     )
     classes = len(keywords["group"]) + 1
     rng = np.random.default_rng(args.seed)
-    order = rng.permutation(len(y))
-    n_val = max(1, min(len(y) // 10, 20000))
+    order = rng.permutation(synthetic)
+    n_val = max(1, min(synthetic // 10, 20000))
     val_idx, train_idx = order[:n_val], order[n_val:]
     xv, yv = x16[val_idx].astype(np.float32)[..., None], y[val_idx]
     pos = train_idx[y[train_idx] > 0]
@@ -313,7 +327,7 @@ def main() -> None:
             load_weights_by_name(model, args.init)
     if args.widen:
         model = widened(model, args.widen, args.seed)
-    per_epoch = per_epoch_neg + args.hard + args.repeat * len(pos)
+    per_epoch = per_epoch_neg + args.hard + args.repeat * len(pos) + args.real_repeat * len(real_idx)
     steps = args.epochs * int(np.ceil(per_epoch / 128))
     lr = tf.keras.optimizers.schedules.CosineDecay(args.lr, steps, alpha=0.02)
     model.compile(
@@ -321,7 +335,11 @@ def main() -> None:
         tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    print(f"{len(pos)} positive and {len(neg)} negative training windows; {per_epoch} per epoch", flush=True)
+    print(
+        f"{len(pos)} positive and {len(neg)} negative training windows, {len(real_idx)} real ones;"
+        f" {per_epoch} per epoch",
+        flush=True,
+    )
     t0 = time.time()
     hard = np.zeros(0, dtype=np.int64)
     for epoch in range(args.epochs):
@@ -339,7 +357,14 @@ def main() -> None:
                 flush=True,
             )
         # Each epoch: a fresh draw of negatives, the mined ones, every positive `repeat` times.
-        idx = np.concatenate([rng.choice(neg, per_epoch_neg, replace=False), hard, np.tile(pos, args.repeat)])
+        idx = np.concatenate(
+            [
+                rng.choice(neg, per_epoch_neg, replace=False),
+                hard,
+                np.tile(pos, args.repeat),
+                np.tile(real_idx, args.real_repeat),
+            ]
+        )
         rng.shuffle(idx)
         xe = x16[idx].astype(np.float32)[..., None]
         ye = y[idx]
@@ -379,6 +404,9 @@ def main() -> None:
         "val_accuracy_float": float(model.evaluate(xv, yv, verbose=0)[1]),
         "output": "logits",
         "pool": [str(p) for p in args.pool] or None,
+        "real": [str(p) for p in args.real] or None,
+        "real_windows": len(real_idx),
+        "real_repeat": args.real_repeat,
         "hard_negatives_per_epoch": args.hard,
         # The rest of the command line, so a stage can be rerun from its record alone.
         "lr": args.lr,
