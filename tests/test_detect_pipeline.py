@@ -590,3 +590,48 @@ def test_frozen_scoring_counts_only_the_first_hours_of_a_stream() -> None:
     assert cut.hours == 1.0 and cut.stream_t.max() < 3600.0
     assert cut.stream_s1.shape[0] == cut.stream_t.size == cut.stream_v.shape[0]
     assert episodes(cut.stream_t, cut.stream_s1[:, 1], 0.5) == 2
+
+
+def test_site_loop_keeps_sealed_clips_of_the_site_calls_and_splits_off_the_later_ones(tmp_path: Path) -> None:
+    fixtures = ROOT / "tests" / "fixtures" / "kws"
+    parts = [sf.read(fixtures / n, dtype="int16")[0] for n in ("ordinary.wav", "threat_jugyeo.wav")]
+    gap = np.zeros(8000, np.int16)
+    # Three sentences: the site's calls hear the first two (one of them fires), the later part the third.
+    pieces = [parts[0], gap, parts[1], gap, parts[0], gap]
+    starts = np.cumsum([0] + [p.size for p in pieces])[[0, 2, 4]] / 8000
+    stream = np.concatenate(pieces)
+    np.savez(
+        tmp_path / "stream.npz",
+        stream=stream,
+        stream_text=np.array(["ordinary", "threat", "ordinary again"]),
+        stream_start_s=starts,
+    )
+    out = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.site_loop",
+            "--stream",
+            str(tmp_path / "stream.npz"),
+            "--hours",
+            str((starts[2] - 0.5) / 3600),
+            "--call-s",
+            "60",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT / "models",
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    report = json.loads((out / "site.json").read_text(encoding="utf-8"))
+    assert report["clips_kept"] >= 1 and "jugyeo" in report["by_keyword"]
+    # No staff action on the site's calls: every clip is an ordinary-speech window for training.
+    real = np.load(out / "real.npz")
+    assert real["y"].size == report["real_windows"] > 0 and not real["y"].any()
+    later = np.load(out / "later.npz")
+    assert list(later["stream_text"]) == ["ordinary again"] and later["stream_start_s"][0] == 0.0
+    assert later["stream"].size == stream.size - round(starts[2] * 8000)
+    assert any((out / "box" / "clips").glob("*.wav.sealed")) and (out / "box" / "audit.jsonl").exists()

@@ -1,0 +1,109 @@
+"""The box's learning loop measured end to end: a site's alerts that staff did not act on, kept as sealed clips
+by the real detector, opened centrally, and trained on.
+
+The first ``--hours`` of a held-out stream play the site's calls (``--call-s`` each, no staff action). The
+model, through the real streaming detector (its frozen thresholds) and the box's ``SealedClipSink``, keeps
+a 2 s clip at each detection, sealed to a key made for the run. ``build.load_extra`` opens them with that
+key as any central site would (``edge.detect.clips.open_clips``, audited), and their training windows go to
+OUT/real.npz (``train.py --real``). The rest of the stream is OUT/later.npz, the site's later calls: the
+same sentence types in new renders, which neither the clips nor the thresholds saw (``evaluate.py
+--fresh``). Runs in the main venv: ``python -m pipeline.site_loop --stream work/unheard.npz --out
+work/site`` from models/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from edge.detect.clips import SealedClipSink, source_clips
+from edge.detect.detector import AbuseDetector
+from edge.detect.features import N_MELS, WINDOW_FRAMES
+from edge.detect.model import KwsModel
+from edge.detect.settings import DetectionConfig
+from edge.record.seal import generate_keypair
+from pipeline import build, text
+from pipeline.evaluate import ROOT
+
+
+def play_calls(detector: AbuseDetector, stream: np.ndarray, call_s: float) -> int:
+    """Feed ``stream`` as consecutive calls that end with no staff action; returns the calls played."""
+    step = int(call_s * 8000)
+    calls = 0
+    for start in range(0, stream.size, step):
+        detector.reset()
+        call = stream[start : start + step]
+        for i in range(0, call.size, 8000):
+            detector.feed(call[i : i + 8000], i / 8000)
+        detector.end_call(staff_acted=False, caller_speech_s=detector.speech_s)
+        calls += 1
+    return calls
+
+
+def main() -> None:
+    """Write OUT/real.npz, OUT/later.npz and OUT/site.json (what was kept and what it became)."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", type=Path, default=ROOT / "models" / "kws.tflite", help="model (.json beside)")
+    ap.add_argument("--stream", type=Path, required=True, help="a stream .npz from pipeline.build")
+    ap.add_argument("--hours", type=float, default=4.0, help="hours of the stream the site's box hears")
+    ap.add_argument("--call-s", type=float, default=180.0, help="length of each call")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    t0 = time.time()
+    args.out.mkdir(parents=True, exist_ok=True)
+    held = np.load(args.stream, allow_pickle=True)
+    stream = held["stream"].astype(np.int16)
+    said, said_at = held["stream_text"], held["stream_start_s"].astype(np.float64)
+    # The site's part ends at a sentence start, so no sentence is split between the two parts.
+    if args.hours * 3600.0 * 8000 >= stream.size:
+        cut_s, cut = stream.size / 8000, stream.size
+    else:
+        cut_s = float(said_at[min(int(np.searchsorted(said_at, args.hours * 3600.0)), len(said_at) - 1)])
+        cut = int(cut_s * 8000)
+    keys = generate_keypair(args.out / "keys") if not (args.out / "keys").exists() else None
+    public = keys.public_path if keys else args.out / "keys" / "central.pub"
+    box = args.out / "box"
+    sink = SealedClipSink(box, str(public), lambda kind, detail: print(kind, detail))
+    config = DetectionConfig(
+        inline=True, shouting_enabled=False, calibration_enabled=False, model_path=args.model
+    )
+    detector = AbuseDetector(config, KwsModel(args.model), sink)
+    calls = play_calls(detector, stream[:cut], args.call_s)
+    kept = source_clips(box) if box.exists() else []
+    groups, _near = text.load_keywords()
+    clips = build.load_extra(box, groups, args.out / "keys" / "central.key")
+    empty = (np.zeros((0, WINDOW_FRAMES, N_MELS), np.float16), np.zeros(0, np.int8))
+    x, y = build.real_windows(clips) if clips else empty
+    np.savez_compressed(args.out / "real.npz", x=x, y=y)
+    later = said_at >= cut_s
+    if cut < stream.size:
+        np.savez(
+            args.out / "later.npz",
+            stream=stream[cut:],
+            stream_text=said[later],
+            stream_start_s=said_at[later] - cut_s,
+        )
+    report = {
+        "stream": str(args.stream),
+        "model": str(args.model),
+        "site_hours": round(cut_s / 3600, 3),
+        "later_hours": round((stream.size - cut) / 8000 / 3600, 3),
+        "calls": calls,
+        "clips_kept": len(kept),
+        "by_keyword": dict(sorted(Counter(str((c.label or {}).get("keyword")) for c in kept).items())),
+        "by_tier": dict(sorted(Counter(str((c.label or {}).get("tier")) for c in kept).items())),
+        "clips_for_training": len(clips),
+        "real_windows": int(y.size),
+        "seconds": round(time.time() - t0),
+    }
+    (args.out / "site.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+    print(json.dumps(report, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
