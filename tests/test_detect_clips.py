@@ -96,6 +96,10 @@ def test_clips_go_from_the_detector_to_labelled_training_folders(
     box: tuple[Path, Path, KeptClips], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data, key, sink = box
+    assert sink.stored() == len(sink.plain) == sink.saved
+    detector, _ = load_detector(DetectionConfig(inline=True), sink)
+    assert detector is not None and detector.health()["clips"]["stored"] == len(sink.plain)
+    detector.close()
     keyword = EXPECTED[POSITIVE]["keyword"]
     confirmed = [c for c, m in sink.plain if m["label"] == "confirmed"]
     unconfirmed = [c for c, m in sink.plain if m["label"] == "unconfirmed"]

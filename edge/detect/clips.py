@@ -219,6 +219,13 @@ class SealedClipSink:
             except KeyFileError as exc:
                 on_alarm("clips.no_key", str(exc))
 
+    def stored(self) -> int | None:
+        """Sealed clips on disk now, waiting for central (None when the folder cannot be read)."""
+        try:
+            return sum(1 for _ in self.directory.glob("*" + SEALED_SUFFIX)) if self.directory.is_dir() else 0
+        except OSError:
+            return None
+
     def save(self, clip: Any, meta: dict[str, Any]) -> None:
         """Seal one clip as WAV bytes; without a key nothing is kept (clips are never stored in the clear)."""
         if self.sealer is None:

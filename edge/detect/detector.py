@@ -162,6 +162,13 @@ class AbuseDetector:
             except Exception:  # noqa: BLE001 - a failing sink must not stop the detector
                 self._clip_counts["failed"] += 1
 
+    def _clip_health(self) -> dict[str, Any]:
+        counts: dict[str, Any] = dict(self._clip_counts)
+        stored = getattr(self.clip_sink, "stored", None)
+        if callable(stored):
+            counts["stored"] = stored()
+        return counts
+
     def health(self) -> dict[str, Any]:
         """Model version, thresholds in force, calibration state, clip counts, queue drops."""
         info = self.model.info
@@ -169,7 +176,7 @@ class AbuseDetector:
             "model": {"version": info.version, "sha256": info.sha256, "path": str(self.model.path)},
             "thresholds": {str(t): dict(v) for t, v in self.calibrator.thresholds.items()},
             "calibration": self.calibrator.state(),
-            "clips": dict(self._clip_counts),
+            "clips": self._clip_health(),
             "failure": self.failure,
             "dropped_frames": self.dropped_frames,
             "inferences": self.inferences,
