@@ -29,27 +29,25 @@ def register(subparsers: Any, common: CommonParsers) -> None:
         "did. A SOURCE is a clips folder, a data dir, or an archive fetched with the clips.fetch command; the "
         "default is the data dir's clips.",
     )
+    sources = argparse.ArgumentParser(add_help=False)
+    sources.add_argument(
+        "sources", nargs="*", metavar="SOURCE", help="clips folder, data dir or clips.fetch archive"
+    )
     actions = p.add_subparsers(dest="clips_action", required=True, metavar="{list,export}")
     listing = actions.add_parser(
         "list",
-        parents=[common.state, common.report],
+        parents=[common.state, common.report, sources],
         help="count the clips by staff label and by training folder (no key needed; nothing is opened)",
-    )
-    listing.add_argument(
-        "sources", nargs="*", metavar="SOURCE", help="clips folder, data dir or clips.fetch archive"
     )
     listing.set_defaults(handler=_list)
     export = actions.add_parser(
         "export",
-        parents=[common.state, common.report],
+        parents=[common.state, common.report, sources],
         help="open the clips with the central private key (audited) into OUT/<keyword group>/ and OUT/negative/",
         description="Open the clips with the central private key, writing the opening to the audit log first, "
         "into OUT/<keyword group>/ (alerts staff confirmed by a warning or a cut) and OUT/negative/ (alerts "
         "staff did not act on), with OUT/clips.jsonl naming each clip's label: the layout `make -C models model "
         "EXTRA=OUT` trains on. A clip already in OUT is left as it is.",
-    )
-    export.add_argument(
-        "sources", nargs="*", metavar="SOURCE", help="clips folder, data dir or clips.fetch archive"
     )
     export.add_argument("--key", metavar="FILE", required=True, help="the central private key (central.key)")
     export.add_argument("--out", metavar="DIR", required=True, help="folder for the labelled WAVs")

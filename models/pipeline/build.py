@@ -380,9 +380,24 @@ def main() -> None:
         action="store_true",
         help="only write the stream sets whose hours are given (--fresh-hours, --salad-hours, ...)",
     )
+    ap.add_argument(
+        "--real-only",
+        action="store_true",
+        help="only write real.npz from the --extra clips (a site's model continues on pools: train.py --real)",
+    )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     groups, near = text.load_keywords()
+    if args.real_only:
+        if not args.extra:
+            ap.error("--real-only writes the windows of real clips: give them with --extra")
+        real = [clip for folder in args.extra for clip in load_extra(folder, groups, args.extra_key)]
+        if not real:
+            raise SystemExit("no real clip to train on in " + ", ".join(map(str, args.extra)))
+        xr, yr = real_windows(real)
+        np.savez_compressed(args.out / "real.npz", x=xr, y=yr)
+        print(f"real.npz: {len(yr)} windows of {len(real)} clips, {int((yr > 0).sum())} positive", flush=True)
+        return
     _groups, train_near = text.load_keywords(training=True)
     rng = random.Random(args.seed)
     nrng = np.random.default_rng(args.seed)
