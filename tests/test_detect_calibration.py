@@ -50,7 +50,31 @@ def test_rule_raises_until_under_target_and_relaxes_only_to_shipped(tmp_path: Pa
     again = _calibrator(tmp_path)
     assert again.thresholds == cal.thresholds
     saved = json.loads((tmp_path / "cal.json").read_text())
-    assert set(saved) == {"speech_h", "calls", "peaks"}
+    assert set(saved) == {"model", "speech_h", "calls", "peaks"}
+
+
+def test_a_state_learned_with_another_model_is_set_aside(tmp_path: Path) -> None:
+    shipped = {Tier.ALERT: {"a": 0.6}, Tier.WARN: {"a": 0.9}}
+    targets = {Tier.ALERT: 0.1, Tier.WARN: 0.01}
+    old = Calibrator(shipped, targets, 0.995, tmp_path / "cal.json", model_id="aaaa" * 16)
+    _call(old, [0.95])
+    old.end_call(staff_acted=False, caller_speech_s=3600)
+    assert old.thresholds[Tier.WARN]["a"] > 0.9
+    # The same model after a restart keeps what it learned.
+    same = Calibrator(shipped, targets, 0.995, tmp_path / "cal.json", model_id="aaaa" * 16)
+    assert same.thresholds == old.thresholds and same.restarted is None
+    # A new model's scores are not the old one's: its thresholds start from its own shipped values.
+    new = Calibrator(shipped, targets, 0.995, tmp_path / "cal.json", model_id="bbbb" * 16)
+    assert new.thresholds[Tier.WARN]["a"] == 0.9 and new.speech_h == 0.0
+    assert new.restarted and "aaaaaaaaaaaa" in new.restarted and new.state()["restarted"] == new.restarted
+    assert (tmp_path / "cal.aaaaaaaaaaaa.json").exists() and not (tmp_path / "cal.json").exists()
+    _call(new, [0.92])
+    new.end_call(staff_acted=False, caller_speech_s=3600)
+    assert json.loads((tmp_path / "cal.json").read_text())["model"] == "bbbb" * 16
+    # A state written before states named their model is kept (it can only be the model it ran with).
+    (tmp_path / "cal.json").write_text(json.dumps({"speech_h": 1.0, "calls": 1, "peaks": {"a": [0.95]}}))
+    legacy = Calibrator(shipped, targets, 0.995, tmp_path / "cal.json", model_id="cccc" * 16)
+    assert legacy.speech_h == 1.0 and legacy.thresholds[Tier.WARN]["a"] > 0.9
 
 
 def test_ceiling_bounds_the_raise() -> None:
@@ -108,3 +132,5 @@ def test_real_detector_learns_from_ordinary_speech_that_trips_a_class(tmp_path: 
     # The same speech again: the raised thresholds now keep it under target (no firing at all here).
     assert one_call() == 0
     assert detector.health()["calibration"]["calls"] == 2
+    saved = json.loads((tmp_path / "cal.json").read_text())
+    assert saved["model"] == detector.model.info.sha256

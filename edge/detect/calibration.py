@@ -29,7 +29,8 @@ class Calibrator:
 
     A tier's threshold for a class becomes the lowest value, never below the shipped one and never above
     the ceiling, at which the kept peaks would have fired at most ``target_per_hour`` times per hour of
-    caller speech.
+    caller speech. Peaks are a model's own scores: a state learned with another ``model_id`` (a model
+    update, a site's retrained model) is set aside and learning starts again.
     """
 
     def __init__(
@@ -39,7 +40,10 @@ class Calibrator:
         ceiling: float,
         state_file: Path | None = None,
         enabled: bool = True,
+        model_id: str | None = None,
     ) -> None:
+        self.model_id = model_id
+        self.restarted: str | None = None
         self.shipped = {tier: dict(values) for tier, values in shipped.items()}
         self.targets = dict(targets)
         self.ceiling = ceiling
@@ -60,6 +64,10 @@ class Calibrator:
     def _load(self, path: Path) -> None:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            learned_with = data.get("model") if isinstance(data, dict) else None
+            if self.model_id is not None and learned_with is not None and learned_with != self.model_id:
+                self._set_aside(path, str(learned_with))
+                return
             self.speech_h = float(data["speech_h"])
             self.calls = int(data["calls"])
             for name, values in data["peaks"].items():
@@ -70,6 +78,18 @@ class Calibrator:
             self.load_error = f"calibration state {path} ignored: {type(exc).__name__}: {exc}"
             self.speech_h, self.calls = 0.0, 0
             self.peaks = {name: [] for name in self.peaks}
+
+    def _set_aside(self, path: Path, learned_with: str) -> None:
+        kept = path.with_name(f"{path.stem}.{learned_with[:12]}{path.suffix}")
+        try:
+            os.replace(path, kept)
+        except OSError as exc:
+            kept = path
+            self.load_error = f"calibration state {path} of another model not set aside: {exc}"
+        self.restarted = (
+            f"learning again: the kept peaks were scored by model {learned_with[:12]}, this box runs "
+            f"{(self.model_id or '')[:12]} (old state kept as {kept.name})"
+        )
 
     def reset_call(self) -> None:
         """Forget the current call's peaks (call start)."""
@@ -125,7 +145,7 @@ class Calibrator:
     def _save(self) -> None:
         if self.state_file is None:
             return
-        data = {"speech_h": self.speech_h, "calls": self.calls, "peaks": self.peaks}
+        data = {"model": self.model_id, "speech_h": self.speech_h, "calls": self.calls, "peaks": self.peaks}
         try:
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.state_file.with_suffix(".tmp")
@@ -145,5 +165,6 @@ class Calibrator:
             "speech_h": round(self.speech_h, 3),
             "calls": self.calls,
             "raised": raised,
+            "restarted": self.restarted,
             "error": self.load_error,
         }

@@ -66,6 +66,7 @@ class AbuseDetector:
             config.threshold_ceiling,
             config.calibration_file,
             config.calibration_enabled,
+            model_id=model.info.sha256,
         )
         self._vad = webrtcvad.Vad(config.vad_mode)
         self._frontend = StreamingLogMel(model.info.band_hz)
