@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -200,7 +201,7 @@ def test_a_fetch_archive_pages_through_the_clips_and_opens_centrally(
     assert len(rest.stems) == 1 and rest.remaining == 0
     assert pack_clips(data, rest.stems[-1], 50, "central").stems == ()
     exports = [e for e in read_chain(audit_path(data)).entries if e.get("action") == "export"]
-    assert [e["detail"]["clips"] for e in exports] == [n - 1, 1, 0]
+    assert [e["detail"]["clips"] for e in exports] == [n - 1, 1]  # nothing sent, nothing logged
 
     archive = tmp_path / "central" / "clips.tar"
     archive.write_bytes(first.data)
@@ -228,6 +229,26 @@ def test_clips_expire_with_the_recordings_retention(box: tuple[Path, Path, KeptC
         expire_clips(data, now + dt.timedelta(days=1096), 60, 1095, lambda *a: alarms.append(a))
     ) == sorted(confirmed)
     assert source_clips(data) == [] and alarms == []
+
+
+def test_clips_kept_in_one_clock_tick_do_not_overwrite_each_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pair = generate_keypair(tmp_path / "central")
+    sink = SealedClipSink(tmp_path / "data", str(pair.public_path), lambda *a: None)
+    frozen = dt.datetime(2026, 12, 6, 9, 0, tzinfo=dt.UTC)
+
+    class StoppedClock(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> StoppedClock:  # type: ignore[override]
+            return frozen  # type: ignore[return-value]
+
+    monkeypatch.setattr("edge.detect.clips.dt.datetime", StoppedClock)
+    for i in range(3):
+        sink.save(np.full(800, i, np.int16), {"category": "threat", "label": "unconfirmed"})
+    stems = [c.stem for c in source_clips(tmp_path / "data")]
+    assert len(set(stems)) == 3 == sink.stored()
+    assert all(re.match(r"^20261206T090000000000-threat(-\d)?$", s) for s in stems)
 
 
 def test_without_a_key_no_clip_is_kept(tmp_path: Path) -> None:

@@ -238,6 +238,10 @@ class SealedClipSink:
         stem = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}-{category}"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
+            # Two clips in one clock tick (a coarse clock) must not overwrite each other.
+            base, n = stem, 1
+            while (self.directory / f"{stem}{SEALED_SUFFIX}").exists():
+                stem, n = f"{base}-{n}", n + 1
             self.sealer.write(self.directory / f"{stem}{SEALED_SUFFIX}", buffer.getvalue())
             label = {k: v for k, v in meta.items() if isinstance(v, str | int | float | bool) or v is None}
             (self.directory / f"{stem}{LABEL_SUFFIX}").write_text(
@@ -291,11 +295,14 @@ def pack_clips(data_dir: Path, after: str | None, limit: int, actor: str) -> Cli
     """The oldest ``limit`` clips kept after stem ``after``, as an uncompressed tar (they stay sealed).
 
     The export is written to the audit log first; ``OSError`` when it cannot be (nothing leaves unlogged).
+    With no clip to send nothing is packed or logged.
     """
     from edge.record.audit import AuditLog, audit_path
 
     clips = [c for c in folder_clips(data_dir / CLIPS_DIR) if after is None or c.stem > after]
     chosen, remaining = clips[:limit], max(0, len(clips) - limit)
+    if not chosen:
+        return ClipPack(b"", (), 0)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:", format=tarfile.PAX_FORMAT) as archive:
         for clip in chosen:
