@@ -607,25 +607,19 @@ def test_site_loop_keeps_sealed_clips_of_the_site_calls_and_splits_off_the_later
         stream_start_s=starts,
     )
     out = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.site_loop",
-            "--stream",
-            str(tmp_path / "stream.npz"),
-            "--hours",
-            str((starts[2] - 0.5) / 3600),
-            "--call-s",
-            "60",
-            "--out",
-            str(out),
-        ],
-        cwd=ROOT / "models",
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+
+    def site_loop(*more: str) -> None:
+        hours = str((starts[2] - 0.5) / 3600)
+        args = ["--stream", str(tmp_path / "stream.npz"), "--hours", hours, "--call-s", "60", *more]
+        subprocess.run(
+            [sys.executable, "-m", "pipeline.site_loop", *args],
+            cwd=ROOT / "models",
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+
+    site_loop("--out", str(out))
     report = json.loads((out / "site.json").read_text(encoding="utf-8"))
     assert report["clips_kept"] >= 1 and "jugyeo" in report["by_keyword"]
     # No staff action on the site's calls: every clip is an ordinary-speech window for training.
@@ -635,3 +629,10 @@ def test_site_loop_keeps_sealed_clips_of_the_site_calls_and_splits_off_the_later
     assert list(later["stream_text"]) == ["ordinary again"] and later["stream_start_s"][0] == 0.0
     assert later["stream"].size == stream.size - round(starts[2] * 8000)
     assert any((out / "box" / "clips").glob("*.wav.sealed")) and (out / "box" / "audit.jsonl").exists()
+    # With the box's self-calibration on, the class that fired is raised and none is lowered.
+    site_loop("--calibrate", "--out", str(tmp_path / "calibrated"))
+    shipped = json.loads((ROOT / "models" / "kws.json").read_text(encoding="utf-8"))["thresholds"]
+    learned = json.loads((tmp_path / "calibrated" / "calibrated" / "kws.json").read_text(encoding="utf-8"))
+    assert learned["thresholds"]["warn"]["jugyeo"] > shipped["warn"]["jugyeo"]
+    for tier in ("alert", "warn"):
+        assert all(learned["thresholds"][tier][k] >= v for k, v in shipped[tier].items())

@@ -52,6 +52,11 @@ def main() -> None:
     ap.add_argument("--stream", type=Path, required=True, help="a stream .npz from pipeline.build")
     ap.add_argument("--hours", type=float, default=4.0, help="hours of the stream the site's box hears")
     ap.add_argument("--call-s", type=float, default=180.0, help="length of each call")
+    ap.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="self-calibration on, as on the box: OUT/calibrated/ is the model with the thresholds it learned",
+    )
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     t0 = time.time()
@@ -70,11 +75,23 @@ def main() -> None:
     box = args.out / "box"
     sink = SealedClipSink(box, str(public), lambda kind, detail: print(kind, detail))
     config = DetectionConfig(
-        inline=True, shouting_enabled=False, calibration_enabled=False, model_path=args.model
+        inline=True,
+        shouting_enabled=False,
+        calibration_enabled=args.calibrate,
+        calibration_file=args.out / "calibration.json" if args.calibrate else None,
+        model_path=args.model,
     )
     detector = AbuseDetector(config, KwsModel(args.model), sink)
     calls = play_calls(detector, stream[:cut], args.call_s)
     kept = source_clips(box) if box.exists() else []
+    if args.calibrate:
+        calibrated = args.out / "calibrated"
+        calibrated.mkdir(exist_ok=True)
+        meta = json.loads(args.model.with_suffix(".json").read_text(encoding="utf-8"))
+        meta["thresholds"] = {str(t): v for t, v in detector.calibrator.thresholds.items()}
+        meta["calibration"] = detector.calibrator.state()
+        (calibrated / "kws.tflite").write_bytes(args.model.read_bytes())
+        (calibrated / "kws.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
     groups, _near = text.load_keywords()
     clips = build.load_extra(box, groups, args.out / "keys" / "central.key")
     empty = (np.zeros((0, WINDOW_FRAMES, N_MELS), np.float16), np.zeros(0, np.int8))
@@ -98,6 +115,7 @@ def main() -> None:
         "by_keyword": dict(sorted(Counter(str((c.label or {}).get("keyword")) for c in kept).items())),
         "by_tier": dict(sorted(Counter(str((c.label or {}).get("tier")) for c in kept).items())),
         "clips_for_training": len(clips),
+        "calibration": detector.calibrator.state(),
         "real_windows": int(y.size),
         "seconds": round(time.time() - t0),
     }
