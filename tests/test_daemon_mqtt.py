@@ -6,7 +6,11 @@ import json
 import signal
 from pathlib import Path
 
+import numpy as np
+
 from central.receiver import Receiver
+from edge.detect.clips import SealedClipSink, source_clips
+from edge.record.seal import generate_keypair
 from tests.mqtt_support import Broker
 from tests.mqtt_support.fixtures import *  # noqa: F403 (fixtures)
 from tests.mqtt_support.fixtures import wait_for
@@ -34,6 +38,11 @@ key_file = "{p.key("lg-a")}"
 health_interval_s = 1.0
 """
     )
+    # An alert clip kept on an earlier day (sealed to central's key), for central to fetch.
+    keys = generate_keypair(tmp_path / "central")
+    SealedClipSink(tmp_path / "data", str(keys.public_path), lambda *a: None).save(
+        np.zeros(16000, np.int16), {"keyword": "ssibal", "category": "profanity", "label": "confirmed"}
+    )
     proc, sock = start(tmp_path, "--config", str(config))
     try:
         messages_until(sock, "READY=1")
@@ -50,6 +59,13 @@ health_interval_s = 1.0
         bad = receiver.command("site-a", "lg-a", "config.patch", {"patch": {"duration": {"cut_s": "x"}}}, 20)
         assert "cut_s" in json.dumps(bad) and bad.get("ok") is False
         wait_for(lambda: receiver.counters.events >= 1, 20, "no event reached central")
+        assert body["detector"]["clips"]["stored"] == 1
+        fetched = receiver.command("site-a", "lg-a", "clips.fetch", {}, 20)
+        assert fetched.get("ok") is True and fetched["result"]["clips"] == 1, fetched
+        transfer = fetched["result"]["transfer"]
+        wait_for(lambda: transfer in receiver.uploads, 10, "clips archive not assembled")
+        got = source_clips(receiver.uploads[transfer])
+        assert len(got) == 1 and got[0].label and got[0].label["label"] == "confirmed"
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
