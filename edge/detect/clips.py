@@ -37,7 +37,8 @@ _GROUP_ID = re.compile(r"^[a-z0-9_]{1,40}$")
 
 
 class ClipSourceError(ValueError):
-    """A clip source cannot be read at all (not a folder of clips, not a clips archive)."""
+    """A clip source cannot be read at all (not a folder of clips, not a clips archive), or the key opens
+    none of its clips."""
 
 
 @dataclass(frozen=True)
@@ -355,8 +356,8 @@ def open_clips(source: Path, private_key: PrivateKey, audit_dir: Path, actor: st
     """Open every clip of ``source`` that training can use; the opening is audited before any is opened.
 
     A clip that is altered, sealed to another key, not a WAV inside, or unlabelled is skipped with its
-    reason; the others are still opened. ``ClipSourceError`` when the source cannot be read at all,
-    ``OSError`` when the audit log cannot be written (nothing is opened then).
+    reason; the others are still opened. ``ClipSourceError`` when the source cannot be read at all or the
+    key opens none of its clips, ``OSError`` when the audit log cannot be written (nothing is opened then).
     """
     import soundfile
 
@@ -388,6 +389,11 @@ def open_clips(source: Path, private_key: PrivateKey, audit_dir: Path, actor: st
             continue
         assert clip.label is not None
         result.opened.append(OpenedClip(clip.stem, wav, clip.label, folder))
+    if result.unopened and not result.opened:
+        raise ClipSourceError(
+            f"the key opens none of the {result.unopened} clip(s) of {source}: it must be the central private "
+            "key whose public half the box seals to ([recording] public_key)"
+        )
     return result
 
 

@@ -111,11 +111,6 @@ def _export(args: argparse.Namespace) -> int:
                 f"cannot write the audit log in {audit_dir} ({exc.strerror or exc}); every opening of clips is "
                 "logged, so pass a writable --data-dir"
             ) from None
-        if opened.unopened and not opened.opened:
-            raise UserError(
-                f"the key {args.key} opens none of the {opened.unopened} clip(s) of {source}: it must be the central "
-                "private key whose public half the box seals to ([recording] public_key)"
-            )
         result.skipped.update(opened.skipped)
         try:
             write_training_folders(opened.opened, out, result)

@@ -182,6 +182,19 @@ def real_windows(clips: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, np.nd
     return np.concatenate(xs).astype(np.float16), np.array(ys, dtype=np.int8)
 
 
+def write_real(
+    extra: list[Path], groups: list[text.Group], key: Path | None, out: Path
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The windows of the real clips in ``extra``, also written to out/real.npz (None without any clip)."""
+    real = [clip for folder in extra for clip in load_extra(folder, groups, key)]
+    if not real:
+        return None
+    x, y = real_windows(real)
+    np.savez_compressed(out / "real.npz", x=x, y=y)
+    print(f"real.npz: {len(y)} windows of {len(real)} clips, {int((y > 0).sum())} positive", flush=True)
+    return x, y
+
+
 def _sealed_extra(source: Path, index: dict[str, int], key: Path | None) -> list[tuple[np.ndarray, int]]:
     import io
 
@@ -192,9 +205,10 @@ def _sealed_extra(source: Path, index: dict[str, int], key: Path | None) -> list
     if key is None:
         raise SystemExit(f"{source} holds sealed alert clips: pass the central private key with --extra-key")
     audit_dir = clips.default_audit_dir(source) or source
-    opened = clips.open_clips(source, load_private_key(key), audit_dir, current_actor())
-    if opened.unopened and not opened.opened:
-        raise SystemExit(f"{key} opens none of the {opened.unopened} sealed clips of {source}")
+    try:
+        opened = clips.open_clips(source, load_private_key(key), audit_dir, current_actor())
+    except clips.ClipSourceError as exc:
+        raise SystemExit(f"{key}: {exc}") from None
     for stem, why in opened.skipped.items():
         print(f"skip clip {stem}: {why}", file=sys.stderr)
     out = []
@@ -391,12 +405,8 @@ def main() -> None:
     if args.real_only:
         if not args.extra:
             ap.error("--real-only writes the windows of real clips: give them with --extra")
-        real = [clip for folder in args.extra for clip in load_extra(folder, groups, args.extra_key)]
-        if not real:
+        if write_real(args.extra, groups, args.extra_key, args.out) is None:
             raise SystemExit("no real clip to train on in " + ", ".join(map(str, args.extra)))
-        xr, yr = real_windows(real)
-        np.savez_compressed(args.out / "real.npz", x=xr, y=yr)
-        print(f"real.npz: {len(yr)} windows of {len(real)} clips, {int((yr > 0).sum())} positive", flush=True)
         return
     _groups, train_near = text.load_keywords(training=True)
     rng = random.Random(args.seed)
@@ -481,14 +491,12 @@ def main() -> None:
         feats = features(audio.to_pcm(noise))
         xs.append(windows(feats, np.array([len(feats) - 1])))
         ys.append(0)
-    real = [clip for folder in args.extra for clip in load_extra(folder, groups, args.extra_key)]
-    if real:
-        # Apart as well, so that every later stage can show them each epoch (train.py --real): in the
-        # pools' millions of windows a site's few hundred would otherwise hardly ever be drawn.
-        xr, yr = real_windows(real)
-        np.savez_compressed(args.out / "real.npz", x=xr, y=yr)
-        xs.append(xr)
-        ys += [int(v) for v in yr]
+    # Apart as well, so that every later stage can show them each epoch (train.py --real): in the
+    # pools' millions of windows a site's few hundred would otherwise hardly ever be drawn.
+    real = write_real(args.extra, groups, args.extra_key, args.out)
+    if real is not None:
+        xs.append(real[0])
+        ys += [int(v) for v in real[1]]
     x = np.concatenate(xs).astype(np.float16)
     y = np.array(ys, dtype=np.int8)
     np.savez_compressed(args.out / "train.npz", x=x, y=y)
