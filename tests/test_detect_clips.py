@@ -169,12 +169,14 @@ def test_wrong_key_altered_and_unlabelled_clips_are_reported_and_the_rest_export
     (data / "clips" / f"{altered}{SEALED_SUFFIX}").write_bytes(blob[:-1] + bytes([blob[-1] ^ 1]))
     (data / "clips" / f"{unlabelled}{LABEL_SUFFIX}").unlink()
     (data / "clips" / "notes.txt").write_text("not a clip")
+    (data / "clips" / f"20200101T000000000000-odd{SEALED_SUFFIX}").mkdir()  # named like a clip, not one
     out = tmp_path / "train"
     code, exported, _ = cli(
         ["clips", "export", "--data-dir", str(data), "--key", str(key), "--out", str(out), "--json"], capsys
     )
     assert code == 0
     assert "altered" in exported["skipped"][altered] and "no label" in exported["skipped"][unlabelled]
+    assert "cannot read it" in exported["skipped"]["20200101T000000000000-odd"]
     assert sum(exported["written"].values()) == len(sink.plain) - 2
 
     code, _, err = cli(["clips", "export", "--key", str(key), str(tmp_path / "nowhere")], capsys)

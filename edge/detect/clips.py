@@ -32,7 +32,9 @@ NEGATIVE = "negative"
 MAX_MEMBER_BYTES = 1 << 20
 """A clip is about 32 kB; a bigger tar member is not one of ours and is not read."""
 
-_STEM = re.compile(r"^(\d{8}T\d{12})-[A-Za-z0-9_.-]{1,60}$")
+STEM_PATTERN = r"^(\d{8}T\d{12})-[A-Za-z0-9_.-]{1,60}$"
+"""A clip's name: the UTC time it was kept (to the microsecond), then its category."""
+_STEM = re.compile(STEM_PATTERN)
 _GROUP_ID = re.compile(r"^[a-z0-9_]{1,40}$")
 
 
@@ -190,12 +192,12 @@ def summarise(clips: list[StoredClip]) -> dict[str, Any]:
     }
 
 
-def digest_of(clips: list[StoredClip]) -> str:
+def digest_of(blobs: dict[str, bytes]) -> str:
     """One sha256 over the clips' names and sealed bytes, for the audit log."""
     h = hashlib.sha256()
-    for clip in clips:
-        h.update(clip.stem.encode())
-        h.update(hashlib.sha256(clip.blob()).digest())
+    for stem in sorted(blobs):
+        h.update(stem.encode())
+        h.update(hashlib.sha256(blobs[stem]).digest())
     return h.hexdigest()
 
 
@@ -365,20 +367,28 @@ def open_clips(source: Path, private_key: PrivateKey, audit_dir: Path, actor: st
     from edge.record.seal import open_file_bytes
 
     clips = source_clips(source)
+    result = OpenResult()
+    blobs: dict[str, bytes] = {}
+    for clip in clips:
+        try:
+            blobs[clip.stem] = clip.blob()
+        except OSError as exc:
+            result.skipped[clip.stem] = f"cannot read it: {exc.strerror or exc}"
     AuditLog(audit_path(audit_dir)).append(
         "clips.open",
         actor,
-        {"source": str(source.resolve()), "clips": len(clips), "sha256": digest_of(clips)},
+        {"source": str(source.resolve()), "clips": len(blobs), "sha256": digest_of(blobs)},
     )
-    result = OpenResult()
     for clip in clips:
+        if clip.stem not in blobs:
+            continue
         folder, why = clip.training_folder()
         if folder is None:
             result.skipped[clip.stem] = why
             continue
         try:
-            wav = open_file_bytes(clip.blob(), private_key)
-        except (ValueError, OSError) as exc:
+            wav = open_file_bytes(blobs[clip.stem], private_key)
+        except ValueError as exc:
             result.skipped[clip.stem] = str(exc)
             result.unopened += 1
             continue

@@ -19,7 +19,7 @@ from nacl.signing import VerifyKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge.config import Config, ConfigError, parse_config
-from edge.detect.clips import ClipPack
+from edge.detect.clips import STEM_PATTERN, ClipPack
 from edge.settings import PHONE_NUMBER
 from edge.telemetry.client import CommandRejected
 
@@ -83,7 +83,7 @@ class ClipsFetch(_Payload):
 
     after: str | None = Field(
         None,
-        pattern=r"^\d{8}T\d{12}-[A-Za-z0-9_.-]{1,60}$",
+        pattern=STEM_PATTERN,
         title="After",
         description="The last clip central already has (the previous reply's `last`); none: from the oldest.",
     )
