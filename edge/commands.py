@@ -264,6 +264,9 @@ def demo_epilogue(data_dir: Path, keys: Path | None) -> str:
     if keys is not None:
         lines += [
             f"  {lg} decrypt --key {keys / 'central.key'} {data_dir / 'recordings'}/<call>.lgrec -o call.wav",
+            f"Sealed alert clips: {data_dir / 'clips'}",
+            f"  {lg} clips list --data-dir {data_dir}       (by staff label and training folder)",
+            f"  {lg} clips export --data-dir {data_dir} --key {keys / 'central.key'} --out clips-for-training",
             f"  (demo only: {keys / 'central.key'} is the private key; a real box never holds it)",
         ]
     return "\n".join(lines)
