@@ -629,6 +629,26 @@ def test_site_loop_keeps_sealed_clips_of_the_site_calls_and_splits_off_the_later
     assert list(later["stream_text"]) == ["ordinary again"] and later["stream_start_s"][0] == 0.0
     assert later["stream"].size == stream.size - round(starts[2] * 8000)
     assert any((out / "box" / "clips").glob("*.wav.sealed")) and (out / "box" / "audit.jsonl").exists()
+    # Abusive callers of the site: the even-numbered keyword clips are calls staff acted on (confirmed
+    # positives of what the box heard), the odd-numbered ones are kept apart for scoring.
+    names = ["profanity_ssibal.wav", "threat_jugyeo.wav", "sexual_momae.wav", "threat_jugyeo.wav"]
+    clips = np.empty(len(names), dtype=object)
+    clips[:] = [sf.read(fixtures / n, dtype="int16")[0] for n in names]
+    ids = [g.id for g in text.load_keywords()[0]]
+    expected = json.loads((fixtures / "expected.json").read_text(encoding="utf-8"))
+    held = {
+        "pos_pcm": clips,
+        "pos_group": np.array([ids.index(expected[n]["keyword"]) + 1 for n in names]),
+        "pos_start": np.zeros(len(names)),
+        "pos_end": np.array([expected[n]["keyword_end_s"] for n in names]),
+        "stream": stream,
+    }
+    np.savez(tmp_path / "abusive.npz", **held)  # type: ignore[arg-type]
+    site_loop("--abusive", str(tmp_path / "abusive.npz"), "--out", str(tmp_path / "abusive"))
+    confirmed = np.load(tmp_path / "abusive" / "real.npz")["y"]
+    assert sorted(set(confirmed[confirmed > 0])) == sorted({held["pos_group"][0], held["pos_group"][2]})
+    kept_apart = np.load(tmp_path / "abusive" / "held.npz", allow_pickle=True)
+    assert list(kept_apart["pos_group"]) == list(held["pos_group"][1::2])
     # With the box's self-calibration on, the class that fired is raised and none is lowered.
     site_loop("--calibrate", "--out", str(tmp_path / "calibrated"))
     shipped = json.loads((ROOT / "models" / "kws.json").read_text(encoding="utf-8"))["thresholds"]

@@ -45,6 +45,18 @@ def play_calls(detector: AbuseDetector, stream: np.ndarray, call_s: float) -> in
     return calls
 
 
+def play_abusive_calls(detector: AbuseDetector, clips: np.ndarray) -> int:
+    """Each keyword clip as one call that staff acted on: whatever the box caught is kept as confirmed."""
+    tail = np.zeros(4000, np.int16)
+    for pcm in clips:
+        detector.reset()
+        call = np.concatenate([np.asarray(pcm, np.int16), tail])
+        for i in range(0, call.size, 8000):
+            detector.feed(call[i : i + 8000], i / 8000)
+        detector.end_call(staff_acted=True, caller_speech_s=detector.speech_s)
+    return len(clips)
+
+
 def main() -> None:
     """Write OUT/real.npz, OUT/later.npz and OUT/site.json (what was kept and what it became)."""
     ap = argparse.ArgumentParser(description=__doc__)
@@ -56,6 +68,13 @@ def main() -> None:
         "--calibrate",
         action="store_true",
         help="self-calibration on, as on the box: OUT/calibrated/ is the model with the thresholds it learned",
+    )
+    ap.add_argument(
+        "--abusive",
+        type=Path,
+        default=None,
+        help="a held-out set (build.py test.npz): its even-numbered keyword clips are abusive callers of the "
+        "site, each a call staff acted on; OUT/held.npz keeps the odd-numbered ones for pipeline.frozen",
     )
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
@@ -83,6 +102,14 @@ def main() -> None:
     )
     detector = AbuseDetector(config, KwsModel(args.model), sink)
     calls = play_calls(detector, stream[:cut], args.call_s)
+    if args.abusive is not None:
+        abusive = np.load(args.abusive, allow_pickle=True)
+        site_half = np.arange(len(abusive["pos_group"])) % 2 == 0
+        calls += play_abusive_calls(detector, abusive["pos_pcm"][site_half])
+        held_out = {k: abusive[k] for k in abusive.files}
+        for k in ("pos_pcm", "pos_group", "pos_start", "pos_end"):
+            held_out[k] = abusive[k][~site_half]
+        np.savez(args.out / "held.npz", **held_out)
     kept = source_clips(box) if box.exists() else []
     if args.calibrate:
         calibrated = args.out / "calibrated"
