@@ -84,6 +84,14 @@ def data_dir_of(args: argparse.Namespace) -> Path:
     return Path(env) if env else DEFAULT_DATA_DIR
 
 
+def audit_dir_of(args: argparse.Namespace, beside: Path | None) -> Path:
+    """Where opening evidence is logged: an explicit ``--data-dir``/``LINEGUARD_DATA_DIR``, else the data
+    dir the evidence came from (``beside``, when known), else the device default."""
+    if getattr(args, "data_dir", None) or os.environ.get("LINEGUARD_DATA_DIR"):
+        return data_dir_of(args)
+    return beside or data_dir_of(args)
+
+
 def recording(path: Path, channel: int | None = None) -> Iterator[Pcm]:
     """A recording named on the command line, block by block as 16-bit PCM at 8 kHz (``edge.audio.recording_blocks``).
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
-from edge.cli import CommonParsers, UserError, data_dir_of, print_json
+from edge.cli import CommonParsers, UserError, audit_dir_of, data_dir_of, print_json
 from edge.detect.clips import (
     CLIPS_DIR,
     ClipSourceError,
@@ -83,12 +82,6 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit_dir(args: argparse.Namespace, source: Path) -> Path:
-    if args.data_dir or os.environ.get("LINEGUARD_DATA_DIR"):
-        return data_dir_of(args)
-    return default_audit_dir(source) or data_dir_of(args)
-
-
 def _export(args: argparse.Namespace) -> int:
     sources = _sources(args)
     from edge.record.audit import current_actor
@@ -101,7 +94,7 @@ def _export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     result = ExportResult()
     for source in sources:
-        audit_dir = _audit_dir(args, source)
+        audit_dir = audit_dir_of(args, default_audit_dir(source))
         try:
             opened = open_clips(source, key, audit_dir, current_actor())
         except ClipSourceError as exc:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
-from edge.cli import CommonParsers, UserError, data_dir_of, print_json
+from edge.cli import CommonParsers, UserError, audit_dir_of, data_dir_of, print_json
 from edge.record.audit import AuditLog, audit_path, current_actor
 from edge.record.chain import file_digest
 from edge.record.decrypt import OUTPUT_FORMATS, decrypt_recording, write_audio
@@ -73,14 +72,6 @@ def _keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit_dir(args: argparse.Namespace, recording: Path) -> Path:
-    if args.data_dir or os.environ.get("LINEGUARD_DATA_DIR"):
-        return data_dir_of(args)
-    if recording.resolve().parent.name == RECORDINGS_DIR:
-        return recording.resolve().parent.parent
-    return data_dir_of(args)
-
-
 def _decrypt(args: argparse.Namespace) -> int:
     recording = Path(args.recording)
     if not recording.is_file():
@@ -92,7 +83,8 @@ def _decrypt(args: argparse.Namespace) -> int:
         key = load_private_key(Path(args.key))
     except KeyFileError as exc:
         raise UserError(str(exc)) from None
-    audit_dir = _audit_dir(args, recording)
+    resolved = recording.resolve()
+    audit_dir = audit_dir_of(args, resolved.parent.parent if resolved.parent.name == RECORDINGS_DIR else None)
     detail = {"recording": str(recording.resolve()), "sha256": file_digest(recording), "output": str(out)}
     try:
         AuditLog(audit_path(audit_dir)).append("decrypt", current_actor(), detail)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.detect.cli import feed
 from edge.detect.clips import SealedClipSink, source_clips
 from edge.detect.detector import AbuseDetector
 from edge.detect.features import N_MELS, WINDOW_FRAMES
@@ -47,12 +48,8 @@ def play_calls(detector: AbuseDetector, stream: np.ndarray, call_s: float) -> in
 
 def play_abusive_calls(detector: AbuseDetector, clips: np.ndarray) -> int:
     """Each keyword clip as one call that staff acted on: whatever the box caught is kept as confirmed."""
-    tail = np.zeros(4000, np.int16)
     for pcm in clips:
-        detector.reset()
-        call = np.concatenate([np.asarray(pcm, np.int16), tail])
-        for i in range(0, call.size, 8000):
-            detector.feed(call[i : i + 8000], i / 8000)
+        feed(detector, [np.asarray(pcm, np.int16)])  # ends with the same 0.5 s of silence as a flush
         detector.end_call(staff_acted=True, caller_speech_s=detector.speech_s)
     return len(clips)
 
