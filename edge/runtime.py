@@ -36,6 +36,8 @@ POLICY_TYPES = frozenset(
 """Event types that are policy actions; each carries its legal basis."""
 INCIDENT_KINDS = frozenset({"warning", "cut", "caller_marked"})
 """Policy actions that make a call an incident: its recording is kept longer."""
+STAFF_CLIP_KINDS = frozenset({"warning", "cut"})
+"""Staff actions whose preceding caller audio the detector keeps when it caught nothing there."""
 
 
 class Clock(Protocol):
@@ -70,9 +72,12 @@ class Detector(Protocol):
     def reset(self) -> None:
         """A new call begins."""
 
-    def end_call(self, staff_acted: bool, caller_speech_s: float) -> None:
+    def end_call(self, staff_acted: bool, caller_speech_s: float, keep_clips: bool = True) -> None:
         """A call ended; feeds self-calibration unless ``staff_acted`` (a confirmed incident: staff
-        warned, cut or marked, or the box cut for abuse)."""
+        warned, cut or marked, or the box cut for abuse); keeps its clips only if it was recorded."""
+
+    def staff_acted(self, t: float, action: str) -> None:
+        """Staff warned or cut at ``t``: keep the caller audio before it if no detection explains it."""
 
     @property
     def failure(self) -> str | None:
@@ -353,6 +358,8 @@ class LineRuntime:
         self.caller_speech_s = 0.0
         self.staff_acted = False
         self.abuse_cut = False
+        self.recorded = False
+        """The call is being recorded: only then may the detector keep clips of it."""
         self.detector_failure_reported = False
         """The detector's mid-run failure is raised as an alarm once, not every frame."""
 
@@ -462,6 +469,11 @@ class LineRuntime:
         elif isinstance(action, a.Note):
             if action.kind in INCIDENT_KINDS and action.call_id:
                 self.staff_acted = self.staff_acted or action.basis == a.Basis.STAFF
+                # "via" marks a staff input (button, handset code); the cut that follows a staff warning's
+                # prompt is the box finishing that same action, over audio of the prompt.
+                staff_input = action.basis == a.Basis.STAFF and "via" in action.data
+                if staff_input and action.kind in STAFF_CLIP_KINDS and app.detector is not None:
+                    app.detector.staff_acted(now.mono, action.kind)
                 # A cut for abuse took repeated detections in one category: the call is a confirmed
                 # incident, and its scores must not teach self-calibration to ignore the next abuser.
                 self.abuse_cut = self.abuse_cut or (
@@ -498,6 +510,7 @@ class LineRuntime:
         app.recorder.start(
             call_id, {"line": self.state.line, "number": number, "started": now.wall.isoformat()}
         )
+        self.recorded = True
         app.record(now, "recording_started", call_id)
 
     def _open(self, action: a.OpenCall, now: Instant) -> None:
@@ -505,6 +518,7 @@ class LineRuntime:
         self.caller_speech_s = 0.0
         self.staff_acted = False
         self.abuse_cut = False
+        self.recorded = False
         if self.app.detector is not None:
             self.app.detector.reset()
         line = self.state.line
@@ -534,7 +548,7 @@ class LineRuntime:
         if detector is not None:
             # The detector's own voiced-speech count beats the bridged time when it keeps one.
             speech_s = float(getattr(detector, "speech_s", self.caller_speech_s))
-            detector.end_call(self.staff_acted or self.abuse_cut, speech_s)
+            detector.end_call(self.staff_acted or self.abuse_cut, speech_s, keep_clips=self.recorded)
         self.call_id = None
 
 

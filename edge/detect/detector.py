@@ -47,6 +47,14 @@ class _PendingClip:
     meta: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class _StaffMark:
+    """A staff warning or cut at time ``t``, queued behind the audio that preceded it."""
+
+    t: float
+    action: str
+
+
 class AbuseDetector:
     """Feed caller-leg audio; poll for AbuseDetected events. Inference runs in a worker thread (or inline)."""
 
@@ -71,13 +79,22 @@ class AbuseDetector:
         self._vad = webrtcvad.Vad(config.vad_mode)
         self._frontend = StreamingLogMel(model.info.band_hz)
         self._shout = ShoutingCue(config.shouting_dbfs, config.shouting_over_median_db, config.shouting_min_s)
-        self._queue: queue.Queue[tuple[Pcm, float] | None] = queue.Queue(maxsize=config.queue_frames)
+        self._queue: queue.Queue[tuple[Pcm, float] | _StaffMark | None] = queue.Queue(
+            maxsize=config.queue_frames
+        )
         self._lock = threading.Lock()
         self._events: list[AbuseDetected] = []
         self.detections: list[Detection] = []
         """Every detection since reset, with times (for the CLI and evaluation)."""
         self._clips: list[_PendingClip] = []
-        self._clip_counts = {"confirmed": 0, "unconfirmed": 0, "dropped": 0, "failed": 0}
+        self._clip_counts = {
+            "confirmed": 0,
+            "unconfirmed": 0,
+            "staff_flagged": 0,
+            "dropped": 0,
+            "failed": 0,
+            "not_recorded": 0,
+        }
         self.trace: list[tuple[float, Any]] | None = None
         """When a list, every scored hop is appended as (time, scores): used by the evaluation."""
         self.trace_parts: list[tuple[float, Any, Any]] | None = None
@@ -108,7 +125,8 @@ class AbuseDetector:
         self._features = FeatureHistory(self._history)
         self._voiced: deque[bool] = deque(maxlen=WINDOW_FRAMES)
         self._posteriors: deque[np.ndarray] = deque(maxlen=self.config.smoothing_hops)
-        self._audio: deque[Pcm] = deque(maxlen=max(1, round(self.config.clip_s / FRAME_S)))
+        kept_s = max(self.config.clip_s, self.config.staff_clip_s)
+        self._audio: deque[Pcm] = deque(maxlen=max(1, round(kept_s / FRAME_S)))
         self._pending = np.zeros(0, dtype=np.int16)
         self._frames = 0
         self._last: dict[tuple[str, Tier], float] = {}
@@ -116,6 +134,7 @@ class AbuseDetector:
         """Alert-tier crossings waiting to see if they reach the warn tier: class id -> (hops left, score)."""
         self._last_shout = -1e9
         self._call_clips = 0
+        self._last_staff_mark = -1e9
         self.speech_s = 0.0
 
     # -- the audio side: never blocks ------------------------------------------------------------------
@@ -128,6 +147,21 @@ class AbuseDetector:
             self._queue.put_nowait((pcm.copy(), t))
         except queue.Full:
             self.dropped_frames += 1
+
+    def staff_acted(self, t: float, action: str) -> None:
+        """Staff warned or cut at time ``t``: if no detection came in the ``staff_clip_s`` before, keep that
+        caller audio as a staff-flagged clip (a word the model may have missed, for a person to label).
+
+        Queued behind the audio already fed, so the clip holds everything up to the action; never blocks.
+        """
+        mark = _StaffMark(t, action)
+        if self.config.inline:
+            self._staff_mark(mark)
+            return
+        try:
+            self._queue.put_nowait(mark)
+        except queue.Full:
+            self._clip_counts["dropped"] += 1
 
     def poll(self) -> list[AbuseDetected]:
         """Detections since the last poll."""
@@ -146,13 +180,20 @@ class AbuseDetector:
             self._clips = []
             self.calibrator.reset_call()
 
-    def end_call(self, staff_acted: bool, caller_speech_s: float) -> None:
-        """Call end: feed calibration (scores only) and hand the call's clips over, labelled by what staff did."""
+    def end_call(self, staff_acted: bool, caller_speech_s: float, keep_clips: bool = True) -> None:
+        """Call end: feed calibration (scores only) and hand the call's clips over, labelled by what staff did.
+
+        ``keep_clips`` is False for a call that was not recorded (recording off, or the number on the
+        no-record list): its clips are dropped, as a clip is a piece of the recording.
+        """
         if not self.config.inline:
             self._drain()
         with self._lock:
             self.calibrator.end_call(staff_acted, caller_speech_s)
             clips, self._clips = self._clips, []
+        if not keep_clips:
+            self._clip_counts["not_recorded"] += len(clips)
+            return
         label = "confirmed" if staff_acted else "unconfirmed"
         for pending in clips:
             if self.clip_sink is None:
@@ -160,6 +201,8 @@ class AbuseDetector:
             try:
                 self.clip_sink.save(pending.clip, {**pending.meta, "label": label})
                 self._clip_counts[label] += 1
+                if pending.meta.get("source") == "staff":
+                    self._clip_counts["staff_flagged"] += 1
             except Exception:  # noqa: BLE001 - a failing sink must not stop the detector
                 self._clip_counts["failed"] += 1
 
@@ -206,7 +249,10 @@ class AbuseDetector:
                 if item is None:
                     return
                 with self._lock:
-                    self._process(*item)
+                    if isinstance(item, _StaffMark):
+                        self._staff_mark(item)
+                    else:
+                        self._process(*item)
             except Exception as exc:  # noqa: BLE001 - the worker must outlive any failure, and say so
                 self._fail("the detector's worker", exc)
             finally:
@@ -363,7 +409,7 @@ class AbuseDetector:
         self.detections.append(Detection(event, t_end, max(0.0, t_end - length_s)))
         if self._call_clips < self.config.clips_per_call:
             self._call_clips += 1
-            clip = np.concatenate(list(self._audio)).astype(np.int16)
+            clip = self._last_audio(self.config.clip_s)
             meta = {
                 "keyword": keyword,
                 "category": str(category),
@@ -376,6 +422,41 @@ class AbuseDetector:
             self._clips.append(_PendingClip(clip, meta))
         else:
             self._clip_counts["dropped"] += 1
+
+    def _last_audio(self, seconds: float) -> Pcm:
+        frames = list(self._audio)[-max(1, round(seconds / FRAME_S)) :]
+        return np.concatenate(frames).astype(np.int16) if frames else np.zeros(0, np.int16)
+
+    def _staff_mark(self, mark: _StaffMark) -> None:
+        """Keep the caller audio before a staff action unless a detection already explains it.
+
+        A keyword detection in the window means staff confirmed what the box caught (that clip is kept
+        already). A second action inside the window (a warning, then the cut after its prompt) adds nothing.
+        """
+        window = self.config.staff_clip_s
+        previous, self._last_staff_mark = self._last_staff_mark, mark.t
+        if window <= 0 or mark.t - previous < window:
+            return
+        if any(d.event.source == "model" and d.t >= mark.t - window for d in self.detections):
+            return
+        clip = self._last_audio(window)
+        if not clip.size:
+            return
+        if self._call_clips >= self.config.clips_per_call:
+            self._clip_counts["dropped"] += 1
+            return
+        self._call_clips += 1
+        meta = {
+            "keyword": None,
+            "category": None,
+            "tier": None,
+            "score": None,
+            "t": round(mark.t, 3),
+            "source": "staff",
+            "action": mark.action,
+            "model_version": self.model.info.version,
+        }
+        self._clips.append(_PendingClip(clip, meta))
 
 
 def load_detector(

@@ -160,6 +160,14 @@ class DetectionConfig(Section):
     clips_per_call: int = Field(
         6, ge=0, le=50, title="Clips per call", description="Most alert clips kept from one call."
     )
+    staff_clip_s: float = Field(
+        8.0,
+        ge=0.0,
+        le=20.0,
+        title="Staff-flagged clip length",
+        description="Seconds of caller audio kept before a staff warning or cut that no detection preceded in "
+        "that time (a word the model missed), for a person to label centrally; 0 keeps none.",
+    )
     queue_frames: int = Field(
         250,
         ge=10,
