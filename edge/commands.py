@@ -253,6 +253,8 @@ def _demo_base(base: Config, data_dir: Path) -> tuple[Config, Path | None]:
 
 def demo_epilogue(data_dir: Path, keys: Path | None) -> str:
     """Where the demo's data went and how to look at it."""
+    from edge.detect.clips import UNLABELLED
+
     lg = "lineguard" if shutil.which("lineguard") else ".venv/bin/lineguard"
     lines = [
         f"Call records: {data_dir / DB_NAME}",
@@ -267,6 +269,8 @@ def demo_epilogue(data_dir: Path, keys: Path | None) -> str:
             f"Sealed alert clips: {data_dir / 'clips'}",
             f"  {lg} clips list --data-dir {data_dir}       (by staff label and training folder)",
             f"  {lg} clips export --data-dir {data_dir} --key {keys / 'central.key'} --out clips-for-training",
+            f"  {lg} clips label clips-for-training/{UNLABELLED}/<clip>.wav --keyword GROUP --end SECONDS",
+            "  (a staff-flagged clip: a person marks where a missed keyword ends)",
             f"  (demo only: {keys / 'central.key'} is the private key; a real box never holds it)",
         ]
     return "\n".join(lines)

@@ -1,10 +1,12 @@
 """Alert clips on disk: sealing them on the box, their retention, packing them for central, and opening them
 (audited) into the labelled folders that model training reads.
 
-A clip is two files in ``<data>/clips/``: ``<stem>.wav.sealed`` (2 s of the caller leg at 8 kHz, a WAV
-sealed to central's public key, so the box can never play it back) and ``<stem>.json`` (plain: keyword,
-category, tier, score, model version and the staff label, no audio and no number). The stem starts with the
-UTC time it was kept, so clips sort by age.
+A clip is two files in ``<data>/clips/``: ``<stem>.wav.sealed`` (the caller leg at 8 kHz, a WAV sealed to
+central's public key, so the box can never play it back) and ``<stem>.json`` (plain: keyword, category,
+tier, score, model version and the staff label, no audio and no number). The stem starts with the UTC time
+it was kept, so clips sort by age. An alert's clip is the 2 s before it; a staff-flagged clip (source
+``staff``) the 8 s before a staff warning or cut that no detection preceded, names no keyword, and waits in
+``unlabelled/`` until a person marks its words (``label_clip``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ SEALED_SUFFIX = ".wav.sealed"
 LABEL_SUFFIX = ".json"
 NEGATIVE = "negative"
 """Training folder of ordinary speech: clips of alerts that staff did not act on."""
+UNLABELLED = "unlabelled"
+"""Export folder of staff-flagged clips: abuse the model missed, which training skips until a person labels it."""
+LABELLED_KEEP_S = 2.0
+"""Seconds before a labelled word's end that ``label_clip`` keeps (an alert clip's length)."""
 MAX_MEMBER_BYTES = 1 << 20
 """A clip is about 32 kB; a bigger tar member is not one of ours and is not read."""
 
@@ -78,7 +84,7 @@ class StoredClip:
         return (self.label or {}).get("label") == "confirmed"
 
     def training_folder(self) -> tuple[str | None, str]:
-        """Where training puts it: a keyword group id, ``negative``, or None, and why."""
+        """Where export puts it: a keyword group id, ``negative``, ``unlabelled``, or None, and why."""
         label = self.label
         if label is None:
             return None, "no label beside the clip"
@@ -87,6 +93,8 @@ class StoredClip:
             return NEGATIVE, "an alert staff did not act on"
         if verdict != "confirmed":
             return None, f"unknown staff label {verdict!r}"
+        if label.get("source") == "staff":
+            return UNLABELLED, "a staff action with no detection before it: a person labels its words"
         keyword = label.get("keyword")
         if label.get("source", "model") != "model" or not isinstance(keyword, str):
             return None, "a confirmed cue that names no keyword (shouting)"
@@ -237,7 +245,8 @@ class SealedClipSink:
 
         buffer = io.BytesIO()
         soundfile.write(buffer, clip, 8000, format="WAV", subtype="PCM_16")
-        category = re.sub(r"[^A-Za-z0-9_]", "_", str(meta.get("category", "clip")))[:40] or "clip"
+        kind = meta.get("category") or meta.get("source") or "clip"  # a staff-flagged clip has no category
+        category = re.sub(r"[^A-Za-z0-9_]", "_", str(kind))[:40] or "clip"
         stem = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}-{category}"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -448,3 +457,49 @@ def write_training_folders(opened: list[OpenedClip], out: Path, result: ExportRe
             record = {"wav": f"{clip.folder}/{clip.stem}.wav", **clip.label}
             lines.write(json.dumps(record, ensure_ascii=False) + "\n")
             result.written[clip.folder] += 1
+
+
+def label_clip(
+    wav: Path, keyword: str, ends_s: list[float], out: Path, actor: str, keep_s: float = LABELLED_KEEP_S
+) -> tuple[list[str], int]:
+    """A person's labels of a staff-flagged clip: each word of ``keyword`` ending at ``ends_s`` (seconds into
+    ``wav``) becomes ``out/<keyword>/<wav stem>-<end ms>.wav``, the ``keep_s`` before that end, as training
+    reads a positive (clip end = keyword end); ``out/clips.jsonl`` notes who labelled it.
+
+    Returns the written paths (relative to ``out``) and how many were there already. ``ValueError`` for a
+    keyword that is no group id or an end outside the clip; ``OSError`` and ``soundfile`` errors pass on.
+    """
+    import soundfile
+
+    if not _GROUP_ID.match(keyword):
+        raise ValueError(f"{keyword!r} is not a keyword group id (lower-case letters, digits, _)")
+    data, rate = soundfile.read(wav, dtype="int16", always_2d=True)
+    duration = data.shape[0] / rate
+    written, existing = [], 0
+    for end in ends_s:
+        if not 0.1 <= end <= duration + 1e-6:
+            raise ValueError(f"end {end} s is outside {wav.name} ({duration:.2f} s long)")
+    (out / keyword).mkdir(parents=True, exist_ok=True)
+    with open(out / "clips.jsonl", "a", encoding="utf-8") as lines:
+        for end in ends_s:
+            stop = min(data.shape[0], round(end * rate))
+            name = f"{keyword}/{wav.stem}-{round(end * 1000):05d}.wav"
+            target = out / name
+            if target.exists():
+                existing += 1
+                continue
+            tmp = target.with_name(target.name + ".tmp")
+            soundfile.write(tmp, data[max(0, stop - round(keep_s * rate)) : stop, 0], rate, format="WAV")
+            tmp.replace(target)
+            record = {
+                "wav": name,
+                "label": "confirmed",
+                "source": "staff",
+                "keyword": keyword,
+                "from": wav.name,
+                "end_s": round(end, 3),
+                "labelled_by": actor,
+            }
+            lines.write(json.dumps(record, ensure_ascii=False) + "\n")
+            written.append(name)
+    return written, existing

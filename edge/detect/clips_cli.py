@@ -1,4 +1,5 @@
-"""``lineguard clips list|export``: count the box's sealed alert clips, or open them centrally for retraining."""
+"""``lineguard clips list|export|label``: count the box's sealed clips, open them centrally for retraining, and
+label the words of staff-flagged ones."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from typing import Any
 from edge.cli import CommonParsers, UserError, audit_dir_of, data_dir_of, print_json
 from edge.detect.clips import (
     CLIPS_DIR,
+    UNLABELLED,
     ClipSourceError,
     ExportResult,
     default_audit_dir,
+    label_clip,
     open_clips,
     source_clips,
     summarise,
@@ -20,19 +23,20 @@ from edge.detect.clips import (
 
 
 def register(subparsers: Any, common: CommonParsers) -> None:
-    """Add ``clips list`` and ``clips export``."""
+    """Add ``clips list``, ``clips export`` and ``clips label``."""
     p = subparsers.add_parser(
         "clips",
         help="list the sealed alert clips, or open them with the central key into labelled training folders",
         description="The box keeps a 2 s clip of each alert, sealed to the central key and labelled by what staff "
-        "did. A SOURCE is a clips folder, a data dir, or an archive fetched with the clips.fetch command; the "
+        "did, and the 8 s before a staff warning or cut that no detection preceded (a staff-flagged clip, for a "
+        "person to label). A SOURCE is a clips folder, a data dir, or an archive fetched with the clips.fetch command; the "
         "default is the data dir's clips.",
     )
     sources = argparse.ArgumentParser(add_help=False)
     sources.add_argument(
         "sources", nargs="*", metavar="SOURCE", help="clips folder, data dir or clips.fetch archive"
     )
-    actions = p.add_subparsers(dest="clips_action", required=True, metavar="{list,export}")
+    actions = p.add_subparsers(dest="clips_action", required=True, metavar="{list,export,label}")
     listing = actions.add_parser(
         "list",
         parents=[common.state, common.report, sources],
@@ -42,15 +46,46 @@ def register(subparsers: Any, common: CommonParsers) -> None:
     export = actions.add_parser(
         "export",
         parents=[common.state, common.report, sources],
-        help="open the clips with the central private key (audited) into OUT/<keyword group>/ and OUT/negative/",
+        help="open the clips with the central private key (audited) into OUT/<keyword group>/, OUT/negative/ "
+        "and OUT/unlabelled/",
         description="Open the clips with the central private key, writing the opening to the audit log first, "
-        "into OUT/<keyword group>/ (alerts staff confirmed by a warning or a cut) and OUT/negative/ (alerts "
-        "staff did not act on), with OUT/clips.jsonl naming each clip's label: the layout `make -C models model "
-        "EXTRA=OUT` trains on. A clip already in OUT is left as it is.",
+        "into OUT/<keyword group>/ (alerts staff confirmed by a warning or a cut), OUT/negative/ (alerts "
+        "staff did not act on) and OUT/unlabelled/ (staff-flagged clips: listen, then `clips label`), with "
+        "OUT/clips.jsonl naming each clip's label: the layout `make -C models model EXTRA=OUT` trains on "
+        "(unlabelled/ is skipped). A clip already in OUT is left as it is.",
     )
     export.add_argument("--key", metavar="FILE", required=True, help="the central private key (central.key)")
     export.add_argument("--out", metavar="DIR", required=True, help="folder for the labelled WAVs")
     export.set_defaults(handler=_export)
+    label = actions.add_parser(
+        "label",
+        parents=[common.report],
+        help="mark where a keyword ends in an exported staff-flagged clip, making training positives of it",
+        description="A person listened to an exported clip (OUT/unlabelled/*.wav) and heard a word of a keyword "
+        "group end at some seconds into it: each --end writes the 2 s before that end as OUT/<group>/<clip>-<ms>"
+        ".wav (training reads a positive's end as the keyword's end) and notes who labelled it in "
+        "OUT/clips.jsonl. A clip with none of the keywords needs nothing: training skips unlabelled/.",
+    )
+    label.add_argument("wav", metavar="WAV", help="an exported clip, usually OUT/unlabelled/<stem>.wav")
+    label.add_argument(
+        "--keyword", required=True, metavar="GROUP", help="keyword group id (models/keywords.toml)"
+    )
+    label.add_argument(
+        "--end",
+        dest="ends",
+        type=float,
+        action="append",
+        required=True,
+        metavar="SECONDS",
+        help="where the word ends, seconds into the clip (repeat for each time it is said)",
+    )
+    label.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="export folder to write into (default: the one WAV lies in)",
+    )
+    label.set_defaults(handler=_label)
 
 
 def _sources(args: argparse.Namespace) -> list[Path]:
@@ -124,4 +159,33 @@ def _export(args: argparse.Namespace) -> int:
         print(f"  {folder}/: {count}")
     for stem, why in result.skipped.items():
         print(f"  skipped {stem}: {why}")
+    return 0
+
+
+def _label(args: argparse.Namespace) -> int:
+    import soundfile
+
+    from edge.record.audit import current_actor
+
+    wav = Path(args.wav)
+    if args.out is not None:
+        out = Path(args.out)
+    elif wav.parent.name == UNLABELLED:
+        out = wav.parent.parent
+    else:
+        raise UserError(
+            f"{wav} is not in an export's {UNLABELLED}/ folder: pass --out with the export folder to write into"
+        )
+    try:
+        written, existing = label_clip(wav, args.keyword, list(args.ends), out, current_actor())
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    except (OSError, RuntimeError, soundfile.LibsndfileError) as exc:
+        raise UserError(f"cannot label {wav}: {getattr(exc, 'strerror', None) or exc}") from None
+    if args.json:
+        print_json({"out": str(out), "written": written, "already_labelled": existing})
+        return 0
+    print(f"{out}: {len(written)} positive(s) of {args.keyword} written, {existing} already there")
+    for name in written:
+        print(f"  {name}")
     return 0

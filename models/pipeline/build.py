@@ -153,6 +153,8 @@ def load_extra(
     or a ``clips.fetch`` archive), opened with the central private ``key`` and audited by
     ``edge.detect.clips.open_clips``: alerts staff confirmed are positives of their keyword group, alerts
     they did not act on negatives. A clip ends at its detection, within the positive windows' span.
+    Staff-flagged clips (``unlabelled/``, no keyword named yet) are skipped until a person labels their
+    words with ``lineguard clips label``.
     """
     from edge.detect import clips
 
@@ -160,7 +162,11 @@ def load_extra(
     if clips.is_clip_source(folder):
         return _sealed_extra(folder, index, key)
     out = []
+    waiting = 0
     for wav in sorted(folder.glob("*/*.wav")):
+        if wav.parent.name == clips.UNLABELLED:
+            waiting += 1
+            continue
         label = 0 if wav.parent.name == clips.NEGATIVE else index.get(wav.parent.name)
         if label is None:
             print(f"skip {wav}: folder is not a keyword group id or 'negative'", file=sys.stderr)
@@ -168,6 +174,11 @@ def load_extra(
         data, rate = sf.read(wav, dtype="float32", always_2d=True)
         legs = range(data.shape[1]) if label == 0 else range(1)
         out += [(_line_pcm(data[:, leg], rate), label) for leg in legs]
+    if waiting:
+        print(
+            f"{folder}: {waiting} staff-flagged clip(s) in {clips.UNLABELLED}/ wait for labels",
+            file=sys.stderr,
+        )
     return out
 
 
@@ -213,6 +224,11 @@ def _sealed_extra(source: Path, index: dict[str, int], key: Path | None) -> list
         print(f"skip clip {stem}: {why}", file=sys.stderr)
     out = []
     for clip in opened.opened:
+        if clip.folder == clips.UNLABELLED:
+            print(
+                f"skip clip {clip.stem}: staff-flagged, export it and label its words first", file=sys.stderr
+            )
+            continue
         label = 0 if clip.folder == clips.NEGATIVE else index.get(clip.folder)
         if label is None:
             print(
