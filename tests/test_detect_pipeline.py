@@ -649,6 +649,30 @@ def test_site_loop_keeps_sealed_clips_of_the_site_calls_and_splits_off_the_later
     assert sorted(set(confirmed[confirmed > 0])) == sorted({held["pos_group"][0], held["pos_group"][2]})
     kept_apart = np.load(tmp_path / "abusive" / "held.npz", allow_pickle=True)
     assert list(kept_apart["pos_group"]) == list(held["pos_group"][1::2])
+    # Staff warn 1.5 s after each word, and the model misses every one (thresholds none reaches): the box
+    # keeps staff-flagged clips, which the run labels as a person would, so they become positives too.
+    deaf = tmp_path / "deaf"
+    deaf.mkdir()
+    (deaf / "kws.tflite").write_bytes((ROOT / "models" / "kws.tflite").read_bytes())
+    meta = json.loads((ROOT / "models" / "kws.json").read_text(encoding="utf-8"))
+    meta["thresholds"] = {tier: {k: 1.0 for k in v} for tier, v in meta["thresholds"].items()}
+    (deaf / "kws.json").write_text(json.dumps(meta), encoding="utf-8")
+    flagged = tmp_path / "flagged"
+    site_loop(
+        "--abusive",
+        str(tmp_path / "abusive.npz"),
+        "--staff-after",
+        "1.5",
+        "--model",
+        str(deaf / "kws.tflite"),
+        "--out",
+        str(flagged),
+    )
+    report = json.loads((flagged / "site.json").read_text(encoding="utf-8"))
+    assert report["staff_flagged"] == report["staff_flagged_labelled"] == 2
+    labels = np.load(flagged / "real.npz")["y"]
+    assert sorted(labels[labels > 0]) == sorted([held["pos_group"][0], held["pos_group"][2]])
+    assert len(list((flagged / "export" / "unlabelled").glob("*.wav"))) == 2
     # With the box's self-calibration on, the class that fired is raised and none is lowered.
     site_loop("--calibrate", "--out", str(tmp_path / "calibrated"))
     shipped = json.loads((ROOT / "models" / "kws.json").read_text(encoding="utf-8"))["thresholds"]

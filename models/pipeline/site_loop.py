@@ -9,6 +9,12 @@ OUT/real.npz (``train.py --real``). The rest of the stream is OUT/later.npz, the
 same sentence types in new renders, which neither the clips nor the thresholds saw (``evaluate.py
 --fresh``). Runs in the main venv: ``python -m pipeline.site_loop --stream work/unheard.npz --out
 work/site`` from models/.
+
+With ``--abusive``, a held-out set's even-numbered keyword clips are the site's abusive callers: staff act
+on each, so what the box caught is kept as confirmed. With ``--staff-after S`` too, staff warn S seconds
+after the word ends; where the box caught nothing, it keeps the caller audio before that warning as a
+staff-flagged clip, and a person labels it as central would: the export is opened into OUT/export and each
+such clip labelled (``lineguard clips label``'s ``label_clip``) with the word and where it ends.
 """
 
 from __future__ import annotations
@@ -22,12 +28,20 @@ from pathlib import Path
 import numpy as np
 
 from edge.detect.cli import feed
-from edge.detect.clips import SealedClipSink, source_clips
+from edge.detect.clips import (
+    UNLABELLED,
+    ExportResult,
+    SealedClipSink,
+    label_clip,
+    open_clips,
+    source_clips,
+    write_training_folders,
+)
 from edge.detect.detector import AbuseDetector
-from edge.detect.features import N_MELS, WINDOW_FRAMES
+from edge.detect.features import HOP, N_MELS, WINDOW_FRAMES
 from edge.detect.model import KwsModel
 from edge.detect.settings import DetectionConfig
-from edge.record.seal import generate_keypair
+from edge.record.seal import generate_keypair, load_private_key
 from pipeline import build, text
 from pipeline.evaluate import ROOT
 
@@ -54,6 +68,43 @@ def play_abusive_calls(detector: AbuseDetector, clips: np.ndarray) -> int:
     return len(clips)
 
 
+def play_flagged_calls(
+    detector: AbuseDetector, clips: np.ndarray, ends_s: np.ndarray, groups: np.ndarray, staff_after_s: float
+) -> list[tuple[str, float]]:
+    """Each keyword clip as a call where staff warn ``staff_after_s`` after the word ends; returns, per
+    staff-flagged clip kept (in the order kept), the keyword group and where its word ends in that clip."""
+    flagged = []
+    window = detector.config.staff_clip_s
+    for pcm, end_s, group in zip(clips, ends_s, groups, strict=True):
+        detector.reset()
+        pcm = np.asarray(pcm, np.int16)
+        act = round((float(end_s) + staff_after_s) * 8000)
+        call = np.concatenate([pcm, np.zeros(max(0, act - pcm.size), np.int16)])
+        before = detector.health()["clips"]["staff_flagged"]
+        detector.feed(call[:act], 0.0)
+        detector.staff_acted(act / 8000, "warning")
+        detector.feed(np.concatenate([call[act:], np.zeros(4000, np.int16)]), act / 8000)
+        detector.end_call(staff_acted=True, caller_speech_s=detector.speech_s)
+        if detector.health()["clips"]["staff_flagged"] > before:
+            clip_end = act // HOP * HOP / 8000  # the detector keeps whole 20 ms frames
+            flagged.append((str(group), float(end_s) - max(0.0, clip_end - window)))
+    return flagged
+
+
+def label_flagged(box: Path, key: Path, out: Path, flagged: list[tuple[str, float]]) -> int:
+    """Open the box's clips into ``out`` and label each staff-flagged one as a person would; positives written."""
+    result = ExportResult()
+    opened = open_clips(box, load_private_key(key), box, "site_loop")
+    write_training_folders(opened.opened, out, result)
+    waiting = sorted((out / UNLABELLED).glob("*.wav"))
+    if len(waiting) != len(flagged):
+        raise SystemExit(f"{len(waiting)} staff-flagged clips exported, {len(flagged)} expected")
+    written = 0
+    for wav, (group, end_s) in zip(waiting, flagged, strict=True):
+        written += len(label_clip(wav, group, [end_s], out, "site_loop")[0])
+    return written
+
+
 def main() -> None:
     """Write OUT/real.npz, OUT/later.npz and OUT/site.json (what was kept and what it became)."""
     ap = argparse.ArgumentParser(description=__doc__)
@@ -72,6 +123,13 @@ def main() -> None:
         default=None,
         help="a held-out set (build.py test.npz): its even-numbered keyword clips are abusive callers of the "
         "site, each a call staff acted on; OUT/held.npz keeps the odd-numbered ones for pipeline.frozen",
+    )
+    ap.add_argument(
+        "--staff-after",
+        type=float,
+        default=None,
+        metavar="S",
+        help="with --abusive: staff warn S s after each word; what the box missed is kept staff-flagged and labelled",
     )
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
@@ -99,10 +157,20 @@ def main() -> None:
     )
     detector = AbuseDetector(config, KwsModel(args.model), sink)
     calls = play_calls(detector, stream[:cut], args.call_s)
+    groups, _near = text.load_keywords()
+    flagged: list[tuple[str, float]] = []
     if args.abusive is not None:
         abusive = np.load(args.abusive, allow_pickle=True)
         site_half = np.arange(len(abusive["pos_group"])) % 2 == 0
-        calls += play_abusive_calls(detector, abusive["pos_pcm"][site_half])
+        if args.staff_after is None:
+            calls += play_abusive_calls(detector, abusive["pos_pcm"][site_half])
+        else:
+            names = np.array([groups[int(i) - 1].id for i in abusive["pos_group"][site_half]])
+            ends = abusive["pos_end"][site_half]
+            flagged = play_flagged_calls(
+                detector, abusive["pos_pcm"][site_half], ends, names, args.staff_after
+            )
+            calls += len(names)
         held_out = {k: abusive[k] for k in abusive.files}
         for k in ("pos_pcm", "pos_group", "pos_start", "pos_end"):
             held_out[k] = abusive[k][~site_half]
@@ -116,8 +184,13 @@ def main() -> None:
         meta["calibration"] = detector.calibrator.state()
         (calibrated / "kws.tflite").write_bytes(args.model.read_bytes())
         (calibrated / "kws.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
-    groups, _near = text.load_keywords()
-    clips = build.load_extra(box, groups, args.out / "keys" / "central.key")
+    key = args.out / "keys" / "central.key"
+    labelled = 0
+    if args.staff_after is not None and box.exists():
+        labelled = label_flagged(box, key, args.out / "export", flagged)
+        clips = build.load_extra(args.out / "export", groups)
+    else:
+        clips = build.load_extra(box, groups, key)
     empty = (np.zeros((0, WINDOW_FRAMES, N_MELS), np.float16), np.zeros(0, np.int8))
     x, y = build.real_windows(clips) if clips else empty
     np.savez_compressed(args.out / "real.npz", x=x, y=y)
@@ -138,6 +211,8 @@ def main() -> None:
         "clips_kept": len(kept),
         "by_keyword": dict(sorted(Counter(str((c.label or {}).get("keyword")) for c in kept).items())),
         "by_tier": dict(sorted(Counter(str((c.label or {}).get("tier")) for c in kept).items())),
+        "staff_flagged": len(flagged),
+        "staff_flagged_labelled": labelled,
         "clips_for_training": len(clips),
         "calibration": detector.calibrator.state(),
         "real_windows": int(y.size),
