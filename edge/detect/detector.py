@@ -431,7 +431,7 @@ class AbuseDetector:
         """Keep the caller audio before a staff action unless a detection already explains it.
 
         A keyword detection in the window means staff confirmed what the box caught (that clip is kept
-        already). A second action inside the window (a warning, then the cut after its prompt) adds nothing.
+        already). A second staff input inside the window (a warning, then a cut) adds nothing: same words.
         """
         window = self.config.staff_clip_s
         previous, self._last_staff_mark = self._last_staff_mark, mark.t
