@@ -134,6 +134,8 @@ def test_a_missed_word_is_labelled_centrally_and_becomes_a_positive_the_model_he
 
     code, listed, _ = cli(["clips", "list", "--data-dir", str(data), "--json"], capsys)
     assert code == 0 and listed["by_training_folder"] == {UNLABELLED: 1}
+    code, text_out, _ = cli(["clips", "list", "--data-dir", str(data)], capsys)
+    assert code == 0 and "waiting for a person's labels (unlabelled/): 1" in text_out
     out = tmp_path / "train"
     code, exported, _ = cli(
         ["clips", "export", "--data-dir", str(data), "--key", str(key), "--out", str(out), "--json"], capsys

@@ -111,7 +111,10 @@ def _list(args: argparse.Namespace) -> int:
     for name, count in summary["by_label"].items():
         print(f"  staff label {name}: {count}")
     for name, count in summary["by_training_folder"].items():
-        print(f"  training folder {name}/: {count}")
+        if name == UNLABELLED:
+            print(f"  staff-flagged, waiting for a person's labels ({name}/): {count}")
+        else:
+            print(f"  training folder {name}/: {count}")
     for why, count in summary["not_for_training"].items():
         print(f"  not for training ({why}): {count}")
     return 0
