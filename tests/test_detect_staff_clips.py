@@ -145,8 +145,13 @@ def test_a_missed_word_is_labelled_centrally_and_becomes_a_positive_the_model_he
     clip = sf.read(wav, dtype="int16")[0]
     assert np.array_equal(clip, call[act - 8 * 8000 : act])
 
-    # A person hears 씨발 end at this point of the clip and labels it.
+    # The export guesses where the missed word is, from the installed model's scores below the thresholds.
     end_in_clip = word_end - (act / 8000 - 8.0)
+    hint = exported["hints"][f"{UNLABELLED}/{wav.name}"]
+    assert hint["keyword"] == "ssibal" and abs(hint["end_s"] - end_in_clip) <= 0.3, hint
+    index = [json.loads(line) for line in (out / "clips.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert index[-1]["hint"] == hint
+    # A person hears 씨발 end at this point of the clip and labels it.
     args = ["clips", "label", str(wav), "--keyword", "ssibal", "--end", f"{end_in_clip:.3f}", "--json"]
     code, labelled, _ = cli(args, capsys)
     assert code == 0 and len(labelled["written"]) == 1 and labelled["out"] == str(out)

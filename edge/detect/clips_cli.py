@@ -15,6 +15,7 @@ from edge.detect.clips import (
     ExportResult,
     default_audit_dir,
     label_clip,
+    missed_word_hint,
     open_clips,
     source_clips,
     summarise,
@@ -131,6 +132,7 @@ def _export(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     out = Path(args.out)
     result = ExportResult()
+    hinter = _Hinter()
     for source in sources:
         audit_dir = audit_dir_of(args, default_audit_dir(source))
         try:
@@ -144,7 +146,7 @@ def _export(args: argparse.Namespace) -> int:
             ) from None
         result.skipped.update(opened.skipped)
         try:
-            write_training_folders(opened.opened, out, result)
+            write_training_folders(opened.opened, out, result, hinter.hint)
         except OSError as exc:
             raise UserError(f"cannot write into {out}: {exc.strerror or exc}") from None
     summary: dict[str, Any] = {
@@ -152,6 +154,7 @@ def _export(args: argparse.Namespace) -> int:
         "written": dict(sorted(result.written.items())),
         "already_exported": result.existing,
         "skipped": result.skipped,
+        "hints": result.hints,
     }
     if args.json:
         print_json(summary)
@@ -162,7 +165,32 @@ def _export(args: argparse.Namespace) -> int:
         print(f"  {folder}/: {count}")
     for stem, why in result.skipped.items():
         print(f"  skipped {stem}: {why}")
+    if hinter.problem is not None:
+        print(f"  no hints for the staff-flagged clips: {hinter.problem}")
+    for wav, guess in result.hints.items():
+        print(
+            f"  {wav}: listen for {guess['keyword']} ending near {guess['end_s']} s (model score "
+            f"{guess['score']}); if so: lineguard clips label {out / wav} --keyword {guess['keyword']} "
+            f"--end {guess['end_s']}"
+        )
     return 0
+
+
+class _Hinter:
+    """The installed model, loaded on the first staff-flagged clip, guessing where its missed word is."""
+
+    def __init__(self) -> None:
+        self.detector: Any = None
+        self.problem: str | None = None
+
+    def hint(self, wav: bytes) -> dict[str, Any] | None:
+        if self.detector is None and self.problem is None:
+            from edge.detect.detector import load_detector
+            from edge.detect.settings import DetectionConfig
+
+            config = DetectionConfig(inline=True, shouting_enabled=False, calibration_enabled=False)
+            self.detector, self.problem = load_detector(config)
+        return None if self.detector is None else missed_word_hint(self.detector, wav)
 
 
 def _label(args: argparse.Namespace) -> int:
