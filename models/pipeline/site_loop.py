@@ -26,6 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from edge.detect.cli import feed
 from edge.detect.clips import (
@@ -91,8 +92,11 @@ def play_flagged_calls(
     return flagged
 
 
-def label_flagged(box: Path, key: Path, out: Path, flagged: list[tuple[str, float]]) -> int:
-    """Open the box's clips into ``out`` and label each staff-flagged one as a person would; positives written."""
+def label_flagged(
+    box: Path, key: Path, out: Path, flagged: list[tuple[str, float]], jitter_s: float = 0.0
+) -> int:
+    """Open the box's clips into ``out`` and label each staff-flagged one as a person would, marking the word's
+    end up to ``jitter_s`` early or late (uniformly, seeded); returns the positives written."""
     result = ExportResult()
     opened = open_clips(box, load_private_key(key), box, "site_loop")
     write_training_folders(opened.opened, out, result)
@@ -100,8 +104,10 @@ def label_flagged(box: Path, key: Path, out: Path, flagged: list[tuple[str, floa
     if len(waiting) != len(flagged):
         raise SystemExit(f"{len(waiting)} staff-flagged clips exported, {len(flagged)} expected")
     written = 0
+    rng = np.random.default_rng(7)
     for wav, (group, end_s) in zip(waiting, flagged, strict=True):
-        written += len(label_clip(wav, group, [end_s], out, "site_loop")[0])
+        marked = float(np.clip(end_s + rng.uniform(-jitter_s, jitter_s), 0.1, sf.info(wav).duration))
+        written += len(label_clip(wav, group, [marked], out, "site_loop")[0])
     return written
 
 
@@ -130,6 +136,13 @@ def main() -> None:
         default=None,
         metavar="S",
         help="with --abusive: staff warn S s after each word; what the box missed is kept staff-flagged and labelled",
+    )
+    ap.add_argument(
+        "--label-jitter",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="with --staff-after: the person marks each word's end up to S s early or late",
     )
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
@@ -187,7 +200,7 @@ def main() -> None:
     key = args.out / "keys" / "central.key"
     labelled = 0
     if args.staff_after is not None and box.exists():
-        labelled = label_flagged(box, key, args.out / "export", flagged)
+        labelled = label_flagged(box, key, args.out / "export", flagged, args.label_jitter)
         clips = build.load_extra(args.out / "export", groups)
     else:
         clips = build.load_extra(box, groups, key)
