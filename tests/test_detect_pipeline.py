@@ -16,7 +16,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "models"))
 
-from pipeline import audio, text  # noqa: E402
+from pipeline import audio, build, text  # noqa: E402
 
 from edge.detect.features import N_MELS, WINDOW_FRAMES  # noqa: E402
 
@@ -343,7 +343,8 @@ def test_tiny_training_run_when_tensorflow_is_installed(tmp_path: Path) -> None:
     )
     real = np.load(tmp_path / "real.npz")
     per_leg = (real["y"] == 0).sum() // 2
-    assert (real["y"] > 0).sum() == 1 and per_leg > 0 and (real["y"] == 0).sum() == 2 * per_leg
+    assert (real["y"] > 0).sum() == len(build.REAL_POSITIVE_OFFSETS)
+    assert per_leg > 0 and (real["y"] == 0).sum() == 2 * per_leg
     pool = tmp_path / "pool"
     run(sys.executable, "-m", "pipeline.pool", "--out", str(pool), "--per-group", "1", "--negatives", "4")
     train = [
@@ -671,7 +672,9 @@ def test_site_loop_keeps_sealed_clips_of_the_site_calls_and_splits_off_the_later
     report = json.loads((flagged / "site.json").read_text(encoding="utf-8"))
     assert report["staff_flagged"] == report["staff_flagged_labelled"] == 2
     labels = np.load(flagged / "real.npz")["y"]
-    assert sorted(labels[labels > 0]) == sorted([held["pos_group"][0], held["pos_group"][2]])
+    # Each labelled positive gives a window at its end and at two earlier offsets, as synthetic ones do.
+    offsets = len(build.REAL_POSITIVE_OFFSETS)
+    assert sorted(labels[labels > 0]) == sorted([held["pos_group"][0], held["pos_group"][2]] * offsets)
     assert len(list((flagged / "export" / "unlabelled").glob("*.wav"))) == 2
     # With the box's self-calibration on, the class that fired is raised and none is lowered.
     site_loop("--calibrate", "--out", str(tmp_path / "calibrated"))

@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 
 from edge.config import Config
-from edge.detect.clips import UNLABELLED, source_clips
+from edge.detect.clips import LABELLED_AFTER_S, UNLABELLED, source_clips
 from edge.detect.detector import AbuseDetector, load_detector
 from edge.detect.settings import DetectionConfig
 from edge.record.seal import generate_keypair
@@ -158,15 +158,16 @@ def test_a_missed_word_is_labelled_centrally_and_becomes_a_positive_the_model_he
     positive = out / labelled["written"][0]
     assert positive.parent.name == "ssibal"
     stop = round(round(end_in_clip, 3) * 8000)
-    assert np.array_equal(sf.read(positive, dtype="int16")[0], clip[stop - 16000 : stop])
+    after = round(LABELLED_AFTER_S * 8000)
+    assert np.array_equal(sf.read(positive, dtype="int16")[0], clip[stop - 16000 : stop + after])
     record = json.loads((out / "clips.jsonl").read_text(encoding="utf-8").splitlines()[-1])
     assert record["keyword"] == "ssibal" and record["from"] == wav.name and record["labelled_by"]
     code, again, _ = cli(args, capsys)
     assert code == 0 and again["written"] == [] and again["already_labelled"] == 1
 
-    # The positive ends where the word ends, as training reads a positive: its last samples are the
-    # fixture's word.
-    said = round(EXPECTED[SWEAR]["keyword_end_s"] * 8000)
+    # The positive ends LABELLED_AFTER_S after the word, as training reads a positive: the fixture's word
+    # and what followed it.
+    said = round(EXPECTED[SWEAR]["keyword_end_s"] * 8000) + after
     assert np.array_equal(sf.read(positive, dtype="int16")[0][-said:], swear[:said])
 
     # Training reads the labelled positive and skips what still waits for a label.

@@ -35,6 +35,9 @@ UNLABELLED = "unlabelled"
 """Export folder of staff-flagged clips: abuse the model missed, which training skips until a person labels it."""
 LABELLED_KEEP_S = 2.0
 """Seconds before a labelled word's end that ``label_clip`` keeps (an alert clip's length)."""
+LABELLED_AFTER_S = 0.16
+"""Seconds after a labelled word's end that ``label_clip`` keeps: a positive ends 0.1–0.2 s after its
+keyword, as an alert clip ends at its detection (median 0.10 s after the word, 90 % within 0.21 s)."""
 HINT_LAG_S = 0.2
 """How long after a word's end its smoothed score peaks: median 0.19 s (10–90 %: 0.00–0.30 s) over the 127
 staff-flagged clips of re-voiced callers whose word the hint named (MODEL_CARD.md, "Staff-flagged clips")."""
@@ -477,8 +480,9 @@ def label_clip(
     wav: Path, keyword: str, ends_s: list[float], out: Path, actor: str, keep_s: float = LABELLED_KEEP_S
 ) -> tuple[list[str], int]:
     """A person's labels of a staff-flagged clip: each word of ``keyword`` ending at ``ends_s`` (seconds into
-    ``wav``) becomes ``out/<keyword>/<wav stem>-<end ms>.wav``, the ``keep_s`` before that end, as training
-    reads a positive (clip end = keyword end); ``out/clips.jsonl`` notes who labelled it.
+    ``wav``) becomes ``out/<keyword>/<wav stem>-<end ms>.wav``, the ``keep_s`` before that end and
+    ``LABELLED_AFTER_S`` after it (as training reads a positive: it ends 0.1–0.2 s after the keyword, like an
+    alert clip); ``out/clips.jsonl`` notes who labelled it.
 
     Returns the written paths (relative to ``out``) and how many were there already. ``ValueError`` for a
     keyword that is no group id or an end outside the clip; ``OSError`` and ``soundfile`` errors pass on.
@@ -496,14 +500,15 @@ def label_clip(
     (out / keyword).mkdir(parents=True, exist_ok=True)
     with open(out / "clips.jsonl", "a", encoding="utf-8") as lines:
         for end in ends_s:
-            stop = min(data.shape[0], round(end * rate))
+            stop = round(end * rate)
             name = f"{keyword}/{wav.stem}-{round(end * 1000):05d}.wav"
             target = out / name
             if target.exists():
                 existing += 1
                 continue
             tmp = target.with_name(target.name + ".tmp")
-            soundfile.write(tmp, data[max(0, stop - round(keep_s * rate)) : stop, 0], rate, format="WAV")
+            piece = data[max(0, stop - round(keep_s * rate)) : stop + round(LABELLED_AFTER_S * rate), 0]
+            soundfile.write(tmp, piece, rate, format="WAV")
             tmp.replace(target)
             record = {
                 "wav": name,
@@ -512,6 +517,7 @@ def label_clip(
                 "keyword": keyword,
                 "from": wav.name,
                 "end_s": round(end, 3),
+                "after_s": round(min(LABELLED_AFTER_S, duration - end), 3),
                 "labelled_by": actor,
             }
             lines.write(json.dumps(record, ensure_ascii=False) + "\n")

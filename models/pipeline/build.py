@@ -182,12 +182,24 @@ def load_extra(
     return out
 
 
+REAL_POSITIVE_OFFSETS = (0, 2, 4)
+"""Frames before a real positive's end that its training windows end at. A positive ends 0.1–0.2 s after
+its keyword (an alert clip at its detection, a labelled one ``LABELLED_AFTER_S`` after the marked end), so
+these windows lie inside the 0–12-frame span after the keyword that synthetic positives' windows end in,
+and, like theirs, several per clip."""
+
+
 def real_windows(clips: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, np.ndarray]:
-    """Training windows of real clips: one ending at a positive's end, every 8 hops along a negative."""
+    """Training windows of real clips: a few ending near a positive's end, every 8 hops along a negative."""
     xs, ys = [], []
     for pcm, label in clips:
         feats = features(pcm)
-        ends = np.array([len(feats) - 1]) if label else np.arange(WINDOW_FRAMES // 2, len(feats), 8)
+        last = len(feats) - 1
+        ends = (
+            np.array([max(0, last - k) for k in REAL_POSITIVE_OFFSETS])
+            if label
+            else np.arange(WINDOW_FRAMES // 2, len(feats), 8)
+        )
         xs.append(windows(feats, ends))
         ys += [label] * len(ends)
     return np.concatenate(xs).astype(np.float16), np.array(ys, dtype=np.int8)
