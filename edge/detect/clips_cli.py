@@ -63,8 +63,8 @@ def register(subparsers: Any, common: CommonParsers) -> None:
         parents=[common.report],
         help="mark where a keyword ends in an exported staff-flagged clip, making training positives of it",
         description="A person listened to an exported clip (OUT/unlabelled/*.wav) and heard a word of a keyword "
-        "group end at some seconds into it: each --end writes the 2 s before that end as OUT/<group>/<clip>-<ms>"
-        ".wav (training reads a positive's end as the keyword's end) and notes who labelled it in "
+        "group end at some seconds into it: each --end writes the 2 s before that end and 0.16 s after it as "
+        "OUT/<group>/<clip>-<ms>.wav (a positive ends just after its keyword, as an alert clip does) and notes who labelled it in "
         "OUT/clips.jsonl. A clip with none of the keywords needs nothing: training skips unlabelled/.",
     )
     label.add_argument("wav", metavar="WAV", help="an exported clip, usually OUT/unlabelled/<stem>.wav")
