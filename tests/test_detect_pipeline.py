@@ -650,6 +650,8 @@ def test_site_loop_keeps_sealed_clips_of_the_site_calls_and_splits_off_the_later
     assert sorted(set(confirmed[confirmed > 0])) == sorted({held["pos_group"][0], held["pos_group"][2]})
     kept_apart = np.load(tmp_path / "abusive" / "held.npz", allow_pickle=True)
     assert list(kept_apart["pos_group"]) == list(held["pos_group"][1::2])
+    own = np.load(tmp_path / "abusive" / "site_half.npz", allow_pickle=True)
+    assert list(own["pos_group"]) == list(held["pos_group"][0::2])
     # Staff warn 1.5 s after each word, and the model misses every one (thresholds none reaches): the box
     # keeps staff-flagged clips, which the run labels as a person would, so they become positives too.
     deaf = tmp_path / "deaf"

@@ -128,7 +128,8 @@ def main() -> None:
         type=Path,
         default=None,
         help="a held-out set (build.py test.npz): its even-numbered keyword clips are abusive callers of the "
-        "site, each a call staff acted on; OUT/held.npz keeps the odd-numbered ones for pipeline.frozen",
+        "site, each a call staff acted on; OUT/held.npz keeps the odd-numbered ones for pipeline.frozen "
+        "(OUT/site_half.npz the even ones, to check what a model learned of its own clips)",
     )
     ap.add_argument(
         "--staff-after",
@@ -188,6 +189,18 @@ def main() -> None:
         for k in ("pos_pcm", "pos_group", "pos_start", "pos_end"):
             held_out[k] = abusive[k][~site_half]
         np.savez(args.out / "held.npz", **held_out)
+        # The site's own callers again, to see whether a model learned the clips it was given at all: the
+        # even-numbered clips with the near-misses and the stream's first minute (recall is what it is for).
+        own = {
+            **held_out,
+            **{k: abusive[k][site_half] for k in ("pos_pcm", "pos_group", "pos_start", "pos_end")},
+        }
+        own["stream"] = abusive["stream"][: 60 * 8000]
+        if "stream_start_s" in abusive.files:
+            minute = abusive["stream_start_s"] < 60.0
+            own["stream_text"] = abusive["stream_text"][minute]
+            own["stream_start_s"] = abusive["stream_start_s"][minute]
+        np.savez(args.out / "site_half.npz", **own)
     kept = source_clips(box) if box.exists() else []
     if args.calibrate:
         calibrated = args.out / "calibrated"
