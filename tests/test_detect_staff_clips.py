@@ -197,6 +197,10 @@ def test_labelling_refuses_what_it_cannot_place(
         code, _, err = cli(["clips", "label", str(wav), *args], capsys)
         assert code != 0 and says in err and "Traceback" not in err
     assert not (tmp_path / "train" / "ssibal").exists()
+    code, _, err = cli(
+        ["clips", "label", str(out / "missing.wav"), "--keyword", "ssibal", "--end", "3"], capsys
+    )
+    assert code != 0 and "does not exist" in err
     elsewhere = tmp_path / "loose.wav"
     elsewhere.write_bytes(wav.read_bytes())
     code, _, err = cli(["clips", "label", str(elsewhere), "--keyword", "ssibal", "--end", "3"], capsys)

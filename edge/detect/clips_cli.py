@@ -84,7 +84,7 @@ def register(subparsers: Any, common: CommonParsers) -> None:
         "--out",
         metavar="DIR",
         default=None,
-        help="export folder to write into (default: the one WAV lies in)",
+        help="export folder to write into (default: the one whose unlabelled/ WAV lies in)",
     )
     label.set_defaults(handler=_label)
 
@@ -199,6 +199,8 @@ def _label(args: argparse.Namespace) -> int:
     from edge.record.audit import current_actor
 
     wav = Path(args.wav)
+    if not wav.is_file():
+        raise UserError(f"{wav} does not exist: give an exported clip, OUT/{UNLABELLED}/<stem>.wav")
     if args.out is not None:
         out = Path(args.out)
     elif wav.parent.name == UNLABELLED:
