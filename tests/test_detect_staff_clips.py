@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -211,8 +210,8 @@ def test_labelling_refuses_what_it_cannot_place(
     assert code != 0 and "cannot label" in err
 
 
-def scenario_with_key(tmp_path: Path, no_record: bool) -> tuple[Any, Config]:
-    scenario = load_scenario(next(p for p in shipped_scenarios() if p.stem == "05_staff_button_cut"))
+def scenario_with_key(tmp_path: Path, stem: str, no_record: bool) -> tuple[Any, Config]:
+    scenario = load_scenario(next(p for p in shipped_scenarios() if p.stem == stem))
     config = scenario_config(scenario)
     public = generate_keypair(tmp_path / "keys").public_path
     number = scenario.calls[0].number
@@ -222,21 +221,27 @@ def scenario_with_key(tmp_path: Path, no_record: bool) -> tuple[Any, Config]:
     return scenario, config.model_copy(update={"recording": recording})
 
 
-@pytest.mark.parametrize("no_record", [False, True])
-def test_the_staff_button_on_a_missed_insult_keeps_a_staff_flagged_clip(
-    tmp_path: Path, no_record: bool
+@pytest.mark.parametrize(
+    ("stem", "no_record", "actions"),
+    [
+        ("05_staff_button_cut", False, ["warning"]),
+        ("05_staff_button_cut", True, []),
+        ("06_dtmf_cut", False, ["warning", "cut"]),
+    ],
+)
+def test_staff_actions_on_missed_insults_keep_staff_flagged_clips(
+    tmp_path: Path, stem: str, no_record: bool, actions: list[str]
 ) -> None:
-    """The shipped scenario: a caller berates staff in words no keyword covers, staff press long (a
-    warning, then the cut); the box keeps one staff-flagged clip, unless the number is not recorded."""
-    scenario, config = scenario_with_key(tmp_path, no_record)
+    """The shipped scenarios: a caller berates staff in words no keyword covers. A long press (a warning,
+    then the box's cut after its prompt) keeps one clip; *1#, then *9# 19 s later, two. A number on the
+    no-record list keeps none."""
+    scenario, config = scenario_with_key(tmp_path, stem, no_record)
     result = run_scenario(scenario, config, tmp_path / "data")
     assert [c["outcome"] for c in result.calls] == ["cut"]
-    time.sleep(0.01)
     clips = source_clips(tmp_path / "data")
-    if no_record:
-        assert clips == []
-        return
-    [clip] = clips
-    assert clip.label is not None
-    assert clip.label["source"] == "staff" and clip.label["action"] == "warning"
-    assert clip.label["label"] == "confirmed" and clip.training_folder()[0] == UNLABELLED
+    assert [(c.label or {}).get("action") for c in clips] == actions
+    for clip in clips:
+        assert (
+            clip.label is not None and clip.label["source"] == "staff" and clip.label["label"] == "confirmed"
+        )
+        assert clip.training_folder()[0] == UNLABELLED and clip.stem.endswith("-staff")
