@@ -673,6 +673,9 @@ def test_site_loop_keeps_sealed_clips_of_the_site_calls_and_splits_off_the_later
     )
     report = json.loads((flagged / "site.json").read_text(encoding="utf-8"))
     assert report["staff_flagged"] == report["staff_flagged_labelled"] == 2
+    # The export's hint (the model's best score below its thresholds) names both words, near their ends.
+    assert report["hint_names_word"] == 2
+    assert all(abs(e) <= 0.3 for e in report["hint_end_error_s_p10_p50_p90"])
     labels = np.load(flagged / "real.npz")["y"]
     # Each labelled positive gives a window at its end and at two earlier offsets, as synthetic ones do.
     offsets = len(build.REAL_POSITIVE_OFFSETS)

@@ -24,6 +24,7 @@ import json
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -34,6 +35,7 @@ from edge.detect.clips import (
     ExportResult,
     SealedClipSink,
     label_clip,
+    missed_word_hint,
     open_clips,
     source_clips,
     write_training_folders,
@@ -93,22 +95,33 @@ def play_flagged_calls(
 
 
 def label_flagged(
-    box: Path, key: Path, out: Path, flagged: list[tuple[str, float]], jitter_s: float = 0.0
-) -> int:
-    """Open the box's clips into ``out`` and label each staff-flagged one as a person would, marking the word's
-    end up to ``jitter_s`` early or late (uniformly, seeded); returns the positives written."""
+    box: Path,
+    key: Path,
+    out: Path,
+    flagged: list[tuple[str, float]],
+    hinter: AbuseDetector,
+    jitter_s: float = 0.0,
+) -> dict[str, Any]:
+    """Open the box's clips into ``out`` with the export's hints (``hinter``: the box's model) and label each
+    staff-flagged one as a person would, marking the word's end up to ``jitter_s`` early or late (uniformly,
+    seeded); returns the positives written and how good the hints were against the truth."""
     result = ExportResult()
     opened = open_clips(box, load_private_key(key), box, "site_loop")
-    write_training_folders(opened.opened, out, result)
+    write_training_folders(opened.opened, out, result, lambda wav: missed_word_hint(hinter, wav))
     waiting = sorted((out / UNLABELLED).glob("*.wav"))
     if len(waiting) != len(flagged):
         raise SystemExit(f"{len(waiting)} staff-flagged clips exported, {len(flagged)} expected")
-    written = 0
+    written, named, errors = 0, 0, []
     rng = np.random.default_rng(7)
     for wav, (group, end_s) in zip(waiting, flagged, strict=True):
+        hint = result.hints.get(f"{UNLABELLED}/{wav.name}")
+        if hint is not None and hint["keyword"] == group:
+            named += 1
+            errors.append(hint["end_s"] - end_s)
         marked = float(np.clip(end_s + rng.uniform(-jitter_s, jitter_s), 0.1, sf.info(wav).duration))
         written += len(label_clip(wav, group, [marked], out, "site_loop")[0])
-    return written
+    spread = np.percentile(errors, [10, 50, 90]).round(2).tolist() if errors else None
+    return {"labelled": written, "hint_names_word": named, "hint_end_error_s_p10_p50_p90": spread}
 
 
 def main() -> None:
@@ -211,9 +224,11 @@ def main() -> None:
         (calibrated / "kws.tflite").write_bytes(args.model.read_bytes())
         (calibrated / "kws.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
     key = args.out / "keys" / "central.key"
-    labelled = 0
+    labelled: dict[str, Any] = {"labelled": 0}
     if args.staff_after is not None and box.exists():
-        labelled = label_flagged(box, key, args.out / "export", flagged, args.label_jitter)
+        quiet = config.model_copy(update={"calibration_enabled": False, "calibration_file": None})
+        hinter = AbuseDetector(quiet, KwsModel(args.model))
+        labelled = label_flagged(box, key, args.out / "export", flagged, hinter, args.label_jitter)
         clips = build.load_extra(args.out / "export", groups)
     else:
         clips = build.load_extra(box, groups, key)
@@ -238,7 +253,8 @@ def main() -> None:
         "by_keyword": dict(sorted(Counter(str((c.label or {}).get("keyword")) for c in kept).items())),
         "by_tier": dict(sorted(Counter(str((c.label or {}).get("tier")) for c in kept).items())),
         "staff_flagged": len(flagged),
-        "staff_flagged_labelled": labelled,
+        "staff_flagged_labelled": labelled.pop("labelled"),
+        **labelled,
         "clips_for_training": len(clips),
         "calibration": detector.calibrator.state(),
         "real_windows": int(y.size),
