@@ -645,13 +645,16 @@ def test_site_loop_keeps_sealed_clips_of_the_site_calls_and_splits_off_the_later
         "stream": stream,
     }
     np.savez(tmp_path / "abusive.npz", **held)  # type: ignore[arg-type]
-    site_loop("--abusive", str(tmp_path / "abusive.npz"), "--out", str(tmp_path / "abusive"))
+    more = ["--plain", str(tmp_path / "abusive.npz")]  # as if the set had been re-voiced from itself
+    site_loop("--abusive", str(tmp_path / "abusive.npz"), *more, "--out", str(tmp_path / "abusive"))
     confirmed = np.load(tmp_path / "abusive" / "real.npz")["y"]
     assert sorted(set(confirmed[confirmed > 0])) == sorted({held["pos_group"][0], held["pos_group"][2]})
     kept_apart = np.load(tmp_path / "abusive" / "held.npz", allow_pickle=True)
     assert list(kept_apart["pos_group"]) == list(held["pos_group"][1::2])
     own = np.load(tmp_path / "abusive" / "site_half.npz", allow_pickle=True)
     assert list(own["pos_group"]) == list(held["pos_group"][0::2])
+    plain = np.load(tmp_path / "abusive" / "plain_held.npz", allow_pickle=True)
+    assert list(plain["pos_group"]) == list(held["pos_group"][1::2]) and plain["stream"].size <= 60 * 8000
     # Staff warn 1.5 s after each word, and the model misses every one (thresholds none reaches): the box
     # keeps staff-flagged clips, which the run labels as a person would, so they become positives too.
     deaf = tmp_path / "deaf"

@@ -124,6 +124,20 @@ def label_flagged(
     return {"labelled": written, "hint_names_word": named, "hint_end_error_s_p10_p50_p90": spread}
 
 
+def recall_set(held: Any, chosen: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``chosen`` keyword clips of a held-out set with its near-misses and its stream's first minute: a
+    set for recall (pipeline.frozen), not for false accepts per hour."""
+    out = {k: held[k] for k in held.files}
+    for k in ("pos_pcm", "pos_group", "pos_start", "pos_end"):
+        out[k] = held[k][chosen]
+    out["stream"] = held["stream"][: 60 * 8000]
+    if "stream_start_s" in held.files:
+        minute = held["stream_start_s"] < 60.0
+        out["stream_text"] = held["stream_text"][minute]
+        out["stream_start_s"] = held["stream_start_s"][minute]
+    return out
+
+
 def main() -> None:
     """Write OUT/real.npz, OUT/later.npz and OUT/site.json (what was kept and what it became)."""
     ap = argparse.ArgumentParser(description=__doc__)
@@ -150,6 +164,13 @@ def main() -> None:
         default=None,
         metavar="S",
         help="with --abusive: staff warn S s after each word; what the box missed is kept staff-flagged and labelled",
+    )
+    ap.add_argument(
+        "--plain",
+        type=Path,
+        default=None,
+        help="with --abusive: the set it was re-voiced from, clip by clip (build.py test.npz); its odd-numbered "
+        "clips, the words no site clip was made of, go to OUT/plain_held.npz",
     )
     ap.add_argument(
         "--label-jitter",
@@ -202,18 +223,12 @@ def main() -> None:
         for k in ("pos_pcm", "pos_group", "pos_start", "pos_end"):
             held_out[k] = abusive[k][~site_half]
         np.savez(args.out / "held.npz", **held_out)
-        # The site's own callers again, to see whether a model learned the clips it was given at all: the
-        # even-numbered clips with the near-misses and the stream's first minute (recall is what it is for).
-        own = {
-            **held_out,
-            **{k: abusive[k][site_half] for k in ("pos_pcm", "pos_group", "pos_start", "pos_end")},
-        }
-        own["stream"] = abusive["stream"][: 60 * 8000]
-        if "stream_start_s" in abusive.files:
-            minute = abusive["stream_start_s"] < 60.0
-            own["stream_text"] = abusive["stream_text"][minute]
-            own["stream_start_s"] = abusive["stream_start_s"][minute]
-        np.savez(args.out / "site_half.npz", **own)
+        # The site's own callers again, to see whether a model learned the clips it was given at all.
+        np.savez(args.out / "site_half.npz", **recall_set(abusive, site_half))
+        if args.plain is not None:
+            np.savez(
+                args.out / "plain_held.npz", **recall_set(np.load(args.plain, allow_pickle=True), ~site_half)
+            )
     kept = source_clips(box) if box.exists() else []
     if args.calibrate:
         calibrated = args.out / "calibrated"
