@@ -4,6 +4,7 @@ labelled positive. Also: a call that is not recorded keeps no clip."""
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 import soundfile as sf
 
 from edge.config import Config
-from edge.detect.clips import LABELLED_AFTER_S, UNLABELLED, source_clips
+from edge.detect.clips import LABELLED_AFTER_S, UNLABELLED, missed_word_hint, source_clips
 from edge.detect.detector import AbuseDetector, load_detector
 from edge.detect.settings import DetectionConfig
 from edge.record.seal import generate_keypair
@@ -70,6 +71,13 @@ def test_a_staff_action_with_nothing_detected_keeps_the_audio_before_it(sink: Ke
         detector.close()
     [(clip, meta)] = sink.plain
     assert np.array_equal(clip, before[-8 * 8000 :]), "the 8 s before the action, sample for sample"
+    # Line noise with no speech in it, or no WAV at all, gives the person labelling it no hint.
+    hinter = detector_with(sink, inline=True)
+    buffer = io.BytesIO()
+    noise = np.random.default_rng(9).integers(-40, 40, 8 * 8000).astype(np.int16)
+    sf.write(buffer, noise, 8000, format="WAV", subtype="PCM_16")
+    assert missed_word_hint(hinter, buffer.getvalue()) is None
+    assert missed_word_hint(hinter, b"not a wav") is None
     assert meta["source"] == "staff" and meta["action"] == "warning" and meta["label"] == "confirmed"
     assert meta["keyword"] is None and meta["t"] == 11.0
     assert health["staff_flagged"] == 1 and health["confirmed"] == 1 and health["stored"] == 1
@@ -230,7 +238,7 @@ def scenario_with_key(tmp_path: Path, stem: str, no_record: bool) -> tuple[Any, 
     ],
 )
 def test_staff_actions_on_missed_insults_keep_staff_flagged_clips(
-    tmp_path: Path, stem: str, no_record: bool, actions: list[str]
+    tmp_path: Path, stem: str, no_record: bool, actions: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The shipped scenarios: a caller berates staff in words no keyword covers. A long press (a warning,
     then the box's cut after its prompt) keeps one clip; *1#, then *9# 19 s later, two. A number on the
@@ -245,3 +253,10 @@ def test_staff_actions_on_missed_insults_keep_staff_flagged_clips(
             clip.label is not None and clip.label["source"] == "staff" and clip.label["label"] == "confirmed"
         )
         assert clip.training_folder()[0] == UNLABELLED and clip.stem.endswith("-staff")
+    if stem.startswith("05") and not no_record:
+        # "당신들 일을 이따위로 해서 되겠어? 책임자 바꿔!" holds no keyword: the export suggests none (the best
+        # keyword score stays under HINT_MIN_SCORE), it only waits for a person.
+        key = tmp_path / "keys" / "central.key"
+        args = ["clips", "export", "--data-dir", str(tmp_path / "data"), "--key", str(key), "--json"]
+        code, exported, _ = cli([*args, "--out", str(tmp_path / "out")], capsys)
+        assert code == 0 and exported["written"] == {UNLABELLED: 1} and exported["hints"] == {}
