@@ -124,12 +124,18 @@ def label_flagged(
     return {"labelled": written, "hint_names_word": named, "hint_end_error_s_p10_p50_p90": spread}
 
 
-def recall_set(held: Any, chosen: np.ndarray) -> dict[str, np.ndarray]:
-    """The ``chosen`` keyword clips of a held-out set with its near-misses and its stream's first minute: a
-    set for recall (pipeline.frozen), not for false accepts per hour."""
+def part_of(held: Any, chosen: np.ndarray) -> dict[str, np.ndarray]:
+    """A held-out set with only its ``chosen`` keyword clips (near-misses and stream as they are)."""
     out = {k: held[k] for k in held.files}
     for k in ("pos_pcm", "pos_group", "pos_start", "pos_end"):
         out[k] = held[k][chosen]
+    return out
+
+
+def recall_set(held: Any, chosen: np.ndarray) -> dict[str, np.ndarray]:
+    """``part_of`` with only the stream's first minute: a set for recall (pipeline.frozen), not for false
+    accepts per hour."""
+    out = part_of(held, chosen)
     out["stream"] = held["stream"][: 60 * 8000]
     if "stream_start_s" in held.files:
         minute = held["stream_start_s"] < 60.0
@@ -219,10 +225,7 @@ def main() -> None:
                 detector, abusive["pos_pcm"][site_half], ends, names, args.staff_after
             )
             calls += len(names)
-        held_out = {k: abusive[k] for k in abusive.files}
-        for k in ("pos_pcm", "pos_group", "pos_start", "pos_end"):
-            held_out[k] = abusive[k][~site_half]
-        np.savez(args.out / "held.npz", **held_out)
+        np.savez(args.out / "held.npz", **part_of(abusive, ~site_half))
         # The site's own callers again, to see whether a model learned the clips it was given at all.
         np.savez(args.out / "site_half.npz", **recall_set(abusive, site_half))
         if args.plain is not None:
