@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from nacl.public import PrivateKey
 
@@ -45,6 +45,8 @@ HINT_MIN_SCORE = 0.1
 """Below this peak score a staff-flagged clip gets no hint, the guess being noise: 126 of the 127 right
 hints on the misses above scored at least 0.1. Ordinary speech can score more (about 0.2), so a hint is
 something to listen for, never a label."""
+EXPORT_INDEX = "clips.jsonl"
+"""The export folder's index: one JSON line per WAV written (its path, label, hint or who labelled it)."""
 MAX_MEMBER_BYTES = 1 << 20
 """A clip is about 32 kB; a bigger tar member is not one of ours and is not read."""
 
@@ -461,23 +463,28 @@ def write_training_folders(
     A clip already exported is left as it is, so exporting the same clips twice adds nothing.
     """
     out.mkdir(parents=True, exist_ok=True)
-    index = out / "clips.jsonl"
-    with open(index, "a", encoding="utf-8") as lines:
+    with open(out / EXPORT_INDEX, "a", encoding="utf-8") as index:
         for clip in opened:
-            target = out / clip.folder / f"{clip.stem}.wav"
-            if target.exists():
+            name = f"{clip.folder}/{clip.stem}.wav"
+            if (out / name).exists():
                 result.existing += 1
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".tmp")
-            tmp.write_bytes(clip.wav)
-            tmp.replace(target)
-            record = {"wav": f"{clip.folder}/{clip.stem}.wav", **clip.label}
+            record = dict(clip.label)
             guess = hint(clip.wav) if hint is not None and clip.folder == UNLABELLED else None
             if guess is not None:
-                record["hint"] = result.hints[record["wav"]] = guess
-            lines.write(json.dumps(record, ensure_ascii=False) + "\n")
+                record["hint"] = result.hints[name] = guess
+            _add_to_export(out, index, name, clip.wav, record)
             result.written[clip.folder] += 1
+
+
+def _add_to_export(out: Path, index: TextIO, name: str, wav: bytes, record: dict[str, Any]) -> None:
+    """Write ``out/name`` whole or not at all, then its line in the export's index."""
+    target = out / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(wav)
+    tmp.replace(target)
+    index.write(json.dumps({"wav": name, **record}, ensure_ascii=False) + "\n")
 
 
 def label_clip(
@@ -501,21 +508,18 @@ def label_clip(
     for end in ends_s:
         if not 0.1 <= end <= duration + 1e-6:
             raise ValueError(f"end {end} s is outside {wav.name} ({duration:.2f} s long)")
-    (out / keyword).mkdir(parents=True, exist_ok=True)
-    with open(out / "clips.jsonl", "a", encoding="utf-8") as lines:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / EXPORT_INDEX, "a", encoding="utf-8") as index:
         for end in ends_s:
             stop = round(end * rate)
             name = f"{keyword}/{wav.stem}-{round(end * 1000):05d}.wav"
-            target = out / name
-            if target.exists():
+            if (out / name).exists():
                 existing += 1
                 continue
-            tmp = target.with_name(target.name + ".tmp")
-            piece = data[max(0, stop - round(keep_s * rate)) : stop + round(LABELLED_AFTER_S * rate), 0]
-            soundfile.write(tmp, piece, rate, format="WAV")
-            tmp.replace(target)
+            piece = io.BytesIO()
+            start = max(0, stop - round(keep_s * rate))
+            soundfile.write(piece, data[start : stop + round(LABELLED_AFTER_S * rate), 0], rate, format="WAV")
             record = {
-                "wav": name,
                 "label": "confirmed",
                 "source": "staff",
                 "keyword": keyword,
@@ -524,7 +528,7 @@ def label_clip(
                 "after_s": round(min(LABELLED_AFTER_S, duration - end), 3),
                 "labelled_by": actor,
             }
-            lines.write(json.dumps(record, ensure_ascii=False) + "\n")
+            _add_to_export(out, index, name, piece.getvalue(), record)
             written.append(name)
     return written, existing
 

@@ -85,7 +85,7 @@ def _decrypt(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     resolved = recording.resolve()
     audit_dir = audit_dir_of(args, resolved.parent.parent if resolved.parent.name == RECORDINGS_DIR else None)
-    detail = {"recording": str(recording.resolve()), "sha256": file_digest(recording), "output": str(out)}
+    detail = {"recording": str(resolved), "sha256": file_digest(recording), "output": str(out)}
     try:
         AuditLog(audit_path(audit_dir)).append("decrypt", current_actor(), detail)
     except OSError as exc:
