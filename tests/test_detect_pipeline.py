@@ -375,9 +375,22 @@ def test_tiny_training_run_when_tensorflow_is_installed(tmp_path: Path) -> None:
     out = run(str(train_py), "-c", check, str(tmp_path / "train.npz"))
     assert float(out.split()[-1]) > 0.98, out
     # Training continues from the int8 file; the rebuilt model is the folded form, exported the same way.
-    run(*train, "--init", str(tmp_path / "kws.tflite"), "--out", str(tmp_path / "continued.tflite"))
+    # The continuation mines the positives it hears least as their own keyword (stage 18).
+    out = run(
+        *train,
+        "--init",
+        str(tmp_path / "kws.tflite"),
+        "--out",
+        str(tmp_path / "continued.tflite"),
+        "--hard-positives",
+        "5",
+        "--mine-every",
+        "1",
+    )
+    assert "mined 5 hard positives" in out, out
     report = json.loads((tmp_path / "train.json").read_text())
     assert report["continued_from"].endswith("kws.tflite") and report["width"] == 16
+    assert report["hard_positives"] == 5 and report["hard_positive_repeat"] == 3
     assert (tmp_path / "continued.tflite").stat().st_size > 5000
     # A soup of the first run and its continuation: one int8 model of the same shape, its record says so.
     soup = [
