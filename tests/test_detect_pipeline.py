@@ -676,10 +676,14 @@ def test_site_loop_keeps_sealed_clips_of_the_site_calls_and_splits_off_the_later
     meta = json.loads((ROOT / "models" / "kws.json").read_text(encoding="utf-8"))
     meta["thresholds"] = {tier: {k: 1.0 for k in v} for tier, v in meta["thresholds"].items()}
     (deaf / "kws.json").write_text(json.dumps(meta), encoding="utf-8")
+    # A second set's callers (--more-abusive): all of its clips are the site's too, none held out.
+    np.savez(tmp_path / "more.npz", **{k: v[1::2] if k.startswith("pos_") else v for k, v in held.items()})
     flagged = tmp_path / "flagged"
     site_loop(
         "--abusive",
         str(tmp_path / "abusive.npz"),
+        "--more-abusive",
+        str(tmp_path / "more.npz"),
         "--staff-after",
         "1.5",
         "--model",
@@ -688,15 +692,17 @@ def test_site_loop_keeps_sealed_clips_of_the_site_calls_and_splits_off_the_later
         str(flagged),
     )
     report = json.loads((flagged / "site.json").read_text(encoding="utf-8"))
-    assert report["staff_flagged"] == report["staff_flagged_labelled"] == 2
-    # The export's hint (the model's best score below its thresholds) names both words, near their ends.
-    assert report["hint_names_word"] == 2
+    assert report["staff_flagged"] == report["staff_flagged_labelled"] == 4
+    # The export's hint (the model's best score below its thresholds) names every word, near its end.
+    assert report["hint_names_word"] == 4
     assert all(abs(e) <= 0.3 for e in report["hint_end_error_s_p10_p50_p90"])
     labels = np.load(flagged / "real.npz")["y"]
     # Each labelled positive gives a window at its end and at two earlier offsets, as synthetic ones do.
     offsets = len(build.REAL_POSITIVE_OFFSETS)
-    assert sorted(labels[labels > 0]) == sorted([held["pos_group"][0], held["pos_group"][2]] * offsets)
-    assert len(list((flagged / "export" / "unlabelled").glob("*.wav"))) == 2
+    assert sorted(labels[labels > 0]) == sorted(list(held["pos_group"]) * offsets)
+    assert len(list((flagged / "export" / "unlabelled").glob("*.wav"))) == 4
+    kept_apart = np.load(flagged / "held.npz", allow_pickle=True)
+    assert list(kept_apart["pos_group"]) == list(held["pos_group"][1::2])
     # With the box's self-calibration on, the class that fired is raised and none is lowered.
     site_loop("--calibrate", "--out", str(tmp_path / "calibrated"))
     shipped = json.loads((ROOT / "models" / "kws.json").read_text(encoding="utf-8"))["thresholds"]

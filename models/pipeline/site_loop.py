@@ -15,6 +15,8 @@ on each, so what the box caught is kept as confirmed. With ``--staff-after S`` t
 after the word ends; where the box caught nothing, it keeps the caller audio before that warning as a
 staff-flagged clip, and a person labels it as central would: the export is opened into OUT/export and each
 such clip labelled (``lineguard clips label``'s ``label_clip``) with the word and where it ends.
+``--more-abusive`` adds another held-out set's keyword clips (rendered with another seed) as more callers of
+the site, to see how the gain grows with the clips a site gathers.
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ def label_flagged(
     return {"labelled": written, "hint_names_word": named, "hint_end_error_s_p10_p50_p90": spread}
 
 
-def part_of(held: Any, chosen: np.ndarray) -> dict[str, np.ndarray]:
+def part_of(held: Any, chosen: np.ndarray | slice) -> dict[str, np.ndarray]:
     """A held-out set with only its ``chosen`` keyword clips (near-misses and stream as they are)."""
     out = {k: held[k] for k in held.files}
     for k in ("pos_pcm", "pos_group", "pos_start", "pos_end"):
@@ -179,6 +181,14 @@ def main() -> None:
         "clips, the words no site clip was made of, go to OUT/plain_held.npz",
     )
     ap.add_argument(
+        "--more-abusive",
+        type=Path,
+        action="append",
+        default=[],
+        help="with --abusive: another held-out set (build.py --seed N): all its keyword clips are more abusive "
+        "callers of the site, played after the site half; nothing of it is held out",
+    )
+    ap.add_argument(
         "--label-jitter",
         type=float,
         default=0.0,
@@ -216,15 +226,17 @@ def main() -> None:
     if args.abusive is not None:
         abusive = np.load(args.abusive, allow_pickle=True)
         site_half = np.arange(len(abusive["pos_group"])) % 2 == 0
-        if args.staff_after is None:
-            calls += play_abusive_calls(detector, abusive["pos_pcm"][site_half])
-        else:
-            names = np.array([groups[int(i) - 1].id for i in abusive["pos_group"][site_half]])
-            ends = abusive["pos_end"][site_half]
-            flagged = play_flagged_calls(
-                detector, abusive["pos_pcm"][site_half], ends, names, args.staff_after
-            )
-            calls += len(names)
+        callers = [part_of(abusive, site_half)]
+        callers += [part_of(np.load(more, allow_pickle=True), slice(None)) for more in args.more_abusive]
+        for part in callers:
+            if args.staff_after is None:
+                calls += play_abusive_calls(detector, part["pos_pcm"])
+            else:
+                names = np.array([groups[int(i) - 1].id for i in part["pos_group"]])
+                flagged += play_flagged_calls(
+                    detector, part["pos_pcm"], part["pos_end"], names, args.staff_after
+                )
+                calls += len(names)
         np.savez(args.out / "held.npz", **part_of(abusive, ~site_half))
         # The site's own callers again, to see whether a model learned the clips it was given at all.
         np.savez(args.out / "site_half.npz", **recall_set(abusive, site_half))
@@ -270,6 +282,7 @@ def main() -> None:
         "clips_kept": len(kept),
         "by_keyword": dict(sorted(Counter(str((c.label or {}).get("keyword")) for c in kept).items())),
         "by_tier": dict(sorted(Counter(str((c.label or {}).get("tier")) for c in kept).items())),
+        "more_abusive": [str(p) for p in args.more_abusive],
         "staff_flagged": len(flagged),
         "staff_flagged_labelled": labelled.pop("labelled"),
         **labelled,
