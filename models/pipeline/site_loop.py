@@ -197,6 +197,8 @@ def main() -> None:
     )
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
+    if args.more_abusive and args.abusive is None:
+        ap.error("--more-abusive adds callers to an --abusive site: give --abusive too")
     t0 = time.time()
     args.out.mkdir(parents=True, exist_ok=True)
     held = np.load(args.stream, allow_pickle=True)

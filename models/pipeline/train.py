@@ -309,6 +309,8 @@ def main() -> None:
     )
     ap.add_argument("--tilt", type=float, default=0.0, help="random spectral tilt, +- this many log units")
     args = ap.parse_args()
+    if args.hard_positives < 0 or args.hard_positive_repeat < 0:
+        ap.error("--hard-positives and --hard-positive-repeat count windows: 0 or more")
     folded = bool(args.init) and (args.init.suffix == ".tflite" or is_folded(args.init))
     if args.widen and not folded:
         raise SystemExit("--widen needs a folded model to continue (an int8 .tflite or a folded .keras)")
@@ -373,8 +375,9 @@ def main() -> None:
     hard_pos = np.zeros(0, dtype=np.int64)
     for epoch in range(args.epochs):
         if hard_positives and epoch % args.mine_every == 0:
-            # Hard-positive mining: the renders the model misses are the voices and conditions it has not
-            # learnt (a site's labelled misses raised recall where its caught words did not: MODEL_CARD.md).
+            # Hard-positive mining, the synthetic analogue of a site's labelled misses (which raised recall
+            # where its caught words did not). Measured in stage 18: it lowers the dev objective, so it is
+            # off by default (MODEL_CARD.md, "Hard positives").
             tm = time.time()
             own = own_class_score(model, x16[pos], y[pos])
             ranked = np.argsort(own)
