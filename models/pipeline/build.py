@@ -149,10 +149,11 @@ def load_extra(
 
     Either a folder of labelled WAVs (any rate): ``<folder>/<group id>/*.wav`` are positives (ending
     0.1–0.2 s after the keyword, see ``REAL_POSITIVE_OFFSETS``), ``<folder>/negative/*.wav`` negatives,
-    every channel of them (an ordinary call's caller and staff legs both are ordinary speech). Or the box's sealed alert clips (a clips folder, a data dir,
-    or a ``clips.fetch`` archive), opened with the central private ``key`` and audited by
-    ``edge.detect.clips.open_clips``: alerts staff confirmed are positives of their keyword group, alerts
-    they did not act on negatives. A clip ends at its detection, within the positive windows' span.
+    every channel of them (an ordinary call's caller and staff legs both are ordinary speech). Or the box's
+    sealed alert clips (a clips folder, a data dir, or a ``clips.fetch`` archive), opened with the central
+    private ``key`` and audited by ``edge.detect.clips.open_clips``: alerts staff confirmed are positives of
+    their keyword group, alerts they did not act on negatives. A clip ends at its detection, within the
+    positive windows' span.
     Staff-flagged clips (``unlabelled/``, no keyword named yet) are skipped until a person labels their
     words with ``lineguard clips label``.
     """

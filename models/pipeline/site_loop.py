@@ -25,6 +25,7 @@ import argparse
 import json
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -80,17 +81,19 @@ def play_flagged_calls(
     staff-flagged clip kept (in the order kept), the keyword group and where its word ends in that clip."""
     flagged = []
     window = detector.config.staff_clip_s
+    kept = detector.health()["clips"]["staff_flagged"]
     for pcm, end_s, group in zip(clips, ends_s, groups, strict=True):
         detector.reset()
         pcm = np.asarray(pcm, np.int16)
         act = round((float(end_s) + staff_after_s) * 8000)
         call = np.concatenate([pcm, np.zeros(max(0, act - pcm.size), np.int16)])
-        before = detector.health()["clips"]["staff_flagged"]
         detector.feed(call[:act], 0.0)
         detector.staff_acted(act / 8000, "warning")
         detector.feed(np.concatenate([call[act:], np.zeros(4000, np.int16)]), act / 8000)
         detector.end_call(staff_acted=True, caller_speech_s=detector.speech_s)
-        if detector.health()["clips"]["staff_flagged"] > before:
+        # One health read per call (each lists the clips folder): this call's count is the next one's start.
+        before, kept = kept, detector.health()["clips"]["staff_flagged"]
+        if kept > before:
             clip_end = act // HOP * HOP / 8000  # the detector keeps whole 20 ms frames
             flagged.append((str(group), float(end_s) - max(0.0, clip_end - window)))
     return flagged
@@ -126,20 +129,26 @@ def label_flagged(
     return {"labelled": written, "hint_names_word": named, "hint_end_error_s_p10_p50_p90": spread}
 
 
-def part_of(held: Any, chosen: np.ndarray | slice) -> dict[str, np.ndarray]:
+def load_set(path: Path) -> dict[str, np.ndarray]:
+    """A held-out set's arrays, each read once (an ``np.load`` archive reads an array again at every access)."""
+    with np.load(path, allow_pickle=True) as data:
+        return {k: data[k] for k in data.files}
+
+
+def part_of(held: Mapping[str, np.ndarray], chosen: np.ndarray) -> dict[str, np.ndarray]:
     """A held-out set with only its ``chosen`` keyword clips (near-misses and stream as they are)."""
-    out = {k: held[k] for k in held.files}
+    out = dict(held)
     for k in ("pos_pcm", "pos_group", "pos_start", "pos_end"):
         out[k] = held[k][chosen]
     return out
 
 
-def recall_set(held: Any, chosen: np.ndarray) -> dict[str, np.ndarray]:
+def recall_set(held: Mapping[str, np.ndarray], chosen: np.ndarray) -> dict[str, np.ndarray]:
     """``part_of`` with only the stream's first minute: a set for recall (pipeline.frozen), not for false
     accepts per hour."""
     out = part_of(held, chosen)
     out["stream"] = held["stream"][: 60 * 8000]
-    if "stream_start_s" in held.files:
+    if "stream_start_s" in held:
         minute = held["stream_start_s"] < 60.0
         out["stream_text"] = held["stream_text"][minute]
         out["stream_start_s"] = held["stream_start_s"][minute]
@@ -226,10 +235,10 @@ def main() -> None:
     groups, _near = text.load_keywords()
     flagged: list[tuple[str, float]] = []
     if args.abusive is not None:
-        abusive = np.load(args.abusive, allow_pickle=True)
+        abusive = load_set(args.abusive)
         site_half = np.arange(len(abusive["pos_group"])) % 2 == 0
         callers = [part_of(abusive, site_half)]
-        callers += [part_of(np.load(more, allow_pickle=True), slice(None)) for more in args.more_abusive]
+        callers += [load_set(more) for more in args.more_abusive]
         for part in callers:
             if args.staff_after is None:
                 calls += play_abusive_calls(detector, part["pos_pcm"])
@@ -243,9 +252,7 @@ def main() -> None:
         # The site's own callers again, to see whether a model learned the clips it was given at all.
         np.savez(args.out / "site_half.npz", **recall_set(abusive, site_half))
         if args.plain is not None:
-            np.savez(
-                args.out / "plain_held.npz", **recall_set(np.load(args.plain, allow_pickle=True), ~site_half)
-            )
+            np.savez(args.out / "plain_held.npz", **recall_set(load_set(args.plain), ~site_half))
     kept = source_clips(box) if box.exists() else []
     if args.calibrate:
         calibrated = args.out / "calibrated"
