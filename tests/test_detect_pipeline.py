@@ -710,3 +710,70 @@ def test_site_loop_keeps_sealed_clips_of_the_site_calls_and_splits_off_the_later
     assert learned["thresholds"]["warn"]["jugyeo"] > shipped["warn"]["jugyeo"]
     for tier in ("alert", "warn"):
         assert all(learned["thresholds"][tier][k] >= v for k, v in shipped[tier].items())
+
+
+def _voiced_burst() -> np.ndarray:
+    """One second of a 140 Hz voice-like buzz (harmonics to 3 kHz, vowel-like envelope) in 2 s of quiet."""
+    t = np.arange(audio.LINE_RATE) / audio.LINE_RATE
+    buzz = sum(np.sin(2 * np.pi * 140 * k * t + k) / k for k in range(1, 22))
+    shaped = buzz * np.sin(np.pi * t) ** 0.5 * 0.3
+    x = np.zeros(2 * audio.LINE_RATE)
+    x[4000:12000] = shaped
+    return audio.to_pcm(x.astype(np.float32))
+
+
+@pytest.mark.skipif(shutil.which("sox") is None, reason="sox not installed")
+def test_mobile_codec_round_trip_keeps_length_and_timing_and_changes_the_signal() -> None:
+    from pipeline import codec
+
+    x = _voiced_burst()
+    rng = np.random.default_rng(1)
+    for name in codec.CODECS:
+        y = codec.round_trip(x, name, rng)
+        assert y.dtype == np.int16 and y.size == x.size, name
+        assert not np.array_equal(y, x), name
+        # The codec's delay is removed: the burst starts and ends where it did, to 5 ms.
+        loud = np.nonzero(np.abs(y.astype(np.int32)) > 300)[0]
+        assert abs(int(loud[0]) - 4000) <= 40 and abs(int(loud[-1]) - 11999) <= 40, (name, loud[[0, -1]])
+        # Still the same sound: a speech codec keeps the waveform's shape at these rates.
+        corr = np.corrcoef(x[4000:12000].astype(float), y[4000:12000].astype(float))[0, 1]
+        assert corr > 0.5, (name, corr)
+    # The lowest AMR mode takes less of the waveform through than the highest.
+    err = {
+        name: float(np.mean((codec.round_trip(x, name, np.random.default_rng(2)).astype(float) - x) ** 2))
+        for name in ("amr-nb-12.2", "amr-nb-4.75")
+    }
+    assert err["amr-nb-4.75"] > err["amr-nb-12.2"], err
+    assert codec.round_trip(np.zeros(0, np.int16), "gsm-fr", rng).size == 0
+    # A plain delay is found as such.
+    assert codec.codec_delay(x, np.concatenate([np.zeros(37, np.int16), x])) == 37
+
+
+@pytest.mark.skipif(shutil.which("sox") is None, reason="sox not installed")
+def test_codec_set_recodes_every_clip_and_the_stream_in_place(tmp_path: Path) -> None:
+    from pipeline import codec
+
+    x = _voiced_burst()
+    clips = np.empty(2, dtype=object)
+    clips[:] = [x, x[:9000]]
+    near = np.empty(1, dtype=object)
+    near[:] = [x[::-1].copy()]
+    src = tmp_path / "test.npz"
+    np.savez(
+        src,
+        pos_pcm=clips,
+        pos_group=np.array([3, 5]),
+        near_pcm=near,
+        stream=np.concatenate([x, x]),
+        stream_text=np.array(["a", "b"]),
+    )
+    counts = codec.codec_set(src, tmp_path / "amr" / "test.npz", "amr-nb-4.75")
+    assert counts == {"clips": 2, "near": 1, "stream_samples": 2 * x.size}
+    with np.load(tmp_path / "amr" / "test.npz", allow_pickle=True) as out:
+        assert sorted(out.files) == ["near_pcm", "pos_group", "pos_pcm", "stream", "stream_text"]
+        assert [c.size for c in out["pos_pcm"]] == [x.size, 9000]
+        assert not np.array_equal(out["pos_pcm"][1], x[:9000])
+        assert out["stream"].size == 2 * x.size and not np.array_equal(out["stream"], np.concatenate([x, x]))
+        assert list(out["pos_group"]) == [3, 5] and list(out["stream_text"]) == ["a", "b"]
+    with pytest.raises(ValueError, match="unknown codec"):
+        codec.codec_set(src, tmp_path / "x.npz", "g729")

@@ -234,14 +234,16 @@ def hum(n: int, rng: np.random.Generator, rate: int = WORK_RATE) -> Audio:
     ).astype(np.float32)
 
 
-def _mulaw(x: Audio) -> Audio:
+def mulaw(x: Audio) -> Audio:
+    """G.711 mu-law round trip (8-bit companding) of float audio in [-1, 1]."""
     mu = 255.0
     y = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
     q = np.round(y * 127.0) / 127.0
     return (np.sign(q) * ((1 + mu) ** np.abs(q) - 1) / mu).astype(np.float32)
 
 
-def _alaw(x: Audio) -> Audio:
+def alaw(x: Audio) -> Audio:
+    """G.711 A-law round trip (8-bit companding) of float audio in [-1, 1]."""
     a = 87.6
     ax = np.abs(x)
     y = np.where(
@@ -300,7 +302,7 @@ def line_chain(
     if band:
         y = signal.sosfilt(_BAND, y).astype(np.float32)
     y = resample(y, WORK_RATE, LINE_RATE)
-    y = _mulaw(y) if rng.random() < 0.5 else _alaw(y)
+    y = mulaw(y) if rng.random() < 0.5 else alaw(y)
     if rng.random() < 0.3 * strength:
         frames = y.size // 160
         drop = rng.random(frames) < rng.uniform(0.0, 0.03)
