@@ -21,6 +21,8 @@ from pipeline import audio, text
 FRAME_S = HOP / audio.LINE_RATE
 Revoice = Callable[[audio.Audio], audio.Audio]
 """A transform of espeak's audio before the line (``revoice.revoice`` with its own random stream)."""
+Recode = Callable[[np.ndarray], np.ndarray]
+"""A transform of the line's 8 kHz int16 audio (``codec.round_trip`` with its own random stream)."""
 
 
 def features(pcm: np.ndarray) -> np.ndarray:
@@ -38,11 +40,13 @@ def render_positive(
     voice: audio.Voice | None = None,
     band: bool = True,
     revoice: Revoice | None = None,
+    recode: Recode | None = None,
 ):
     """One keyword in a carrier sentence, through the line: (pcm int16 at 8 kHz, keyword end in seconds).
 
     ``voice`` None draws a shipped voice variant (train or test); the held-out sets always do. ``revoice``
-    re-voices the sentence before the line (timing kept, so the keyword's times still hold).
+    re-voices the sentence before the line, ``recode`` re-codes the line's audio (both keep the timing, so
+    the keyword's times still hold).
     """
     voice = voice or audio.random_voice(rng, test)
     kw = rng.choice(group.say)
@@ -55,8 +59,8 @@ def render_positive(
     if revoice is not None:
         full = revoice(full)
     speed = 1.0 + rng.uniform(-0.12, 0.12)
-    y = audio.line_chain(full, nrng, babble, speed=speed, band=band)
-    return audio.to_pcm(y), kw_start / speed, kw_end / speed
+    y = audio.to_pcm(audio.line_chain(full, nrng, babble, speed=speed, band=band))
+    return (recode(y) if recode else y), kw_start / speed, kw_end / speed
 
 
 def positive_windows(
@@ -66,9 +70,10 @@ def positive_windows(
     babble: audio.Audio,
     spans: list[tuple[int, int]],
     revoice: Revoice | None = None,
+    recode: Recode | None = None,
 ) -> np.ndarray:
     """One train-voice render of a keyword, cut into windows ending ``randint(a, b)`` frames after its end."""
-    pcm, _start, end = render_positive(group, rng, nrng, False, babble, revoice=revoice)
+    pcm, _start, end = render_positive(group, rng, nrng, False, babble, revoice=revoice, recode=recode)
     feats = features(pcm)
     end_frame = round(end / FRAME_S) - 1
     ends = np.array([end_frame + rng.randint(a, b) for a, b in spans])
@@ -85,6 +90,7 @@ def render_negative(
     voice: audio.Voice | None = None,
     band: bool = True,
     revoice: Revoice | None = None,
+    recode: Recode | None = None,
 ):
     """One non-abusive utterance through the line (``voice`` None: a shipped variant, as for positives)."""
     source = "ordinary" if kind == "shuffled" else kind.removesuffix("_shuffled")
@@ -116,8 +122,8 @@ def render_negative(
     if revoice is not None:
         spoken = revoice(spoken)
     speed = 1.0 + rng.uniform(-0.12, 0.12)
-    y = audio.line_chain(spoken, nrng, babble, speed=speed, band=band)
-    return audio.to_pcm(y), sentence
+    y = audio.to_pcm(audio.line_chain(spoken, nrng, babble, speed=speed, band=band))
+    return (recode(y) if recode else y), sentence
 
 
 def babble_track(rng: random.Random, seconds: float) -> audio.Audio:

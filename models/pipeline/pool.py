@@ -88,23 +88,48 @@ def revoicer(seed: int, share: float) -> Callable[[], build.Revoice | None]:
     return draw
 
 
-def _positive_shard(args: tuple[int, int, int, float]) -> tuple[np.ndarray, np.ndarray]:
-    seed, group_index, count, share = args
+RECODE_SEED = 9_000_000
+"""Offset of the mobile-codec random stream from a shard's seed (its own stream, as for re-voicing: a pool
+with ``--mobile-codec 0`` renders exactly what it rendered before the option)."""
+
+
+def recoder(seed: int, share: float) -> Callable[[], build.Recode | None]:
+    """Per render: with probability ``share`` one of ``codec.CODECS`` drawn evenly, else None (G.711 only)."""
+    crng = np.random.default_rng(seed + RECODE_SEED)
+
+    def draw() -> build.Recode | None:
+        if share <= 0 or crng.random() >= share:
+            return None
+        from pipeline import codec
+
+        name = sorted(codec.CODECS)[int(crng.integers(len(codec.CODECS)))]
+        return lambda pcm: codec.round_trip(pcm, name, crng)
+
+    return draw
+
+
+Shares = tuple[float, float]
+"""(re-voiced share, mobile-codec share) of a shard's renders."""
+
+
+def _positive_shard(args: tuple[int, int, int, Shares]) -> tuple[np.ndarray, np.ndarray]:
+    seed, group_index, count, (share, codec_share) = args
     groups, _near = text.load_keywords()
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
     babble = build.babble_track(rng, 20.0)
     revoice = revoicer(seed, share)
+    recode = recoder(seed, codec_share)
     spans = [(0, 3), (3, 7), (7, 12)]
     xs, ys = [], []
     for _ in range(count):
-        xs.append(build.positive_windows(groups[group_index], rng, nrng, babble, spans, revoice()))
+        xs.append(build.positive_windows(groups[group_index], rng, nrng, babble, spans, revoice(), recode()))
         ys += [group_index + 1] * 3
     return np.concatenate(xs).astype(np.float16), np.array(ys, dtype=np.int8)
 
 
-def _negative_shard(args: tuple[int, int, str, float]) -> tuple[np.ndarray, np.ndarray]:
-    seed, count, mix_name, share = args
+def _negative_shard(args: tuple[int, int, str, Shares]) -> tuple[np.ndarray, np.ndarray]:
+    seed, count, mix_name, (share, codec_share) = args
     _groups, near = text.load_keywords(training=True, confusions=mix_name in MIXES_WITH_CONFUSIONS)
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
@@ -113,10 +138,13 @@ def _negative_shard(args: tuple[int, int, str, float]) -> tuple[np.ndarray, np.n
     kinds = list(mix)
     weights = list(mix.values())
     revoice = revoicer(seed, share)
+    recode = recoder(seed, codec_share)
     xs = []
     for _ in range(count):
         kind = rng.choices(kinds, weights)[0]
-        pcm, _sentence = build.render_negative(kind, near, rng, nrng, False, babble, revoice=revoice())
+        pcm, _sentence = build.render_negative(
+            kind, near, rng, nrng, False, babble, revoice=revoice(), recode=recode()
+        )
         feats = build.features(pcm)
         ends = np.arange(rng.randint(10, 10 + NEGATIVE_HOP), len(feats) + 8, NEGATIVE_HOP)
         xs.append(windows(feats, np.clip(ends, 0, len(feats) - 1)))
@@ -132,20 +160,21 @@ def shard_jobs(
     shard: int,
     mix: str = "templates",
     revoiced: float = 0.0,
-) -> tuple[list[tuple[int, int, int, float]], list[tuple[int, int, str, float]]]:
-    """Render jobs for worker processes: (seed, group index, renders, re-voiced share) and (seed,
-    utterances, mix name, re-voiced share).
+    mobile_codec: float = 0.0,
+) -> tuple[list[tuple[int, int, int, Shares]], list[tuple[int, int, str, Shares]]]:
+    """Render jobs for worker processes: (seed, group index, renders, shares) and (seed, utterances, mix
+    name, shares), the shares being the re-voiced and the mobile-codec share.
 
     Each job has its own seed, so a shard renders the same whichever worker takes it; negative shards
     are four times the size of positive ones.
     """
     pos_jobs = [
-        (seed + 1000 * gi + k, gi, min(shard, per_group - k * shard), revoiced)
+        (seed + 1000 * gi + k, gi, min(shard, per_group - k * shard), (revoiced, mobile_codec))
         for gi in range(n_groups)
         for k in range((per_group + shard - 1) // shard)
     ]
     neg_jobs = [
-        (seed + 500_000 + k, min(shard * 4, negatives - k * shard * 4), mix, revoiced)
+        (seed + 500_000 + k, min(shard * 4, negatives - k * shard * 4), mix, (revoiced, mobile_codec))
         for k in range((negatives + shard * 4 - 1) // (shard * 4))
     ]
     return pos_jobs, neg_jobs
@@ -168,10 +197,19 @@ def main() -> None:
         default=0.0,
         help="share of renders (positive and negative) re-voiced by the WORLD vocoder (pipeline.revoice)",
     )
+    ap.add_argument(
+        "--mobile-codec",
+        type=float,
+        default=0.0,
+        help="share of renders (positive and negative) re-coded by a mobile speech codec (pipeline.codec)",
+    )
     args = ap.parse_args()
+    for name in ("revoiced", "mobile_codec"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            ap.error(f"--{name.replace('_', '-')} is a share of the renders: give a number from 0 to 1")
     groups, _near = text.load_keywords()
     pos_jobs, neg_jobs = shard_jobs(
-        args.seed, len(groups), args.per_group, args.negatives, 50, args.mix, args.revoiced
+        args.seed, len(groups), args.per_group, args.negatives, 50, args.mix, args.revoiced, args.mobile_codec
     )
     t0 = time.time()
     xs, ys = [], []
@@ -196,6 +234,7 @@ def main() -> None:
         "negative_utterances": args.negatives,
         "negative_mix": NEGATIVE_MIXES[args.mix],
         "revoiced_share": args.revoiced,
+        "mobile_codec_share": args.mobile_codec,
         "windows": len(y),
         "positive_windows": int((y > 0).sum()),
         "seconds": round(time.time() - t0),

@@ -54,8 +54,10 @@ def _stage1(feats: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return np.array([model.predict(w) for w in windows(feats, ends, WINDOW_FRAMES)], dtype=np.float32)
 
 
-def _positive_shard(args: tuple[int, int, int, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    seed, group_index, count, _revoiced = args  # pool.shard_jobs' jobs; the verifier keeps espeak's voices
+def _positive_shard(
+    args: tuple[int, int, int, tuple[float, float]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    seed, group_index, count, _shares = args  # pool.shard_jobs' jobs; the verifier keeps espeak's voices
     groups, _near = text.load_keywords()
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
@@ -72,8 +74,10 @@ def _positive_shard(args: tuple[int, int, int, float]) -> tuple[np.ndarray, np.n
     return np.concatenate(xs).astype(np.float16), np.array(ys, dtype=np.int8), np.concatenate(s1)
 
 
-def _negative_shard(args: tuple[int, int, str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    seed, count, _mix, _revoiced = args  # pool.shard_jobs' jobs; the verifier keeps the template mix
+def _negative_shard(
+    args: tuple[int, int, str, tuple[float, float]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    seed, count, _mix, _shares = args  # pool.shard_jobs' jobs; the verifier keeps the template mix
     _groups, near = text.load_keywords(training=True)
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
