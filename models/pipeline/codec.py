@@ -26,13 +26,13 @@ from pipeline import audio
 
 RAW = ["-t", "raw", "-r", str(audio.LINE_RATE), "-e", "signed", "-b", "16", "-c", "1"]
 """sox's spelling of the sets' audio: headerless 16-bit mono at the line's 8 kHz."""
-CODECS: dict[str, list[str]] = {
-    "amr-nb-12.2": ["-t", "amr-nb", "-C", "7"],
-    "amr-nb-7.4": ["-t", "amr-nb", "-C", "4"],
-    "amr-nb-4.75": ["-t", "amr-nb", "-C", "0"],
-    "gsm-fr": ["-t", "gsm"],
+CODECS: dict[str, tuple[str, list[str]]] = {
+    "amr-nb-12.2": ("amr-nb", ["-C", "7"]),
+    "amr-nb-7.4": ("amr-nb", ["-C", "4"]),
+    "amr-nb-4.75": ("amr-nb", ["-C", "0"]),
+    "gsm-fr": ("gsm", []),
 }
-"""Codec name -> sox's output options: AMR-NB's highest, middle and lowest modes, and GSM 06.10."""
+"""Codec name -> sox's file type and encoder options: AMR-NB's highest, middle and lowest modes, GSM 06.10."""
 MAX_DELAY = 800
 """Longest codec delay looked for, in samples (100 ms; opencore's AMR-NB is a few ms)."""
 STREAM_CHUNK = 600 * audio.LINE_RATE
@@ -67,8 +67,9 @@ def round_trip(pcm: Pcm, codec: str, rng: np.random.Generator) -> Pcm:
     transcodes it; the same length as the input."""
     if pcm.size == 0:
         return pcm.copy()
-    coded = _sox([*RAW, "-", *CODECS[codec], "-"], pcm.astype("<i2").tobytes())
-    decoded = np.frombuffer(_sox([*CODECS[codec][:2], "-", *RAW, "-"], coded), "<i2")
+    kind, options = CODECS[codec]
+    coded = _sox([*RAW, "-", "-t", kind, *options, "-"], pcm.astype("<i2").tobytes())
+    decoded = np.frombuffer(_sox(["-t", kind, "-", *RAW, "-"], coded), "<i2")
     lag = codec_delay(pcm, decoded)
     out = np.zeros(pcm.size, np.float32)
     tail = decoded[lag : lag + pcm.size].astype(np.float32) / 32768.0

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -74,18 +75,32 @@ REVOICE_SEED = 7_000_000
 they were, so a pool with ``--revoiced 0`` renders exactly what it rendered before the option)."""
 
 
+T = TypeVar("T")
+"""What ``sometimes`` hands out: a transform of a render."""
+
+
+def sometimes(seed: int, share: float, make: Callable[[np.random.Generator], T]) -> Callable[[], T | None]:
+    """Per render: ``make(rng)`` with probability ``share``, else None, on its own random stream ``seed``
+    (which ``make``'s transform goes on drawing from)."""
+    rng = np.random.default_rng(seed)
+
+    def draw() -> T | None:
+        if share <= 0 or rng.random() >= share:
+            return None
+        return make(rng)
+
+    return draw
+
+
 def revoicer(seed: int, share: float) -> Callable[[], build.Revoice | None]:
     """Per render: ``pipeline.revoice`` with probability ``share``, else None (espeak's own voice)."""
-    vrng = np.random.default_rng(seed + REVOICE_SEED)
 
-    def draw() -> build.Revoice | None:
-        if share <= 0 or vrng.random() >= share:
-            return None
+    def make(vrng: np.random.Generator) -> build.Revoice:
         from pipeline.revoice import revoice
 
         return lambda x: revoice(x, vrng)
 
-    return draw
+    return sometimes(seed + REVOICE_SEED, share, make)
 
 
 RECODE_SEED = 9_000_000
@@ -95,17 +110,14 @@ with ``--mobile-codec 0`` renders exactly what it rendered before the option).""
 
 def recoder(seed: int, share: float) -> Callable[[], build.Recode | None]:
     """Per render: with probability ``share`` one of ``codec.CODECS`` drawn evenly, else None (G.711 only)."""
-    crng = np.random.default_rng(seed + RECODE_SEED)
 
-    def draw() -> build.Recode | None:
-        if share <= 0 or crng.random() >= share:
-            return None
+    def make(crng: np.random.Generator) -> build.Recode:
         from pipeline import codec
 
         name = sorted(codec.CODECS)[int(crng.integers(len(codec.CODECS)))]
         return lambda pcm: codec.round_trip(pcm, name, crng)
 
-    return draw
+    return sometimes(seed + RECODE_SEED, share, make)
 
 
 Shares = tuple[float, float]
