@@ -126,6 +126,12 @@ def render_negative(
     return (recode(y) if recode else y), sentence
 
 
+def load_set(path: Path) -> dict[str, np.ndarray]:
+    """A held-out set's arrays, each read once (an ``np.load`` archive reads an array again at every access)."""
+    with np.load(path, allow_pickle=True) as data:
+        return {k: data[k] for k in data.files}
+
+
 def babble_track(rng: random.Random, seconds: float) -> audio.Audio:
     """Several voices talking at once, at 16 kHz: the babble noise of the augmentation chain."""
     n = int(seconds * audio.WORK_RATE)

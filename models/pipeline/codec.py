@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from pipeline import audio
+from pipeline import audio, build
 
 RAW = ["-t", "raw", "-r", str(audio.LINE_RATE), "-e", "signed", "-b", "16", "-c", "1"]
 """sox's spelling of the sets' audio: headerless 16-bit mono at the line's 8 kHz."""
@@ -83,8 +83,7 @@ def codec_set(src: Path, dst: Path, codec: str, seed: int = 0) -> dict[str, int]
     if codec not in CODECS:
         raise ValueError(f"unknown codec {codec!r}: choose one of {', '.join(CODECS)}")
     rng = np.random.default_rng(seed)
-    with np.load(src, allow_pickle=True) as archive:
-        arrays = {key: archive[key] for key in archive.files}
+    arrays = build.load_set(src)
     for key in ("pos_pcm", "near_pcm"):
         if key in arrays:
             clips = np.empty(len(arrays[key]), dtype=object)

@@ -129,12 +129,6 @@ def label_flagged(
     return {"labelled": written, "hint_names_word": named, "hint_end_error_s_p10_p50_p90": spread}
 
 
-def load_set(path: Path) -> dict[str, np.ndarray]:
-    """A held-out set's arrays, each read once (an ``np.load`` archive reads an array again at every access)."""
-    with np.load(path, allow_pickle=True) as data:
-        return {k: data[k] for k in data.files}
-
-
 def part_of(held: Mapping[str, np.ndarray], chosen: np.ndarray) -> dict[str, np.ndarray]:
     """A held-out set with only its ``chosen`` keyword clips (near-misses and stream as they are)."""
     out = dict(held)
@@ -235,10 +229,10 @@ def main() -> None:
     groups, _near = text.load_keywords()
     flagged: list[tuple[str, float]] = []
     if args.abusive is not None:
-        abusive = load_set(args.abusive)
+        abusive = build.load_set(args.abusive)
         site_half = np.arange(len(abusive["pos_group"])) % 2 == 0
         callers = [part_of(abusive, site_half)]
-        callers += [load_set(more) for more in args.more_abusive]
+        callers += [build.load_set(more) for more in args.more_abusive]
         for part in callers:
             if args.staff_after is None:
                 calls += play_abusive_calls(detector, part["pos_pcm"])
@@ -252,7 +246,7 @@ def main() -> None:
         # The site's own callers again, to see whether a model learned the clips it was given at all.
         np.savez(args.out / "site_half.npz", **recall_set(abusive, site_half))
         if args.plain is not None:
-            np.savez(args.out / "plain_held.npz", **recall_set(load_set(args.plain), ~site_half))
+            np.savez(args.out / "plain_held.npz", **recall_set(build.load_set(args.plain), ~site_half))
     kept = source_clips(box) if box.exists() else []
     if args.calibrate:
         calibrated = args.out / "calibrated"

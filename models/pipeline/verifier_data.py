@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from edge.detect.features import LINE_BAND_HZ, WINDOW_FRAMES, windows
 from edge.detect.model import KwsModel
 from pipeline import audio, build, text
-from pipeline.pool import NEGATIVE_HOP, NEGATIVE_MIXES
+from pipeline.pool import NEGATIVE_HOP, NEGATIVE_MIXES, Shares
 from pipeline.pool import shard_jobs as pool_jobs
 
 FRAMES = 100
@@ -55,7 +55,7 @@ def _stage1(feats: np.ndarray, ends: np.ndarray) -> np.ndarray:
 
 
 def _positive_shard(
-    args: tuple[int, int, int, tuple[float, float]],
+    args: tuple[int, int, int, Shares],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     seed, group_index, count, _shares = args  # pool.shard_jobs' jobs; the verifier keeps espeak's voices
     groups, _near = text.load_keywords()
@@ -75,7 +75,7 @@ def _positive_shard(
 
 
 def _negative_shard(
-    args: tuple[int, int, str, tuple[float, float]],
+    args: tuple[int, int, str, Shares],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     seed, count, _mix, _shares = args  # pool.shard_jobs' jobs; the verifier keeps the template mix
     _groups, near = text.load_keywords(training=True)
