@@ -253,6 +253,10 @@ def test_held_out_sets_pool_into_one_with_their_streams_end_to_end() -> None:
     with_salad = merged([a, b, salad])
     assert len(with_salad.pos) == 2 and len(with_salad.near) == 2
     assert episodes(with_salad.stream_t, with_salad.stream_s1[:, 1], 0.5) == 4
+    # Parts kept without their audio (pricing.py's cache) are placed by their hours just the same.
+    b.stream = np.zeros(0, dtype=np.int16)
+    scores_only = merged([b, a])
+    assert np.all(np.diff(scores_only.stream_t) > 0) and scores_only.stream_t[-1] > 29.0
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
@@ -783,3 +787,97 @@ def test_codec_set_recodes_every_clip_and_the_stream_in_place(tmp_path: Path) ->
         assert list(out["pos_group"]) == [3, 5] and list(out["stream_text"]) == ["a", "b"]
     with pytest.raises(ValueError, match="unknown codec"):
         codec.codec_set(src, tmp_path / "x.npz", "g729")
+
+
+def _scored_stream(hours: float, peaks: dict[int, list[float]], n_classes: int, seed: int):
+    """A score-only Material: a stream of ``hours`` at 1 s hops with peaks of given classes and heights."""
+    from pipeline.evaluate import Material
+
+    rng = np.random.default_rng(seed)
+    m = Material.__new__(Material)
+    m.pos, m.starts, m.near = [], [], []
+    m.stream = np.zeros(0, dtype=np.int16)
+    m.hours = hours
+    m.stream_t = np.arange(0.5, hours * 3600.0, 1.0)
+    m.stream_s1 = np.zeros((m.stream_t.size, n_classes + 1), dtype=np.float32)
+    # Ordinary speech: a low peak of every class every minute or so, log-odds with an exponential tail.
+    for c in range(1, n_classes + 1):
+        at = rng.choice(m.stream_t.size, int(hours * 60), replace=False)
+        m.stream_s1[at, c] = 1.0 / (1.0 + np.exp(-rng.exponential(0.8, at.size)))
+    for c, heights in peaks.items():
+        at = rng.choice(m.stream_t.size, len(heights), replace=False)
+        m.stream_s1[at, c] = heights
+    m.stream_v = np.full_like(m.stream_s1, np.nan)
+    return m
+
+
+def test_leave_one_out_counts_every_set_on_thresholds_priced_without_it() -> None:
+    from pipeline.evaluate import View
+    from pipeline.pricing import counts, leave_one_out, pooled_rate, price
+
+    names, categories = ["a", "b"], ["profanity", "threat"]
+    rng = np.random.default_rng(5)
+    dev = _scored_stream(16.0, {}, 2, seed=1)
+    # Keyword clips: peaks spread over the range where thresholds are placed, so a lower one recalls more.
+    t = np.arange(0.0, 2.0, 0.1)
+    for group in (1, 2):
+        for height in 1.0 / (1.0 + np.exp(-rng.uniform(1.0, 9.0, 40))):
+            s = np.zeros((t.size, 3), dtype=np.float32)
+            s[10, group] = height
+            dev.pos.append((group, 1.0, t, s, np.full_like(s, np.nan), None))
+            dev.starts.append(0.5)
+    # One set of sentence types holds a word that class a mistakes, said many times; the others do not.
+    loud = [0.99995 - 0.00003 * i for i in range(30)]
+    folds = {
+        "plain1": _scored_stream(8.0, {}, 2, seed=2),
+        "tripping": _scored_stream(8.0, {1: loud}, 2, seed=3),
+        "plain2": _scored_stream(8.0, {}, 2, seed=4),
+    }
+    got = leave_one_out([dev], folds, names, categories)
+    assert set(got) == set(folds)
+    without, row = got["tripping"]
+    # Priced without the set, class a's thresholds sit below its mistaken word: it fires there, class b not.
+    fired = row["warn"]["false_accepts_per_class"]
+    assert fired.get("a", 0) >= 25 and fired.get("b", 0) < 10
+    assert row["alert"]["false_accepts"] >= row["warn"]["false_accepts"]
+    assert row["warn"]["stream_hours"] == 8.0
+    for plain in ("plain1", "plain2"):
+        assert got[plain][1]["warn"]["false_accepts"] < row["warn"]["false_accepts"]
+        # Priced on a set that trips class a, the other folds' thresholds for a are higher.
+        assert got[plain][0]["thresholds"]["warn"]["a"] > without["thresholds"]["warn"]["a"]
+    every = price([dev], list(folds.values()), names, categories)
+    on_all = counts(View(folds["tripping"], None, 0.0), names, every["thresholds"])
+    assert on_all["warn"]["false_accepts"] < row["warn"]["false_accepts"]
+    assert every["dev_objective"] <= without["dev_objective"]  # the price of the higher thresholds
+    # A stricter budget spends less of the rate on recall.
+    strict = price([dev], list(folds.values()), names, categories, fa_scale=0.2)
+    assert strict["dev_objective"] < every["dev_objective"]
+    assert strict["thresholds"]["warn"]["b"] >= every["thresholds"]["warn"]["b"]
+    pooled = pooled_rate([r for _p, r in got.values()], "warn")
+    total = sum(r["warn"]["false_accepts"] for _p, r in got.values())
+    assert pooled["false_accepts"] == total and pooled["hours"] == 24.0
+    assert pooled["per_hour"] == round(total / 24.0, 3)
+    assert pooled["within_target"] == (total / 24.0 <= 0.5)
+
+
+def test_pricing_caches_a_sets_scores_without_its_audio(tmp_path: Path) -> None:
+    from pipeline.pricing import cached_material
+
+    from edge.detect.settings import DetectionConfig
+
+    model = ROOT / "models" / "kws.tflite"
+    config = DetectionConfig(inline=True, shouting_enabled=False, calibration_enabled=False, model_path=model)
+    rng = np.random.default_rng(2)
+    stream = (rng.normal(0, 3000, 8000 * 6)).astype(np.int16)
+    np.savez(tmp_path / "calls.npz", stream=stream)
+    first = cached_material(config, tmp_path / "calls.npz", 11, tmp_path / "cache")
+    kept = list((tmp_path / "cache").iterdir())
+    assert len(kept) == 1 and kept[0].name.endswith(".pkl")
+    assert first.stream.size == 0 and abs(first.hours - 6 / 3600) < 1e-9
+    again = cached_material(config, tmp_path / "calls.npz", 11, tmp_path / "cache")
+    assert np.array_equal(again.stream_t, first.stream_t) and np.array_equal(again.stream_s1, first.stream_s1)
+    assert first.stream_t.size >= 59 and first.stream_s1.shape[1] == 12  # a hop every 0.1 s
+    # Another file (its content changed) is scored again, not read from the cache.
+    np.savez(tmp_path / "calls.npz", stream=stream[: 8000 * 3])
+    third = cached_material(config, tmp_path / "calls.npz", 11, tmp_path / "cache")
+    assert len(list((tmp_path / "cache").iterdir())) == 2 and third.stream_t.size < first.stream_t.size

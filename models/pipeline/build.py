@@ -303,6 +303,7 @@ STREAM_SETS = {
     "everyday": (600, ("everyday", "everyday_shuffled"), "held-out everyday sentence types"),
     "unheard": (700, ("unheard", "unheard_shuffled"), "sentence types kept for a check only"),
     "later": (800, ("later", "later_shuffled"), "sentence types written after the unheard check"),
+    "heated": (900, ("heated", "heated_shuffled"), "upset but not abusive callers"),
 }
 """Stream-only held-out sets: seed offset, the render_negative kinds (sentences, shuffled), what it holds.
 
@@ -320,6 +321,8 @@ unheard.npz: ``text.UNHEARD_TEMPLATES``, 80 sentence types for a check only, a f
 unheard when thresholds are priced on the everyday stream too (evaluate.py --fresh).
 later.npz: ``text.LATER_TEMPLATES``, 80 sentence types written after the unheard stream was scored: the
 clean false-accept check once stage 16 trains on the unheard types and their confusions (evaluate.py --fresh).
+heated.npz: ``text.HEATED_TEMPLATES``, 80 sentence types of upset callers who are not abusive (죽겠다, 미치겠다,
+열받다 ...), written before anything was scored on them: a check only (pricing.py).
 """
 
 

@@ -98,8 +98,9 @@ def fuse(s1: np.ndarray, v: np.ndarray, weight: float | None, candidate: float) 
 def onsets(t: np.ndarray, s: np.ndarray, thr: float) -> list[float]:
     """Times of the rising crossings of thr, with the detector's refractory time."""
     out, last = [], -1e9
-    for ti, si in zip(t, s, strict=True):
-        if si >= thr and ti - last >= REFRACTORY_S:
+    # Only the hops at or above thr can fire: hours of stream are scanned once by numpy, not by Python.
+    for ti in t[np.asarray(s) >= thr]:
+        if ti - last >= REFRACTORY_S:
             out.append(float(ti))
             last = ti
     return out
@@ -112,16 +113,12 @@ def episodes(t: np.ndarray, s: np.ndarray, thr: float) -> int:
 
 def peaks(t: np.ndarray, s: np.ndarray) -> list[float]:
     """Peak score of each episode above 0.05 (for threshold placement)."""
-    out, cur = [], 0.0
-    for si in s:
-        if si >= 0.05:
-            cur = max(cur, float(si))
-        elif cur:
-            out.append(cur)
-            cur = 0.0
-    if cur:
-        out.append(cur)
-    return out
+    above = np.asarray(s) >= 0.05
+    if not above.any():
+        return []
+    edges = np.diff(above.astype(np.int8), prepend=0, append=0)
+    starts = np.flatnonzero(edges == 1)
+    return [float(v) for v in np.maximum.reduceat(np.asarray(s, dtype=np.float64), starts)]
 
 
 class View:
@@ -172,7 +169,8 @@ def merged(parts: list[Material]) -> Material:
     m.pos = [p for part in parts for p in part.pos]
     m.starts = [s for part in parts for s in part.starts]
     m.near = [n for part in parts for n in part.near]
-    offsets = np.cumsum([0.0] + [part.stream.size / 8000 for part in parts[:-1]])
+    # By hours, not by PCM: a cached Material (pricing.py) keeps its score traces and no audio.
+    offsets = np.cumsum([0.0] + [part.hours * 3600.0 for part in parts[:-1]])
     m.stream = np.concatenate([part.stream for part in parts])
     m.hours = sum(part.hours for part in parts)
     m.stream_t = np.concatenate([part.stream_t + off for part, off in zip(parts, offsets, strict=True)])
@@ -223,14 +221,15 @@ class Tail:
         return float(1.0 / (1.0 + np.exp(-z)))
 
 
-def select(dev: View, names: list[str], tier: str) -> dict[str, float]:
+def select(dev: View, names: list[str], tier: str, fa_scale: float = 1.0) -> dict[str, float]:
     """Per-class thresholds that spend the tier's expected false-accept rate where it buys the most recall.
 
     Each class's rate comes from its fitted tail (`Tail`), not from dev counts. Every class starts nearly
     silent (the lowest rate of RATE_GRID), is raised until the near-miss budget holds, and then the budget
     goes, step by step, to the class and rate step with the most dev recall per unit of rate.
+    ``fa_scale`` multiplies the tier's false-accept budget (pricing.py tries stricter ones).
     """
-    b = BUDGETS[tier]
+    b = BUDGETS[tier] | {"fa_per_h": BUDGETS[tier]["fa_per_h"] * fa_scale}
     n = len(names)
     near_budget = int(b["near"] * len(dev.near))
     tails = [Tail(peaks(dev.stream_t, dev.stream_s[:, i + 1]), dev.hours) for i in range(n)]
@@ -347,10 +346,12 @@ def more_fresh_reports(
     }
 
 
-def choose(dev: View, names: list[str], categories: list[str]) -> tuple[dict, dict, dict]:
+def choose(
+    dev: View, names: list[str], categories: list[str], fa_scale: float = 1.0
+) -> tuple[dict, dict, dict]:
     """Both tiers' thresholds on dev, their dev report, and the objective (mean dev recall of both tiers)."""
-    alert = select(dev, names, "alert")
-    warn = select(dev, names, "warn")
+    alert = select(dev, names, "alert", fa_scale)
+    warn = select(dev, names, "warn", fa_scale)
     warn = {n: max(warn[n], alert[n]) for n in names}
     rep = {"alert": report(dev, names, categories, alert), "warn": report(dev, names, categories, warn)}
     objective = float(np.mean([v for tier in rep.values() for v in tier["recall_per_category"].values()]))

@@ -524,7 +524,7 @@ EVERYDAY_TEMPLATES = [
     "요즘 물가가 너무 올라서 힘들어요",
     "가스비가 두 배로 나왔어요",
     # Upset but not abusive
-    "아니 도대체 몇 번을 말해야 알아들으세요",
+    "도대체 몇 번을 설명해야 되는지 모르겠네요",
     "이게 벌써 세 번째 전화예요",
     "그쪽에서 잘못 안내해서 헛걸음했잖아요",
     "제가 지금 화가 나서 그래요 이해해 주세요",
@@ -788,6 +788,95 @@ LATER_TEMPLATES = [
 ]
 """Sentence types of the later stream only (80): written after the unheard stream was scored; a check only."""
 
+# Sentence types for a check only, written in one go on 2026-12-06, before anything was scored on them: the
+# "heated" stream. Citizens who are upset, tired or worried but not abusive: the calls where a false warning
+# would hurt most, with the everyday words that say so (죽겠다, 미치겠다, 열받다, 짜증, 기가 막히다 ...). No
+# training, no pool and no threshold choice says them until pricing.py's leave-one-out folds, where each set
+# is priced without it (MODEL_CARD.md, "Pricing on every set").
+HEATED_TEMPLATES = [
+    "같은 얘기를 벌써 몇 번째 드리는 건지 셀 수도 없어요",
+    "지금 장난하시는 거예요 제가 세 번째 전화하는 거예요",
+    "말이 되는 소리를 하세요",
+    "사람을 이렇게 무시해도 되는 거예요",
+    "기가 막혀서 말이 안 나오네요",
+    "어이가 없어서 웃음밖에 안 나와요",
+    "진짜 열받아서 못 참겠네",
+    "짜증 나 죽겠어요 왜 이렇게 오래 걸려요",
+    "속 터져 죽겠네 정말",
+    "답답해서 미치겠어요 누가 책임질 거예요",
+    "환장하겠네 서류를 또 떼 오라고요",
+    "이게 나라냐고요 세금은 꼬박꼬박 내는데",
+    "공무원들은 다 이런 식이에요",
+    "일 처리가 완전 엉망이네요",
+    "책임자 나오라고 하세요 지금 당장",
+    "내가 가만히 있을 줄 알아요 신문사에 제보할 거예요",
+    "국민 신문고에 올릴 테니까 그렇게 아세요",
+    "녹음하고 있으니까 똑바로 말씀하세요",
+    "저번에 통화한 분이랑 말이 완전히 다르잖아요",
+    "아까는 된다면서요 왜 말을 바꿔요",
+    "제가 지금 소리 지르는 게 아니라 답답해서 그래요",
+    "목소리 커진 건 죄송한데 너무 억울해서요",
+    "억울해서 잠이 안 와요 정말",
+    "이러다 사람 잡겠어요",
+    "애가 아파서 죽는 줄 알았어요",
+    "허리가 끊어질 것 같아요 병원 가야 돼요",
+    "숨넘어가겠네 천천히 좀 말해 봐요",
+    "아이고 죽겠다 계단을 몇 개나 올라왔는지",
+    "배고파서 쓰러지겠어요",
+    "추워 죽겠는데 보일러가 또 고장 났어요",
+    "아랫집에서 물이 새서 미치고 팔짝 뛰겠어요",
+    "옆집 개가 밤새 짖어서 돌아 버리겠어요",
+    "공사 소리 때문에 머리가 깨질 것 같아요",
+    "주차 딱지를 왜 우리 집 앞에만 붙여요",
+    "쓰레기를 왜 우리 집 앞에다 버리냐고요",
+    "불법 주차 신고를 열 번도 넘게 했어요",
+    "계속 이러면 저도 가만 안 있어요 정식으로 민원 넣을 거예요",
+    "법대로 하자고요 법대로",
+    "변호사 통해서 연락드릴게요",
+    "소송이라도 해야 되나 싶어요",
+    "울고 싶어요 진짜 너무 힘들어서",
+    "제가 지금 눈물이 나서 말을 못 하겠어요",
+    "엄마가 치매라서 제가 정신이 하나도 없어요",
+    "혼자 애 셋 키우는데 지원이 이것밖에 안 돼요",
+    "월세가 밀려서 쫓겨나게 생겼어요",
+    "다음 달에 길바닥에 나앉게 생겼다고요",
+    "병원비 때문에 빚이 산더미예요",
+    "일자리를 잃어서 막막해요",
+    "{s} 신청했는데 왜 탈락이에요 이유라도 알려 줘요",
+    "{t} 까지 된다고 해서 왔는데 문이 닫혀 있잖아요",
+    "{name} 주무관 바꿔 주세요 그분이 담당이라면서요",
+    "{d} 사는데 {p} 앞 도로가 몇 달째 파헤쳐져 있어요",
+    "번호가 {n} 이라니까요 아까부터 말했잖아요",
+    "아 됐어요 됐어 말이 안 통하네",
+    "그만 좀 돌리세요 벌써 다섯 번째예요",
+    "전화 좀 제발 받으세요 하루 종일 걸었어요",
+    "대기만 삼십 분째예요",
+    "칼같이 여섯 시에 끊으시네요",
+    "점심시간이라 안 된다는 게 말이 돼요",
+    "세상에 이런 법이 어디 있어요",
+    "아주 그냥 뒤집어엎고 싶네요",
+    "제 말 끊지 마시고 끝까지 들어 보세요",
+    "지금 저를 가르치려고 하시는 거예요",
+    "반말하지 마세요 기분 나쁘니까",
+    "웃으면서 말할 일이 아니잖아요",
+    "미안하다는 말 한마디면 되는 걸 왜 그래요",
+    "사과는 받을게요 근데 다음엔 이러지 마세요",
+    "아 참 나 살다 살다 이런 경우는 처음 보네",
+    "아 진짜 미치겠네 비밀번호가 또 틀렸대요",
+    "아 깜짝이야 전화가 끊긴 줄 알았어요",
+    "에이 설마 그렇게까지 하겠어요",
+    "뭐 이런 경우가 다 있어요",
+    "이씨 성 가진 분 찾는다고 하셨죠",
+    "시방 뭐라고 하셨소 잘 안 들리는디",
+    "그짝 동네는 버스가 안 다니지라",
+    "우짜면 좋노 서류를 잃어버렸는데",
+    "고마 됐다 내가 직접 갈게",
+    "와 진짜 대박이다 벌써 처리됐어요",
+    "헐 그럼 처음부터 다시 해야 돼요",
+    "아 몰라 몰라 그냥 알아서 해 주세요",
+]
+"""Sentence types of the heated stream only (80): upset citizens who are not abusive; a check only."""
+
 
 SYLLABLE_INITIALS = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ"
 _COMMON_SYLLABLES = (
@@ -1006,6 +1095,11 @@ def later_sentence(rng: random.Random) -> str:
     return fill(rng.choice(LATER_TEMPLATES), rng)
 
 
+def heated_sentence(rng: random.Random) -> str:
+    """One sentence of the heated stream (HEATED_TEMPLATES)."""
+    return fill(rng.choice(HEATED_TEMPLATES), rng)
+
+
 def babble(rng: random.Random) -> str:
     """Random Korean syllables in word-sized chunks: sounds like speech, means nothing."""
     words = []
@@ -1020,6 +1114,7 @@ SENTENCE_SOURCES: dict[str, Callable[[random.Random, bool], str]] = {
     "everyday": everyday_sentence,
     "unheard": lambda rng, _test: unheard_sentence(rng),
     "later": lambda rng, _test: later_sentence(rng),
+    "heated": lambda rng, _test: heated_sentence(rng),
 }
 """Whole-sentence sources by name, each (rng, test) -> sentence: build.render_negative's sentence kinds,
 and with ``_shuffled`` appended their shuffled words (``shuffled`` alone: of the ordinary ones)."""

@@ -1,0 +1,218 @@
+"""Leave one set of sentence types out: thresholds priced without a set, counted on it, for every set.
+
+Thresholds are priced (``evaluate.select``, the tail rule) on dev's streams and the stream-only sets pooled
+with them; only sets that no pricing heard can say how often the thresholds fire on sentence types nobody
+wrote down. The more sets are priced on, the fewer are left to say it. This script measures both ways for
+one model:
+
+- for each fold set S of ``--folds``, thresholds priced on dev and every other fold set, counted on S. The
+  false accepts summed over the folds, per hour, estimate how thresholds priced on all the fold sets fire on
+  a new set of sentence types (leave-one-out: each fold prices on one set fewer than that, so the estimate
+  leans pessimistic);
+- thresholds priced on dev and every fold set (what would ship), counted on the ``--checks`` sets, which no
+  pricing hears, and on every test set, with recall;
+- the model's own thresholds (its JSON) on every set, for comparison.
+
+Scores are cached per model and set (``--cache``), so a second run with other folds or budgets only prices.
+Runs in the main venv: ``python -m pipeline.pricing`` from models/ (Makefile target ``pricing``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from edge.detect.settings import DetectionConfig
+from pipeline.evaluate import ROOT, Material, View, choose, merged, report, score_material, stream_report
+
+TIERS = ("alert", "warn")
+TARGET_FA_PER_H = {"alert": 2.0, "warn": 0.5}
+"""The issue's false-accept targets per hour of ordinary speech (the budgets priced for are stricter)."""
+
+
+def cached_material(config: DetectionConfig, path: Path, n_classes: int, cache: Path) -> Material:
+    """``score_material`` of one set, from the cache when this model scored this file before.
+
+    The audio is dropped from the cached copy (only score traces are priced and counted on): a cached
+    Material's ``stream`` is empty and its clips carry no PCM.
+    """
+    assert config.model_path is not None
+    digest = hashlib.sha256(config.model_path.read_bytes()).hexdigest()[:16]
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    file = cache / f"{digest}-{path.stem}-{key}.pkl"
+    if file.exists():
+        with file.open("rb") as f:
+            material: Material = pickle.load(f)
+        return material
+    material = score_material(config, path, n_classes)
+    material.stream = np.zeros(0, dtype=np.int16)
+    material.pos = [(g, end, t, s1, v, None) for g, end, t, s1, v, _pcm in material.pos]
+    material.near = [(s1, v, None) for s1, v, _pcm in material.near]
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_suffix(".tmp")
+    with tmp.open("wb") as f:
+        pickle.dump(material, f, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(file)
+    return material
+
+
+def price(
+    devs: list[Material],
+    extra: list[Material],
+    names: list[str],
+    categories: list[str],
+    fa_scale: float = 1.0,
+) -> dict:
+    """Both tiers' thresholds priced on the dev sets and ``extra`` stream-only sets, with the dev objective.
+
+    ``fa_scale`` multiplies both tiers' false-accept budgets (``evaluate.BUDGETS``).
+    """
+    thresholds, _rep, score = choose(View(merged(devs + extra), None, 0.0), names, categories, fa_scale)
+    return {"thresholds": thresholds, "dev_objective": score["objective"]}
+
+
+def leave_one_out(
+    devs: list[Material],
+    folds: dict[str, Material],
+    names: list[str],
+    categories: list[str],
+    fa_scale: float = 1.0,
+) -> dict[str, tuple[dict, dict]]:
+    """For each fold set: the pricing without it (``price``) and its false accepts counted on it."""
+    out = {}
+    for left, m in folds.items():
+        p = price(devs, [f for s, f in folds.items() if s != left], names, categories, fa_scale)
+        out[left] = (p, counts(View(m, None, 0.0), names, p["thresholds"]))
+    return out
+
+
+def counts(view: View, names: list[str], thresholds: dict) -> dict:
+    """Both tiers' false accepts on one set's stream: count, hours, per class."""
+    out = {}
+    for tier in TIERS:
+        r = stream_report(view, names, thresholds[tier])
+        out[tier] = {k: r[k] for k in ("false_accepts", "stream_hours", "false_accepts_per_class")}
+    return out
+
+
+def pooled_rate(rows: list[dict], tier: str) -> dict:
+    """False accepts summed over several sets' counts, per hour, against the tier's target."""
+    fa = sum(r[tier]["false_accepts"] for r in rows)
+    hours = sum(r[tier]["stream_hours"] for r in rows)
+    rate = fa / hours if hours else 0.0
+    return {
+        "false_accepts": fa,
+        "hours": round(hours, 2),
+        "per_hour": round(rate, 3),
+        "within_target": rate <= TARGET_FA_PER_H[tier],
+    }
+
+
+def recall(view: View, names: list[str], categories: list[str], thresholds: dict) -> dict:
+    """Both tiers' recall per category, near-miss rate and false accepts on one test set."""
+    out = {}
+    for tier in TIERS:
+        r = report(view, names, categories, thresholds[tier])
+        keep = ("recall_per_category", "near_miss_fa_rate", "false_accepts", "stream_hours")
+        out[tier] = {k: r[k] for k in keep}
+    return out
+
+
+def main() -> None:
+    """Print (and write with --out) one JSON object: every fold, the all-set pricing and the model's own."""
+    work = ROOT / "models" / "work"
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, default=ROOT / "models" / "kws.tflite", help="model (.json beside)")
+    ap.add_argument(
+        "--held",
+        type=Path,
+        nargs="+",
+        default=[work, work / "wide"],
+        help="folders of dev.npz/test.npz: every dev is always priced on, every test is reported",
+    )
+    ap.add_argument(
+        "--folds",
+        type=Path,
+        nargs="+",
+        default=[work / f"{s}.npz" for s in ("salad", "everyday", "fresh", "unheard", "later")],
+        help="stream-only sets priced on, each left out once",
+    )
+    ap.add_argument(
+        "--checks",
+        type=Path,
+        nargs="*",
+        default=[work / "neighbours.npz", work / "heated.npz"],
+        help="stream-only sets never priced on: counted for every pricing",
+    )
+    ap.add_argument(
+        "--fa-scales",
+        type=float,
+        nargs="+",
+        default=[1.0],
+        help="multipliers of both tiers' false-accept budgets (evaluate.BUDGETS) to price with, each in full",
+    )
+    ap.add_argument("--cache", type=Path, default=work / "scores", help="folder of cached score traces")
+    ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    args = ap.parse_args()
+    for path in [*(h / f"{s}.npz" for h in args.held for s in ("dev", "test")), *args.folds, *args.checks]:
+        if not path.exists():
+            raise SystemExit(f"{path} is missing: render it first (pipeline.build, see the Makefile)")
+    meta = json.loads(args.model.with_suffix(".json").read_text(encoding="utf-8"))
+    names = [c["id"] for c in meta["classes"]]
+    categories = [c["category"] for c in meta["classes"]]
+    config = DetectionConfig(
+        inline=True, shouting_enabled=False, calibration_enabled=False, model_path=args.model
+    )
+    paths = [h / "dev.npz" for h in args.held] + [h / "test.npz" for h in args.held]
+    paths += [*args.folds, *args.checks]
+    # Two processes, each its own detector: the streams are hours long.
+    with multiprocessing.Pool(2) as pool:
+        scored = pool.starmap(cached_material, [(config, p, len(names), args.cache) for p in paths])
+    by_path = dict(zip(paths, scored, strict=True))
+    devs = [by_path[h / "dev.npz"] for h in args.held]
+    tests = {str(h): View(by_path[h / "test.npz"], None, 0.0) for h in args.held}
+    folds = {p.stem: by_path[p] for p in args.folds}
+    checks = {p.stem: by_path[p] for p in args.checks}
+    out: dict[str, object] = {"model": meta.get("version"), "targets_fa_per_h": TARGET_FA_PER_H}
+
+    def sets_and_tests(thresholds: dict) -> dict:
+        return {
+            "tests": {h: recall(v, names, categories, thresholds) for h, v in tests.items()},
+            "sets": {s: counts(View(m, None, 0.0), names, thresholds) for s, m in (folds | checks).items()},
+        }
+
+    by_scale = {}
+    for scale in args.fa_scales:
+        fold_out = {}
+        for left, (p, row) in leave_one_out(devs, folds, names, categories, scale).items():
+            fold_out[left] = {
+                "left_out": row,
+                "dev_objective": p["dev_objective"],
+                "tests": {h: recall(v, names, categories, p["thresholds"]) for h, v in tests.items()},
+            }
+            print(f"scale {scale} without {left}: {json.dumps(row, ensure_ascii=False)}", flush=True)
+        loo = {tier: pooled_rate([f["left_out"] for f in fold_out.values()], tier) for tier in TIERS}
+        print(f"scale {scale} leave-one-out: {json.dumps(loo)}", flush=True)
+        every = price(devs, list(folds.values()), names, categories, scale)
+        by_scale[str(scale)] = {
+            "folds": fold_out,
+            "leave_one_out": loo,
+            "priced_on_all": every | sets_and_tests(every["thresholds"]),
+        }
+    out["by_fa_scale"] = by_scale
+    out["model_json"] = {"thresholds": meta["thresholds"]} | sets_and_tests(meta["thresholds"])
+    text = json.dumps(out, indent=1, ensure_ascii=False)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
