@@ -103,6 +103,29 @@ def test_everyday_and_unheard_sentences_stay_apart_from_training_and_each_other(
     assert saying == {"unheard"} and abs(sum(pool.NEGATIVE_MIXES["unheard"].values()) - 1) < 1e-9
 
 
+def test_heated_sentences_are_said_by_no_pool_and_no_other_set_and_upset_ones_only_by_the_upset_mix() -> None:
+    from pipeline import build, pool
+
+    rng = random.Random(23)
+    heated = {text.heated_sentence(rng) for _ in range(3000)}
+    upset = {text.upset_sentence(rng) for _ in range(3000)}
+    others = {text.everyday_sentence(rng, t) for t in (False, True) for _ in range(5000)}
+    others |= {text.ordinary_sentence(rng, t) for t in (False, True) for _ in range(3000)}
+    for say in (text.fresh_sentence, text.unheard_sentence, text.later_sentence):
+        others |= {say(rng) for _ in range(3000)}
+    assert len(text.HEATED_TEMPLATES) == len(set(text.HEATED_TEMPLATES)) == 80
+    assert len(text.UPSET_TRAIN_TEMPLATES) == len(set(text.UPSET_TRAIN_TEMPLATES)) == 120
+    assert heated and upset and not heated & (others | upset) and not upset & others
+    written = set(text.TEMPLATES + text.MORE_TEMPLATES + text.EVERYDAY_TEMPLATES + text.UNHEARD_TEMPLATES)
+    written |= set(text.LATER_TEMPLATES + text.CARRIERS)
+    assert not set(text.HEATED_TEMPLATES) & (written | set(text.UPSET_TRAIN_TEMPLATES))
+    assert build.STREAM_SETS["heated"][1] == ("heated", "heated_shuffled")
+    assert not {k for mix in pool.NEGATIVE_MIXES.values() for k in mix if k.startswith("heated")}
+    saying = {name for name, mix in pool.NEGATIVE_MIXES.items() for k in mix if k.startswith("upset")}
+    assert saying == {"upset"} and abs(sum(pool.NEGATIVE_MIXES["upset"].values()) - 1) < 1e-9
+    assert not {k for s in build.STREAM_SETS.values() for k in s[1] if k.startswith("upset")}
+
+
 def test_later_sentences_are_said_by_no_pool_and_no_other_set() -> None:
     from pipeline import build, pool
 

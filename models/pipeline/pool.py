@@ -48,6 +48,16 @@ NEGATIVE_MIXES = {
         "babble": 0.15,
         "near": 0.3,
     },
+    "upset": {
+        "ordinary": 0.15,
+        "everyday": 0.15,
+        "upset": 0.15,
+        "shuffled": 0.05,
+        "everyday_shuffled": 0.05,
+        "upset_shuffled": 0.05,
+        "babble": 0.15,
+        "near": 0.25,
+    },
 }
 """The share of each render_negative kind in a pool, by ``--mix``.
 
@@ -58,7 +68,9 @@ close to a keyword (text.phonetic_neighbour), said in the near-miss frames. ever
 and shuffled words from the training three quarters of text.EVERYDAY_TEMPLATES (stage 15). unheard: 15 %
 sentences and 5 % shuffled words of text.UNHEARD_TEMPLATES beside the everyday mix's kinds, and 30 %
 near-misses, among them keywords.toml's ``confusions`` (MIXES_WITH_CONFUSIONS; stage 16, measured and not
-shipped: louder on text.LATER_TEMPLATES, the check left).
+shipped: louder on text.LATER_TEMPLATES, the check left). upset: 15 % sentences and 5 % shuffled words of
+text.UPSET_TRAIN_TEMPLATES, upset callers who are not abusive, beside the everyday mix's kinds (stage 20; the
+heated stream, text.HEATED_TEMPLATES, is its check).
 """
 
 
