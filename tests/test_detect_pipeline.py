@@ -248,7 +248,7 @@ def test_wideband_renders_are_the_same_draws_without_the_band_pass() -> None:
 
 
 def test_held_out_sets_pool_into_one_with_their_streams_end_to_end() -> None:
-    from pipeline.evaluate import Material, episodes, merged
+    from pipeline.evaluate import Material, episodes, merged, spans
 
     def part(seconds: int, fire_at: list[float]) -> Material:
         m = Material.__new__(Material)
@@ -268,6 +268,7 @@ def test_held_out_sets_pool_into_one_with_their_streams_end_to_end() -> None:
     assert len(both.pos) == 2 and both.starts == [0.1, 0.1] and len(both.near) == 2
     assert both.hours == a.hours + b.hours and both.stream.size == (10 + 20) * 8000
     assert np.all(np.diff(both.stream_t) > 0)  # b's times follow a's
+    assert both.spans == [(0.0, 10.0), (10.0, 30.0)] and spans(a) == [(0.0, 10.0)]
     # b's first crossing comes 0.2 s after a's last: one refractory episode, as on one continuous stream.
     assert episodes(both.stream_t, both.stream_s1[:, 1], 0.5) == 3
     # A stream-only set (evaluate.py --dev-extra) adds ordinary speech to dev and no clips.
@@ -876,6 +877,17 @@ def test_leave_one_out_counts_every_set_on_thresholds_priced_without_it() -> Non
     strict = price([dev], list(folds.values()), names, categories, fa_scale=0.2)
     assert strict["dev_objective"] < every["dev_objective"]
     assert strict["thresholds"]["warn"]["b"] >= every["thresholds"]["warn"]["b"]
+    # A word said a few times in one set: pooled over all the hours it is diluted and fires there; priced per
+    # set, its set's own tail puts class a above it.
+    few = {**folds, "tripping": _scored_stream(8.0, {1: [0.999 - 0.00003 * i for i in range(8)]}, 2, seed=3)}
+    pooled_few = price([dev], list(few.values()), names, categories)
+    per_set = price([dev], list(few.values()), names, categories, per_set=True)
+    assert per_set["thresholds"]["warn"]["a"] > pooled_few["thresholds"]["warn"]["a"]
+    fired_pooled, fired_per_set = (
+        counts(View(few["tripping"], None, 0.0), names, p["thresholds"])["warn"]["false_accepts_per_class"]
+        for p in (pooled_few, per_set)
+    )
+    assert fired_pooled.get("a", 0) >= 6 and fired_per_set.get("a", 0) == 0
     pooled = pooled_rate([r for _p, r in got.values()], "warn")
     total = sum(r["warn"]["false_accepts"] for _p, r in got.values())
     assert pooled["false_accepts"] == total and pooled["hours"] == 24.0

@@ -132,6 +132,7 @@ class View:
             s = fuse(s1, v, weight, candidate)
             self.near.append((s.max(axis=0) if len(s) else np.zeros(s1.shape[1]), pcm))
         self.starts, self.stream, self.hours = m.starts, m.stream, m.hours
+        self.spans = spans(m)
         self.stream_t = m.stream_t
         self.stream_s = fuse(m.stream_s1, m.stream_v, weight, candidate)
 
@@ -161,6 +162,11 @@ class Material:
         self.stream_t, self.stream_s1, self.stream_v = traces(detector, stream)
 
 
+def spans(m: Material) -> list[tuple[float, float]]:
+    """Where each set pooled into ``m``'s stream lies in it, in seconds (one span: a single set)."""
+    return getattr(m, "spans", None) or [(0.0, m.hours * 3600.0)]
+
+
 def merged(parts: list[Material]) -> Material:
     """Several held-out sets as one (e.g. dev of two line conditions): clips pooled, streams end to end."""
     if len(parts) == 1:
@@ -173,6 +179,7 @@ def merged(parts: list[Material]) -> Material:
     offsets = np.cumsum([0.0] + [part.hours * 3600.0 for part in parts[:-1]])
     m.stream = np.concatenate([part.stream for part in parts])
     m.hours = sum(part.hours for part in parts)
+    m.spans = [(a + off, b + off) for part, off in zip(parts, offsets, strict=True) for a, b in spans(part)]
     m.stream_t = np.concatenate([part.stream_t + off for part, off in zip(parts, offsets, strict=True)])
     m.stream_s1 = np.concatenate([part.stream_s1 for part in parts])
     m.stream_v = np.concatenate([part.stream_v for part in parts])
@@ -221,18 +228,31 @@ class Tail:
         return float(1.0 / (1.0 + np.exp(-z)))
 
 
-def select(dev: View, names: list[str], tier: str, fa_scale: float = 1.0) -> dict[str, float]:
+def select(
+    dev: View, names: list[str], tier: str, fa_scale: float = 1.0, per_set: bool = False
+) -> dict[str, float]:
     """Per-class thresholds that spend the tier's expected false-accept rate where it buys the most recall.
 
     Each class's rate comes from its fitted tail (`Tail`), not from dev counts. Every class starts nearly
     silent (the lowest rate of RATE_GRID), is raised until the near-miss budget holds, and then the budget
     goes, step by step, to the class and rate step with the most dev recall per unit of rate.
-    ``fa_scale`` multiplies the tier's false-accept budget (pricing.py tries stricter ones).
+    ``fa_scale`` multiplies the tier's false-accept budget (pricing.py tries stricter ones). With ``per_set``
+    a class's rate must hold on every set pooled into dev on its own (its tail fitted on that set alone, the
+    highest of those thresholds taken), not only on their hours together: a word one kind of speech says
+    often is priced where that kind is, not diluted by the hours of the others.
     """
     b = BUDGETS[tier] | {"fa_per_h": BUDGETS[tier]["fa_per_h"] * fa_scale}
     n = len(names)
     near_budget = int(b["near"] * len(dev.near))
-    tails = [Tail(peaks(dev.stream_t, dev.stream_s[:, i + 1]), dev.hours) for i in range(n)]
+    parts = dev.spans if per_set else [(0.0, dev.hours * 3600.0)]
+    masks = [(dev.stream_t >= a) & (dev.stream_t < b) for a, b in parts]
+    tails = [
+        [
+            Tail(peaks(dev.stream_t[k], dev.stream_s[k, i + 1]), (b - a) / 3600.0)
+            for k, (a, b) in zip(masks, parts, strict=True)
+        ]
+        for i in range(n)
+    ]
     near_max = np.array([m[1:] for m, _ in dev.near]) if dev.near else np.zeros((0, n))
     pos_max: list[list[float]] = [[] for _ in range(n)]
     for group, end, t, s, _ in dev.pos:
@@ -240,7 +260,8 @@ def select(dev: View, names: list[str], tier: str, fa_scale: float = 1.0) -> dic
         pos_max[group - 1].append(float(s[window, group].max()) if window.any() else 0.0)
 
     def threshold(i: int, step: int) -> float:
-        return min(CEILING, max(b["floor"], tails[i].threshold(float(RATE_GRID[step]))))
+        highest = max(tail.threshold(float(RATE_GRID[step])) for tail in tails[i])
+        return min(CEILING, max(b["floor"], highest))
 
     def recall(i: int, thr: float) -> float:
         return float(np.mean([p >= thr for p in pos_max[i]])) if pos_max[i] else 0.0
@@ -347,11 +368,11 @@ def more_fresh_reports(
 
 
 def choose(
-    dev: View, names: list[str], categories: list[str], fa_scale: float = 1.0
+    dev: View, names: list[str], categories: list[str], fa_scale: float = 1.0, per_set: bool = False
 ) -> tuple[dict, dict, dict]:
     """Both tiers' thresholds on dev, their dev report, and the objective (mean dev recall of both tiers)."""
-    alert = select(dev, names, "alert", fa_scale)
-    warn = select(dev, names, "warn", fa_scale)
+    alert = select(dev, names, "alert", fa_scale, per_set)
+    warn = select(dev, names, "warn", fa_scale, per_set)
     warn = {n: max(warn[n], alert[n]) for n in names}
     rep = {"alert": report(dev, names, categories, alert), "warn": report(dev, names, categories, warn)}
     objective = float(np.mean([v for tier in rep.values() for v in tier["recall_per_category"].values()]))

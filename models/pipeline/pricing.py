@@ -69,12 +69,15 @@ def price(
     names: list[str],
     categories: list[str],
     fa_scale: float = 1.0,
+    per_set: bool = False,
 ) -> dict:
     """Both tiers' thresholds priced on the dev sets and ``extra`` stream-only sets, with the dev objective.
 
-    ``fa_scale`` multiplies both tiers' false-accept budgets (``evaluate.BUDGETS``).
+    ``fa_scale`` multiplies both tiers' false-accept budgets (``evaluate.BUDGETS``); ``per_set`` prices each
+    class's rate on every set alone (``evaluate.select``).
     """
-    thresholds, _rep, score = choose(View(merged(devs + extra), None, 0.0), names, categories, fa_scale)
+    dev = View(merged(devs + extra), None, 0.0)
+    thresholds, _rep, score = choose(dev, names, categories, fa_scale, per_set)
     return {"thresholds": thresholds, "dev_objective": score["objective"]}
 
 
@@ -84,11 +87,12 @@ def leave_one_out(
     names: list[str],
     categories: list[str],
     fa_scale: float = 1.0,
+    per_set: bool = False,
 ) -> dict[str, tuple[dict, dict]]:
     """For each fold set: the pricing without it (``price``) and its false accepts counted on it."""
     out = {}
     for left, m in folds.items():
-        p = price(devs, [f for s, f in folds.items() if s != left], names, categories, fa_scale)
+        p = price(devs, [f for s, f in folds.items() if s != left], names, categories, fa_scale, per_set)
         out[left] = (p, counts(View(m, None, 0.0), names, p["thresholds"]))
     return out
 
@@ -158,6 +162,14 @@ def main() -> None:
         default=[1.0],
         help="multipliers of both tiers' false-accept budgets (evaluate.BUDGETS) to price with, each in full",
     )
+    ap.add_argument(
+        "--rules",
+        nargs="+",
+        choices=("pooled", "per-set"),
+        default=["pooled"],
+        help="pooled: each class's rate on all the pricing sets' hours together (evaluate.py's rule); per-set: "
+        "on every set alone (evaluate.select per_set)",
+    )
     ap.add_argument("--cache", type=Path, default=work / "scores", help="folder of cached score traces")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args()
@@ -188,25 +200,26 @@ def main() -> None:
             "sets": {s: counts(View(m, None, 0.0), names, thresholds) for s, m in (folds | checks).items()},
         }
 
-    by_scale = {}
-    for scale in args.fa_scales:
+    pricings = {}
+    for rule, scale in ((r, x) for r in args.rules for x in args.fa_scales):
+        label = f"{rule} x{scale}"
         fold_out = {}
-        for left, (p, row) in leave_one_out(devs, folds, names, categories, scale).items():
+        for left, (p, row) in leave_one_out(devs, folds, names, categories, scale, rule == "per-set").items():
             fold_out[left] = {
                 "left_out": row,
                 "dev_objective": p["dev_objective"],
                 "tests": {h: recall(v, names, categories, p["thresholds"]) for h, v in tests.items()},
             }
-            print(f"scale {scale} without {left}: {json.dumps(row, ensure_ascii=False)}", flush=True)
+            print(f"{label} without {left}: {json.dumps(row, ensure_ascii=False)}", flush=True)
         loo = {tier: pooled_rate([f["left_out"] for f in fold_out.values()], tier) for tier in TIERS}
-        print(f"scale {scale} leave-one-out: {json.dumps(loo)}", flush=True)
-        every = price(devs, list(folds.values()), names, categories, scale)
-        by_scale[str(scale)] = {
+        print(f"{label} leave-one-out: {json.dumps(loo)}", flush=True)
+        every = price(devs, list(folds.values()), names, categories, scale, rule == "per-set")
+        pricings[label] = {
             "folds": fold_out,
             "leave_one_out": loo,
             "priced_on_all": every | sets_and_tests(every["thresholds"]),
         }
-    out["by_fa_scale"] = by_scale
+    out["pricings"] = pricings
     out["model_json"] = {"thresholds": meta["thresholds"]} | sets_and_tests(meta["thresholds"])
     text = json.dumps(out, indent=1, ensure_ascii=False)
     if args.out:
