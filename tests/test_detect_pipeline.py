@@ -893,6 +893,20 @@ def test_leave_one_out_counts_every_set_on_thresholds_priced_without_it() -> Non
     assert pooled["false_accepts"] == total and pooled["hours"] == 24.0
     assert pooled["per_hour"] == round(total / 24.0, 3)
     assert pooled["within_target"] == (total / 24.0 <= 0.5)
+    # The pricing chosen is the one with the most dev recall among those whose left-out rate holds the budgets.
+    from pipeline.pricing import best_holding
+
+    def priced(objective: float, warn: float, alert: float) -> dict:
+        loo = {"warn": {"per_hour": warn}, "alert": {"per_hour": alert}}
+        return {"priced_on_all": {"dev_objective": objective}, "leave_one_out": loo}
+
+    tried = {
+        "loose": priced(0.6, 0.5, 1.7),
+        "middle": priced(0.55, 0.25, 0.95),
+        "strict": priced(0.48, 0.1, 0.6),
+    }
+    assert best_holding(tried) == "middle"
+    assert best_holding({"loose": tried["loose"], "alert over": priced(0.5, 0.1, 1.2)}) is None
 
 
 def test_pricing_caches_a_sets_scores_without_its_audio(tmp_path: Path) -> None:

@@ -379,9 +379,16 @@ def choose(
     return {"alert": alert, "warn": warn}, rep, {"objective": round(objective, 4)}
 
 
-def trial(dev: View, test: View, names: list[str], categories: list[str]) -> tuple[dict, dict]:
+def trial(
+    dev: View,
+    test: View,
+    names: list[str],
+    categories: list[str],
+    fa_scale: float = 1.0,
+    per_set: bool = False,
+) -> tuple[dict, dict]:
     """Thresholds chosen on dev, and a row with the dev objective and both sets' reports per tier."""
-    thresholds, dev_rep, score = choose(dev, names, categories)
+    thresholds, dev_rep, score = choose(dev, names, categories, fa_scale, per_set)
     test_rep = {t: report(test, names, categories, thresholds[t]) for t in ("alert", "warn")}
     return thresholds, {**score, "dev": dev_rep, "test": test_rep}
 
@@ -455,6 +462,17 @@ def main() -> None:
         default=[],
         help="stream-only sets no training or threshold choice heard, fresh.npz first (build.py --fresh-hours, "
         "--neighbours-hours): false accepts of the chosen thresholds on them",
+    )
+    ap.add_argument(
+        "--fa-scale",
+        type=float,
+        default=1.0,
+        help="multiply both tiers' false-accept budgets (BUDGETS) by this (pricing.py measures which holds)",
+    )
+    ap.add_argument(
+        "--per-set",
+        action="store_true",
+        help="price each class's rate on every dev set alone, the highest threshold taken (select per_set)",
     )
     args = ap.parse_args()
     if args.from_shipped:
@@ -545,7 +563,7 @@ def main() -> None:
     best = None
     for weight, candidate in settings:
         dev, test = View(dev_m, weight, candidate), View(test_m, weight, candidate)
-        thresholds, row = trial(dev, test, names, categories)
+        thresholds, row = trial(dev, test, names, categories, args.fa_scale, args.per_set)
         row = {"weight": weight, "candidate": candidate, **row}
         tried.append(row)
         print(f"weight {weight} candidate {candidate}: {summary(row)}", flush=True)
@@ -600,7 +618,12 @@ def main() -> None:
         "front_end": front_end,
         "detector": {"hop_frames": config.hop_frames, "smoothing_hops": config.smoothing_hops},
         "verifier": verifier,
-        "threshold_rule": {"tail_peaks": TAIL_PEAKS, "budgets": BUDGETS},
+        "threshold_rule": {
+            "tail_peaks": TAIL_PEAKS,
+            "budgets": BUDGETS,
+            "fa_scale": args.fa_scale,
+            "per_set": args.per_set,
+        },
         "data": {k: v for k, v in data.items() if k not in ("groups",)},
         "training": train,
         "evaluation": evaluation,

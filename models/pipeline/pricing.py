@@ -29,7 +29,17 @@ from pathlib import Path
 import numpy as np
 
 from edge.detect.settings import DetectionConfig
-from pipeline.evaluate import ROOT, Material, View, choose, merged, report, score_material, stream_report
+from pipeline.evaluate import (
+    BUDGETS,
+    ROOT,
+    Material,
+    View,
+    choose,
+    merged,
+    report,
+    score_material,
+    stream_report,
+)
 
 TIERS = ("alert", "warn")
 TARGET_FA_PER_H = {"alert": 2.0, "warn": 0.5}
@@ -129,6 +139,21 @@ def recall(view: View, names: list[str], categories: list[str], thresholds: dict
     return out
 
 
+def best_holding(pricings: dict[str, dict]) -> str | None:
+    """The pricing with the highest dev objective whose leave-one-out rate holds both tiers' budgets.
+
+    The budgets (``evaluate.BUDGETS``, half the targets) are the rates the tail rule prices for; a pricing
+    whose thresholds fire more often on a set they were not priced on claims a rate it does not keep.
+    None when no pricing holds.
+    """
+    holding = [
+        (p["priced_on_all"]["dev_objective"], label)
+        for label, p in pricings.items()
+        if all(p["leave_one_out"][t]["per_hour"] <= BUDGETS[t]["fa_per_h"] for t in TIERS)
+    ]
+    return max(holding)[1] if holding else None
+
+
 def main() -> None:
     """Print (and write with --out) one JSON object: every fold, the all-set pricing and the model's own."""
     work = ROOT / "models" / "work"
@@ -220,6 +245,7 @@ def main() -> None:
             "priced_on_all": every | sets_and_tests(every["thresholds"]),
         }
     out["pricings"] = pricings
+    out["chosen"] = best_holding(pricings)
     out["model_json"] = {"thresholds": meta["thresholds"]} | sets_and_tests(meta["thresholds"])
     text = json.dumps(out, indent=1, ensure_ascii=False)
     if args.out:
