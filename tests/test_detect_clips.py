@@ -39,6 +39,11 @@ EXPECTED = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))
 POSITIVE = next(n for n, e in EXPECTED.items() if e is not None)
 
 
+def fixture_of(category: str) -> str:
+    """The fixture WAV of one category's keyword (which word it is follows the shipped thresholds)."""
+    return next(n for n, e in EXPECTED.items() if e is not None and e["category"] == category)
+
+
 class KeptClips(SealedClipSink):
     """The box's sink, also remembering the plain clips so the test can compare what comes out."""
 

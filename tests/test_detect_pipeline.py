@@ -641,8 +641,12 @@ def test_frozen_scoring_counts_only_the_first_hours_of_a_stream() -> None:
 
 
 def test_site_loop_keeps_sealed_clips_of_the_site_calls_and_splits_off_the_later_ones(tmp_path: Path) -> None:
+    from tests.test_detect_clips import EXPECTED, fixture_of
+
     fixtures = ROOT / "tests" / "fixtures" / "kws"
-    parts = [sf.read(fixtures / n, dtype="int16")[0] for n in ("ordinary.wav", "threat_jugyeo.wav")]
+    threat = fixture_of("threat")
+    threat_word = EXPECTED[threat]["keyword"]
+    parts = [sf.read(fixtures / n, dtype="int16")[0] for n in ("ordinary.wav", threat)]
     gap = np.zeros(8000, np.int16)
     # Three sentences: the site's calls hear the first two (one of them fires), the later part the third.
     pieces = [parts[0], gap, parts[1], gap, parts[0], gap]
@@ -669,7 +673,7 @@ def test_site_loop_keeps_sealed_clips_of_the_site_calls_and_splits_off_the_later
 
     site_loop("--out", str(out))
     report = json.loads((out / "site.json").read_text(encoding="utf-8"))
-    assert report["clips_kept"] >= 1 and "jugyeo" in report["by_keyword"]
+    assert report["clips_kept"] >= 1 and threat_word in report["by_keyword"]
     # No staff action on the site's calls: every clip is an ordinary-speech window for training.
     real = np.load(out / "real.npz")
     assert real["y"].size == report["real_windows"] > 0 and not real["y"].any()
@@ -679,11 +683,11 @@ def test_site_loop_keeps_sealed_clips_of_the_site_calls_and_splits_off_the_later
     assert any((out / "box" / "clips").glob("*.wav.sealed")) and (out / "box" / "audit.jsonl").exists()
     # Abusive callers of the site: the even-numbered keyword clips are calls staff acted on (confirmed
     # positives of what the box heard), the odd-numbered ones are kept apart for scoring.
-    names = ["profanity_ssibal.wav", "threat_jugyeo.wav", "sexual_momae.wav", "threat_jugyeo.wav"]
+    names = [fixture_of("profanity"), threat, fixture_of("sexual"), threat]
     clips = np.empty(len(names), dtype=object)
     clips[:] = [sf.read(fixtures / n, dtype="int16")[0] for n in names]
     ids = [g.id for g in text.load_keywords()[0]]
-    expected = json.loads((fixtures / "expected.json").read_text(encoding="utf-8"))
+    expected = EXPECTED
     held = {
         "pos_pcm": clips,
         "pos_group": np.array([ids.index(expected[n]["keyword"]) + 1 for n in names]),
@@ -741,7 +745,7 @@ def test_site_loop_keeps_sealed_clips_of_the_site_calls_and_splits_off_the_later
     site_loop("--calibrate", "--out", str(tmp_path / "calibrated"))
     shipped = json.loads((ROOT / "models" / "kws.json").read_text(encoding="utf-8"))["thresholds"]
     learned = json.loads((tmp_path / "calibrated" / "calibrated" / "kws.json").read_text(encoding="utf-8"))
-    assert learned["thresholds"]["warn"]["jugyeo"] > shipped["warn"]["jugyeo"]
+    assert learned["thresholds"]["warn"][threat_word] > shipped["warn"][threat_word]
     for tier in ("alert", "warn"):
         assert all(learned["thresholds"][tier][k] >= v for k, v in shipped[tier].items())
 

@@ -21,11 +21,11 @@ from edge.detect.settings import DetectionConfig
 from edge.record.seal import generate_keypair
 from edge.scenarios import load_scenario, scenario_config, shipped_scenarios
 from edge.simulate import run_scenario
-from tests.test_detect_clips import EXPECTED, FIXTURES, KeptClips, cli
+from tests.test_detect_clips import EXPECTED, FIXTURES, KeptClips, cli, fixture_of
 
 ROOT = Path(__file__).resolve().parents[1]
 ORDINARY = sf.read(FIXTURES / "ordinary.wav", dtype="int16")[0]
-SWEAR = "profanity_ssibal.wav"
+SWEAR = fixture_of("profanity")
 NOTHING_FIRES = {"profanity": 1.0, "threat": 1.0, "sexual": 1.0}
 """Thresholds no score reaches: the shipped model then misses every word, as it misses some real ones."""
 
