@@ -741,11 +741,12 @@ def test_site_loop_keeps_sealed_clips_of_the_site_calls_and_splits_off_the_later
     assert len(list((flagged / "export" / "unlabelled").glob("*.wav"))) == 4
     kept_apart = np.load(flagged / "held.npz", allow_pickle=True)
     assert list(kept_apart["pos_group"]) == list(held["pos_group"][1::2])
-    # With the box's self-calibration on, the class that fired is raised and none is lowered.
+    # With the box's self-calibration on, the class that fired is raised and none is lowered (at the alert
+    # tier: a warning threshold may already be at the ceiling, as 죽여버린다's is since the re-pricing).
     site_loop("--calibrate", "--out", str(tmp_path / "calibrated"))
     shipped = json.loads((ROOT / "models" / "kws.json").read_text(encoding="utf-8"))["thresholds"]
     learned = json.loads((tmp_path / "calibrated" / "calibrated" / "kws.json").read_text(encoding="utf-8"))
-    assert learned["thresholds"]["warn"][threat_word] > shipped["warn"][threat_word]
+    assert learned["thresholds"]["alert"][threat_word] > shipped["alert"][threat_word]
     for tier in ("alert", "warn"):
         assert all(learned["thresholds"][tier][k] >= v for k, v in shipped[tier].items())
 
