@@ -15,6 +15,7 @@ import sys
 import time
 import tomllib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import soundfile as sf
@@ -190,6 +191,32 @@ def score_material(config: DetectionConfig, path: Path, n_classes: int) -> Mater
     """One held-out set scored by a fresh streaming detector (runs in a worker process)."""
     assert config.model_path is not None
     return Material(AbuseDetector(config, KwsModel(config.model_path)), path, n_classes)
+
+
+class FrozenModel(NamedTuple):
+    """A model scored with the thresholds of its own JSON: metadata, class ids, categories, detector settings."""
+
+    meta: dict
+    names: list[str]
+    categories: list[str]
+    config: DetectionConfig
+
+
+def frozen_model(model: Path) -> FrozenModel:
+    """``model`` and the JSON beside it, set up as every scoring script runs the detector (no shouting cue,
+    no self-calibration, inference inline)."""
+    meta = json.loads(model.with_suffix(".json").read_text(encoding="utf-8"))
+    config = DetectionConfig(inline=True, shouting_enabled=False, calibration_enabled=False, model_path=model)
+    classes = meta["classes"]
+    return FrozenModel(meta, [c["id"] for c in classes], [c["category"] for c in classes], config)
+
+
+def emit(out: dict, path: Path | None) -> None:
+    """Print one JSON object, and write it to ``path`` as well when one is given."""
+    text = json.dumps(out, indent=1, ensure_ascii=False)
+    if path:
+        path.write_text(text, encoding="utf-8")
+    print(text)
 
 
 TAIL_PEAKS = 40

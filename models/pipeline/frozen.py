@@ -10,12 +10,10 @@ Runs in the main venv: ``python -m pipeline.frozen --sets work/test.npz work/rev
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 from pathlib import Path
 
-from edge.detect.settings import DetectionConfig
-from pipeline.evaluate import ROOT, Material, View, report, score_material
+from pipeline.evaluate import ROOT, Material, View, emit, frozen_model, report, score_material
 
 
 def first_hours(m: Material, hours: float) -> Material:
@@ -34,12 +32,7 @@ def main() -> None:
     ap.add_argument("--stream-hours", type=float, default=None, help="count only each stream's first hours")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args()
-    meta = json.loads(args.model.with_suffix(".json").read_text(encoding="utf-8"))
-    names = [c["id"] for c in meta["classes"]]
-    categories = [c["category"] for c in meta["classes"]]
-    config = DetectionConfig(
-        inline=True, shouting_enabled=False, calibration_enabled=False, model_path=args.model
-    )
+    meta, names, categories, config = frozen_model(args.model)
     with multiprocessing.Pool(min(2, len(args.sets))) as pool:
         scored = pool.starmap(score_material, [(config, path, len(names)) for path in args.sets])
     out: dict[str, object] = {"model": meta.get("version"), "stream_hours_counted": args.stream_hours}
@@ -50,10 +43,7 @@ def main() -> None:
         out[str(path)] = {
             tier: report(view, names, categories, meta["thresholds"][tier]) for tier in ("alert", "warn")
         }
-    text = json.dumps(out, indent=1, ensure_ascii=False)
-    if args.out:
-        args.out.write_text(text, encoding="utf-8")
-    print(text)
+    emit(out, args.out)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ from pipeline.evaluate import (
     Material,
     View,
     choose,
+    emit,
+    frozen_model,
     merged,
     report,
     score_material,
@@ -201,12 +203,7 @@ def main() -> None:
     for path in [*(h / f"{s}.npz" for h in args.held for s in ("dev", "test")), *args.folds, *args.checks]:
         if not path.exists():
             raise SystemExit(f"{path} is missing: render it first (pipeline.build, see the Makefile)")
-    meta = json.loads(args.model.with_suffix(".json").read_text(encoding="utf-8"))
-    names = [c["id"] for c in meta["classes"]]
-    categories = [c["category"] for c in meta["classes"]]
-    config = DetectionConfig(
-        inline=True, shouting_enabled=False, calibration_enabled=False, model_path=args.model
-    )
+    meta, names, categories, config = frozen_model(args.model)
     paths = [h / "dev.npz" for h in args.held] + [h / "test.npz" for h in args.held]
     paths += [*args.folds, *args.checks]
     # Two processes, each its own detector: the streams are hours long.
@@ -247,10 +244,7 @@ def main() -> None:
     out["pricings"] = pricings
     out["chosen"] = best_holding(pricings)
     out["model_json"] = {"thresholds": meta["thresholds"]} | sets_and_tests(meta["thresholds"])
-    text = json.dumps(out, indent=1, ensure_ascii=False)
-    if args.out:
-        args.out.write_text(text, encoding="utf-8")
-    print(text)
+    emit(out, args.out)
 
 
 if __name__ == "__main__":

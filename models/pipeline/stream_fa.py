@@ -16,8 +16,7 @@ import numpy as np
 
 from edge.detect.detector import AbuseDetector
 from edge.detect.model import KwsModel
-from edge.detect.settings import DetectionConfig
-from pipeline.evaluate import ROOT, onsets, traces
+from pipeline.evaluate import ROOT, frozen_model, onsets, traces
 
 
 def main() -> None:
@@ -27,11 +26,7 @@ def main() -> None:
     ap.add_argument("--stream", type=Path, required=True, help="a dev.npz or test.npz from pipeline.build")
     ap.add_argument("--from-hours", type=float, default=0.0, help="count only after this many hours")
     args = ap.parse_args()
-    meta = json.loads(args.model.with_suffix(".json").read_text(encoding="utf-8"))
-    names = [c["id"] for c in meta["classes"]]
-    config = DetectionConfig(
-        inline=True, shouting_enabled=False, calibration_enabled=False, model_path=args.model
-    )
+    meta, names, _categories, config = frozen_model(args.model)
     held = np.load(args.stream, allow_pickle=True)
     stream = held["stream"].astype(np.int16)
     start = int(args.from_hours * 3600 * 8000)
