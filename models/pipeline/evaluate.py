@@ -271,15 +271,13 @@ def select(
     b = BUDGETS[tier] | {"fa_per_h": BUDGETS[tier]["fa_per_h"] * fa_scale}
     n = len(names)
     near_budget = int(b["near"] * len(dev.near))
-    parts = dev.spans if per_set else [(0.0, dev.hours * 3600.0)]
-    masks = [(dev.stream_t >= a) & (dev.stream_t < b) for a, b in parts]
-    tails = [
-        [
-            Tail(peaks(dev.stream_t[k], dev.stream_s[k, i + 1]), (b - a) / 3600.0)
-            for k, (a, b) in zip(masks, parts, strict=True)
+    pieces: list[tuple[np.ndarray | slice, float]] = [(slice(None), dev.hours)]
+    if per_set:
+        pieces = [
+            ((dev.stream_t >= start) & (dev.stream_t < end), (end - start) / 3600.0)
+            for start, end in dev.spans
         ]
-        for i in range(n)
-    ]
+    tails = [[Tail(peaks(dev.stream_t[k], dev.stream_s[k, i + 1]), h) for k, h in pieces] for i in range(n)]
     near_max = np.array([m[1:] for m, _ in dev.near]) if dev.near else np.zeros((0, n))
     pos_max: list[list[float]] = [[] for _ in range(n)]
     for group, end, t, s, _ in dev.pos:
