@@ -201,12 +201,12 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=work / "scores", help="folder of cached score traces")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args()
-    for path in [*(h / f"{s}.npz" for h in args.held for s in ("dev", "test")), *args.folds, *args.checks]:
+    paths = [h / "dev.npz" for h in args.held] + [h / "test.npz" for h in args.held]
+    paths += [*args.folds, *args.checks]
+    for path in paths:
         if not path.exists():
             raise SystemExit(f"{path} is missing: render it first (pipeline.build, see the Makefile)")
     meta, names, categories, config = frozen_model(args.model)
-    paths = [h / "dev.npz" for h in args.held] + [h / "test.npz" for h in args.held]
-    paths += [*args.folds, *args.checks]
     # Two processes, each its own detector: the streams are hours long.
     with multiprocessing.Pool(2) as pool:
         scored = pool.starmap(cached_material, [(config, p, len(names), args.cache) for p in paths])
@@ -217,9 +217,12 @@ def main() -> None:
     checks = {p.stem: by_path[p] for p in args.checks}
     out: dict[str, object] = {"model": meta.get("version"), "targets_fa_per_h": TARGET_FA_PER_H}
 
+    def on_tests(thresholds: dict) -> dict:
+        return {h: recall(v, names, categories, thresholds) for h, v in tests.items()}
+
     def sets_and_tests(thresholds: dict) -> dict:
         return {
-            "tests": {h: recall(v, names, categories, thresholds) for h, v in tests.items()},
+            "tests": on_tests(thresholds),
             "sets": {s: counts(View(m, None, 0.0), names, thresholds) for s, m in (folds | checks).items()},
         }
 
@@ -231,7 +234,7 @@ def main() -> None:
             fold_out[left] = {
                 "left_out": row,
                 "dev_objective": p["dev_objective"],
-                "tests": {h: recall(v, names, categories, p["thresholds"]) for h, v in tests.items()},
+                "tests": on_tests(p["thresholds"]),
             }
             print(f"{label} without {left}: {json.dumps(row, ensure_ascii=False)}", flush=True)
         loo = {tier: pooled_rate([f["left_out"] for f in fold_out.values()], tier) for tier in TIERS}
