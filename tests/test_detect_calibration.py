@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edge.cli import read_recording
 from edge.core.events import Tier
-from edge.detect.calibration import Calibrator
+from edge.detect.calibration import MAX_LEAD, Calibrator, just_above, times_odds
 from edge.detect.detector import load_detector
 from edge.detect.settings import DetectionConfig
 
@@ -51,6 +53,76 @@ def test_rule_raises_until_under_target_and_relaxes_only_to_shipped(tmp_path: Pa
     assert again.thresholds == cal.thresholds
     saved = json.loads((tmp_path / "cal.json").read_text())
     assert set(saved) == {"model", "speech_h", "calls", "peaks"}
+
+
+def test_the_budget_is_the_tiers_not_each_classs() -> None:
+    """Two classes that each fired once in 10 h: the alert tier may fire once (0.1/h), not once per class."""
+    cal = _calibrator()
+    _call(cal, [0.7], "a")
+    _call(cal, [0.65], "b")
+    cal.end_call(staff_acted=False, caller_speech_s=10 * 3600)
+    alert = cal.thresholds[Tier.ALERT]
+    fired = sum(peak >= alert[name] for name, peaks in cal.peaks.items() for peak in peaks)
+    assert fired == 1
+    # The budget goes to the peak that would need the larger raise; the other class is raised above its own.
+    assert alert["a"] == 0.6 and alert["b"] == pytest.approx(just_above(0.65))
+
+
+def test_lead_shrinks_as_the_box_hears_more() -> None:
+    shipped = {Tier.ALERT: {"a": 0.9}, Tier.WARN: {"a": 0.99}}
+    cal = Calibrator(shipped, {Tier.ALERT: 0.1, Tier.WARN: 0.01}, 0.99995, tail_scales={Tier.WARN: 0.5})
+    cal.speech_h = 0.01
+    assert cal.lead(Tier.WARN) == MAX_LEAD  # a few seconds heard: capped
+    cal.speech_h = 25.0
+    assert cal.lead(Tier.WARN) == pytest.approx(2.0)  # (100 h / 25 h) ** 0.5
+    cal.speech_h = 150.0
+    assert cal.lead(Tier.WARN) == 1.0  # the target period heard: only firings count
+    assert cal.lead(Tier.ALERT) == 1.0  # no tail scale for the alert tier
+    assert cal.state()["lead"] == {"alert": 1.0, "warn": 1.0}
+
+
+def test_lead_raises_a_class_its_speech_comes_close_to_before_it_fires() -> None:
+    shipped = {Tier.ALERT: {"a": 0.9}, Tier.WARN: {"a": 0.99}}
+    targets = {Tier.ALERT: 0.1, Tier.WARN: 0.01}
+    tails = {Tier.WARN: math.log(4) / math.log(100)}  # a lead of 4 after 1 h (the target period is 100 h)
+    cal = Calibrator(shipped, targets, 0.99995, tail_scales=tails)
+    # 0.97 has a third of 0.99's odds: within the lead of the warning tier, though it did not fire there.
+    _call(cal, [0.97])
+    cal.end_call(staff_acted=False, caller_speech_s=3600)
+    assert cal.lead(Tier.WARN) == pytest.approx(4.0)
+    warn = cal.thresholds[Tier.WARN]["a"]
+    # The raise keeps the peak the lead (and the usual step) below the new threshold.
+    assert warn == pytest.approx(just_above(times_odds(0.97, 4.0)))
+    # A peak further below than the lead teaches nothing.
+    far = Calibrator(shipped, targets, 0.99995, tail_scales=tails)
+    _call(far, [0.95])
+    far.end_call(staff_acted=False, caller_speech_s=3600)
+    assert far.thresholds[Tier.WARN]["a"] == 0.99
+    # Without a tail scale only firings count, as before.
+    plain = Calibrator(shipped, targets, 0.99995)
+    _call(plain, [0.97])
+    plain.end_call(staff_acted=False, caller_speech_s=3600)
+    assert plain.thresholds[Tier.WARN]["a"] == 0.99
+    # With the target period heard and nothing closer, the lead is spent: back to the shipped value.
+    cal.end_call(staff_acted=False, caller_speech_s=120 * 3600)
+    assert cal.lead(Tier.WARN) == 1.0 and cal.thresholds[Tier.WARN]["a"] == 0.99
+
+
+@pytest.mark.parametrize("tail", [0.0, 0.5])
+def test_learned_thresholds_keep_every_tier_within_budget_on_random_peaks(tail: float) -> None:
+    rng = np.random.default_rng(5)
+    shipped = {Tier.ALERT: {c: 0.8 for c in "abcd"}, Tier.WARN: {c: 0.95 for c in "abcd"}}
+    targets = {Tier.ALERT: 0.1, Tier.WARN: 0.01}
+    cal = Calibrator(shipped, targets, 0.99995, tail_scales={Tier.ALERT: tail, Tier.WARN: tail})
+    for _ in range(40):
+        for name in "abcd":
+            _call(cal, list(1.0 / (1.0 + np.exp(-rng.normal(0.0, 2.5, size=3)))), name)
+        cal.end_call(staff_acted=False, caller_speech_s=3 * 3600)
+        for tier, values in cal.thresholds.items():
+            allowed = int(targets[tier] * cal.speech_h)
+            fired = sum(p >= values[n] for n, peaks in cal.peaks.items() for p in peaks)
+            assert fired <= allowed
+            assert all(values[n] >= shipped[tier][n] for n in values)
 
 
 def test_a_state_learned_with_another_model_is_set_aside(tmp_path: Path) -> None:
@@ -134,3 +206,43 @@ def test_real_detector_learns_from_ordinary_speech_that_trips_a_class(tmp_path: 
     assert detector.health()["calibration"]["calls"] == 2
     saved = json.loads((tmp_path / "cal.json").read_text())
     assert saved["model"] == detector.model.info.sha256
+
+
+@pytest.mark.parametrize("tail", [0.0, 0.4])
+def test_real_detector_raises_a_warning_threshold_its_speech_came_close_to(
+    tmp_path: Path, tail: float
+) -> None:
+    """Warning thresholds just above the ordinary fixture's peaks: no warning, yet a new box raises them."""
+    pcm = read_recording(FIXTURES / "ordinary.wav")
+    probe, error = load_detector(
+        DetectionConfig(inline=True, shouting_enabled=False, calibration_enabled=False)
+    )
+    assert probe is not None, error
+    probe.trace = []
+    for i in range(0, pcm.size, 160):
+        probe.feed(pcm[i : i + 160], i / 8000)
+    peaks = np.max([scores for _t, scores in probe.trace], axis=0)[1:]
+    highest: dict[str, float] = {}
+    for cls, peak in zip(probe.classes, peaks, strict=True):
+        highest[cls.category] = max(highest.get(cls.category, 0.0), float(peak))
+    # Twice the odds of each category's highest peak: not reached, and within a new box's lead (8).
+    warn = {category: times_odds(peak, 2.0) for category, peak in highest.items()}
+    config = DetectionConfig(
+        inline=True,
+        shouting_enabled=False,
+        alert_thresholds=warn,
+        warn_thresholds=warn,
+        warn_calibration_tail=tail,
+    )
+    detector, error = load_detector(config)
+    assert detector is not None, error
+    for i in range(0, pcm.size, 160):
+        detector.feed(pcm[i : i + 160], i / 8000)
+    assert not [d for d in detector.poll() if d.tier == Tier.WARN]
+    detector.end_call(staff_acted=False, caller_speech_s=detector.speech_s)
+    raised = detector.health()["calibration"]["raised"]["warn"]
+    if tail == 0.0:
+        assert raised == {}  # only warnings given count
+    else:
+        top = probe.classes[int(np.argmax(peaks))].id
+        assert top in raised and raised[top] > warn[probe.classes[int(np.argmax(peaks))].category]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +15,9 @@ PEAK_FLOOR = 0.2
 """Scores below this (or below the lowest threshold, if lower) are never near a threshold."""
 MAX_PEAKS = 2000
 """Highest episode peaks kept per class: enough to place any threshold, bounded memory."""
+MAX_LEAD = 8.0
+"""The most a lead may be, in odds: a box that has heard a few minutes does not raise a class for a peak
+far below its threshold."""
 
 
 def just_above(peak: float, margin: float = 0.2) -> float:
@@ -24,13 +28,28 @@ def just_above(peak: float, margin: float = 0.2) -> float:
     return 1.0 - (1.0 - peak) * (1.0 - margin)
 
 
+def _logit(p: float) -> float:
+    q = min(max(p, 1e-12), 1.0 - 1e-12)
+    return math.log(q / (1.0 - q))
+
+
+def times_odds(p: float, factor: float) -> float:
+    """The probability whose odds are ``factor`` times those of ``p``."""
+    odds = p / (1.0 - p) * factor if p < 1.0 else float("inf")
+    return 1.0 if odds == float("inf") else odds / (1.0 + odds)
+
+
 class Calibrator:
     """Keeps episode peak scores (never audio) from calls that ended with no staff action.
 
-    A tier's threshold for a class becomes the lowest value, never below the shipped one and never above
-    the ceiling, at which the kept peaks would have fired at most ``target_per_hour`` times per hour of
-    caller speech. Peaks are a model's own scores: a state learned with another ``model_id`` (a model
-    update, a site's retrained model) is set aside and learning starts again.
+    A tier's budget is ``target_per_hour`` firings per hour of caller speech, for all classes together.
+    A kept peak counts against it when it comes within the tier's lead (``lead``) of its class's shipped
+    threshold: a word the site's ordinary speech brings that close in a few hours will cross it on a
+    later caller who says it a little more clearly, so the box need not warn a citizen first to learn it.
+    The budget lets through the counted peaks that would need the largest raise; every other one is
+    silenced with the same lead to spare (and the usual step above it, ``just_above``), never below the
+    shipped threshold and never above the ceiling. Peaks are a model's own scores: a state learned with
+    another ``model_id`` (a model update, a site's retrained model) is set aside and learning starts again.
     """
 
     def __init__(
@@ -41,8 +60,10 @@ class Calibrator:
         state_file: Path | None = None,
         enabled: bool = True,
         model_id: str | None = None,
+        tail_scales: Mapping[Tier, float] | None = None,
     ) -> None:
         self.model_id = model_id
+        self.tail_scales = {tier: (tail_scales or {}).get(tier, 0.0) for tier in shipped}
         self.restarted: str | None = None
         self.shipped = {tier: dict(values) for tier, values in shipped.items()}
         self.targets = dict(targets)
@@ -50,7 +71,12 @@ class Calibrator:
         self.enabled = enabled
         self.state_file = state_file
         # Episodes must start below every threshold, or a low configured one could never be learned from.
-        self.floor = min([PEAK_FLOOR, *(v for values in shipped.values() for v in values.values())])
+        lowest = (
+            times_odds(v, 1.0 / MAX_LEAD if self.tail_scales[t] > 0 else 1.0)
+            for t, values in shipped.items()
+            for v in values.values()
+        )
+        self.floor = min([PEAK_FLOOR, *lowest])
         self.speech_h = 0.0
         self.calls = 0
         self.peaks: dict[str, list[float]] = {name: [] for name in self.shipped[Tier.ALERT]}
@@ -127,19 +153,44 @@ class Calibrator:
             self._save()
         self.reset_call()
 
+    def lead(self, tier: Tier) -> float:
+        """How far below a threshold, in odds, a peak of the site's speech still counts as a firing.
+
+        Hours of speech show a class's peaks up to about one per hour heard; the target asks about one
+        per ``1 / target`` hours. If a class's peaks thin out by e for every ``tail_scale`` in log-odds
+        (measured on 8 h streams: 0.5 to 1.8, most near 0.9), the peak that comes once per target period
+        lies a factor ``(1 / (target * hours)) ** tail_scale`` above the highest heard so far. The lead is
+        that factor, at most ``MAX_LEAD``: large on a new box, 1 (only firings count) once the box has
+        heard the target period. A tail scale of 0 counts only firings.
+        """
+        scale = self.tail_scales[tier]
+        if scale <= 0:
+            return 1.0
+        gap = 1.0 / (self.targets[tier] * max(self.speech_h, 1e-9))
+        return min(MAX_LEAD, max(1.0, math.pow(gap, scale)))
+
     def _compute(self) -> dict[Tier, dict[str, float]]:
         out: dict[Tier, dict[str, float]] = {}
         for tier, base in self.shipped.items():
-            allowed = int(self.targets[tier] * self.speech_h)
-            out[tier] = {}
+            out[tier] = dict(base)
+            if not self.enabled:
+                continue
+            lead = self.lead(tier)
+            counted: list[tuple[float, str, float]] = []
             for name, shipped in base.items():
-                peaks = self.peaks.get(name, [])
-                above = [p for p in peaks if p >= shipped]
-                threshold = shipped
-                if self.enabled and len(above) > allowed:
-                    # Just above the (allowed+1)-th highest peak: that many fewer firings.
-                    threshold = max(shipped, min(self.ceiling, just_above(above[allowed])))
-                out[tier][name] = threshold
+                near = times_odds(shipped, 1.0 / lead)
+                counted += [
+                    (_logit(p) - _logit(shipped), name, p) for p in self.peaks.get(name, []) if p >= near
+                ]
+            # Highest raise first: the budget lets those fire, and each class is set above its highest
+            # silenced peak (peaks are kept sorted, so that is the first of its class after the budget).
+            counted.sort(reverse=True)
+            silenced: set[str] = set()
+            for _raise, name, peak in counted[int(self.targets[tier] * self.speech_h) :]:
+                if name not in silenced:
+                    silenced.add(name)
+                    clear = just_above(times_odds(peak, lead))
+                    out[tier][name] = max(base[name], min(self.ceiling, clear))
         return out
 
     def _save(self) -> None:
@@ -155,7 +206,7 @@ class Calibrator:
             self.load_error = f"calibration state {self.state_file} not saved: {exc}"
 
     def state(self) -> dict[str, Any]:
-        """Health view: speech hours learned from, and every threshold raised above its shipped value."""
+        """Health view: speech hours learned from, every threshold raised above its shipped value, the leads."""
         raised = {
             str(tier): {n: round(v, 4) for n, v in values.items() if v > self.shipped[tier][n]}
             for tier, values in self.thresholds.items()
@@ -165,6 +216,7 @@ class Calibrator:
             "speech_h": round(self.speech_h, 3),
             "calls": self.calls,
             "raised": raised,
+            "lead": {str(tier): round(self.lead(tier), 3) for tier in self.shipped},
             "restarted": self.restarted,
             "error": self.load_error,
         }

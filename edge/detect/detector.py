@@ -75,6 +75,7 @@ class AbuseDetector:
             config.calibration_file,
             config.calibration_enabled,
             model_id=model.info.sha256,
+            tail_scales={Tier.WARN: config.warn_calibration_tail},
         )
         self._vad = webrtcvad.Vad(config.vad_mode)
         self._frontend = StreamingLogMel(model.info.band_hz)

@@ -142,6 +142,16 @@ class DetectionConfig(Section):
         title="Caller-warning target",
         description="Most caller warnings per hour of ordinary caller speech (0.01 = one per 100 h).",
     )
+    warn_calibration_tail: float = Field(
+        0.4,
+        ge=0.0,
+        le=2.0,
+        title="Caller-warning calibration tail",
+        description="How steeply ordinary speech's peaks are assumed to thin out above the highest one heard (log-odds "
+        "per e-fold). While the box has heard less than the warning target's period (100 h at 0.01/h), a peak within "
+        "(period / hours heard) ** tail, at most 8, in odds below a warning threshold counts as a warning: a class the "
+        "site's speech comes close to is raised before it warns a citizen. 0 counts only warnings given.",
+    )
     threshold_ceiling: float = Field(
         0.99995,
         gt=0.0,

@@ -162,6 +162,13 @@ def main() -> None:
         help="self-calibration on, as on the box: OUT/calibrated/ is the model with the thresholds it learned",
     )
     ap.add_argument(
+        "--warn-tail",
+        type=float,
+        default=DetectionConfig().warn_calibration_tail,
+        help="with --calibrate: the caller-warning tier's tail scale (the box's warn_calibration_tail; 0 counts "
+        "only warnings given, the rule before 2026-12-07)",
+    )
+    ap.add_argument(
         "--abusive",
         type=Path,
         default=None,
@@ -222,6 +229,7 @@ def main() -> None:
         shouting_enabled=False,
         calibration_enabled=args.calibrate,
         calibration_file=args.out / "calibration.json" if args.calibrate else None,
+        warn_calibration_tail=args.warn_tail,
         model_path=args.model,
     )
     detector = AbuseDetector(config, KwsModel(args.model), sink)
