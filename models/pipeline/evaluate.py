@@ -345,9 +345,14 @@ def report(m: View, names: list[str], categories: list[str], thr: dict[str, floa
         if hit_rows.size:
             latencies.append(float(t[hit_rows[0]] - end))
     near_fa = sum(bool((mx[1:] >= vec).any()) for mx, _ in m.near)
+
+    def rate(hits: list[bool]) -> float | None:
+        # A stream-only set has no clips: no recall, rather than NaN (which is not JSON).
+        return round(float(np.mean(hits)), 3) if hits else None
+
     return {
-        "recall_per_category": {c: round(float(np.mean(v)), 3) for c, v in sorted(hits_cat.items())},
-        "recall_per_class": {n: round(float(np.mean(v)), 3) for n, v in hits_cls.items()},
+        "recall_per_category": {c: rate(v) for c, v in sorted(hits_cat.items())},
+        "recall_per_class": {n: rate(v) for n, v in hits_cls.items()},
         **stream_report(m, names, thr),
         "near_miss_fa_rate": round(near_fa / max(1, len(m.near)), 4),
         "near_miss_clips": len(m.near),
@@ -400,7 +405,8 @@ def choose(
     warn = select(dev, names, "warn", fa_scale, per_set)
     warn = {n: max(warn[n], alert[n]) for n in names}
     rep = {"alert": report(dev, names, categories, alert), "warn": report(dev, names, categories, warn)}
-    objective = float(np.mean([v for tier in rep.values() for v in tier["recall_per_category"].values()]))
+    recalls = [v for tier in rep.values() for v in tier["recall_per_category"].values() if v is not None]
+    objective = float(np.mean(recalls)) if recalls else 0.0
     return {"alert": alert, "warn": warn}, rep, {"objective": round(objective, 4)}
 
 
