@@ -14,6 +14,7 @@ import multiprocessing
 from pathlib import Path
 
 from pipeline.evaluate import ROOT, Material, View, emit, frozen_model, report, score_material
+from pipeline.pricing import cached_material
 
 
 def first_hours(m: Material, hours: float) -> Material:
@@ -31,10 +32,21 @@ def main() -> None:
     ap.add_argument("--sets", type=Path, nargs="+", required=True, help="held-out .npz files (build.py)")
     ap.add_argument("--stream-hours", type=float, default=None, help="count only each stream's first hours")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="folder of cached score traces (pricing.py's): the same network (by its bytes) on the same set is "
+        "scored once, whatever thresholds its JSON holds",
+    )
     args = ap.parse_args()
     meta, names, categories, config = frozen_model(args.model)
     with multiprocessing.Pool(min(2, len(args.sets))) as pool:
-        scored = pool.starmap(score_material, [(config, path, len(names)) for path in args.sets])
+        if args.cache is None:
+            scored = pool.starmap(score_material, [(config, path, len(names)) for path in args.sets])
+        else:
+            jobs = [(config, path, len(names), args.cache) for path in args.sets]
+            scored = pool.starmap(cached_material, jobs)
     out: dict[str, object] = {"model": meta.get("version"), "stream_hours_counted": args.stream_hours}
     for path, material in zip(args.sets, scored, strict=True):
         if args.stream_hours is not None:
