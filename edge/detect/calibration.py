@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import json
 import math
+import operator
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -176,20 +179,29 @@ class Calibrator:
             if not self.enabled:
                 continue
             lead = self.lead(tier)
-            counted: list[tuple[float, str, float]] = []
-            for name, shipped in base.items():
-                near = times_odds(shipped, 1.0 / lead)
-                counted += [
-                    (_logit(p) - _logit(shipped), name, p) for p in self.peaks.get(name, []) if p >= near
-                ]
-            # Highest raise first: the budget lets those fire, and each class is set above its highest
-            # silenced peak (peaks are kept sorted, so that is the first of its class after the budget).
-            counted.sort(reverse=True)
-            silenced: set[str] = set()
-            for _raise, name, peak in counted[int(self.targets[tier] * self.speech_h) :]:
-                if name not in silenced:
-                    silenced.add(name)
-                    clear = just_above(times_odds(peak, lead))
+            # Each class's counted peaks are the head of its list (kept sorted, highest first).
+            counted = {
+                name: bisect.bisect_right(
+                    self.peaks.get(name, []), -times_odds(shipped, 1.0 / lead), key=operator.neg
+                )
+                for name, shipped in base.items()
+            }
+            # The budget lets through the peaks that would need the largest raise, highest first: a merge of
+            # the classes' heads, so a call's end costs the budget's length, not every kept peak.
+            heads = [(_logit(base[n]) - _logit(self.peaks[n][0]), n) for n, k in counted.items() if k]
+            heapq.heapify(heads)
+            let_through = dict.fromkeys(base, 0)
+            for _ in range(int(self.targets[tier] * self.speech_h)):
+                if not heads:
+                    break
+                _raise, name = heapq.heappop(heads)
+                let_through[name] += 1
+                if let_through[name] < counted[name]:
+                    peak = self.peaks[name][let_through[name]]
+                    heapq.heappush(heads, (_logit(base[name]) - _logit(peak), name))
+            for name, k in counted.items():
+                if let_through[name] < k:
+                    clear = just_above(times_odds(self.peaks[name][let_through[name]], lead))
                     out[tier][name] = max(base[name], min(self.ceiling, clear))
         return out
 
