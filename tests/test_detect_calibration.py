@@ -12,6 +12,7 @@ import pytest
 from edge.cli import read_recording
 from edge.core.events import Tier
 from edge.detect.calibration import MAX_LEAD, Calibrator, just_above, times_odds
+from edge.detect.cli import feed
 from edge.detect.detector import load_detector
 from edge.detect.settings import DetectionConfig
 
@@ -219,9 +220,9 @@ def test_real_detector_raises_a_warning_threshold_its_speech_came_close_to(
     )
     assert probe is not None, error
     probe.trace = []
-    for i in range(0, pcm.size, 160):
-        probe.feed(pcm[i : i + 160], i / 8000)
+    feed(probe, [pcm])
     peaks = np.max([scores for _t, scores in probe.trace], axis=0)[1:]
+    top = probe.classes[int(np.argmax(peaks))]
     highest: dict[str, float] = {}
     for cls, peak in zip(probe.classes, peaks, strict=True):
         highest[cls.category] = max(highest.get(cls.category, 0.0), float(peak))
@@ -236,13 +237,11 @@ def test_real_detector_raises_a_warning_threshold_its_speech_came_close_to(
     )
     detector, error = load_detector(config)
     assert detector is not None, error
-    for i in range(0, pcm.size, 160):
-        detector.feed(pcm[i : i + 160], i / 8000)
+    feed(detector, [pcm])
     assert not [d for d in detector.poll() if d.tier == Tier.WARN]
     detector.end_call(staff_acted=False, caller_speech_s=detector.speech_s)
     raised = detector.health()["calibration"]["raised"]["warn"]
     if tail == 0.0:
         assert raised == {}  # only warnings given count
     else:
-        top = probe.classes[int(np.argmax(peaks))].id
-        assert top in raised and raised[top] > warn[probe.classes[int(np.argmax(peaks))].category]
+        assert top.id in raised and raised[top.id] > warn[top.category]

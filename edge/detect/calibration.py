@@ -38,8 +38,10 @@ def _logit(p: float) -> float:
 
 def times_odds(p: float, factor: float) -> float:
     """The probability whose odds are ``factor`` times those of ``p``."""
-    odds = p / (1.0 - p) * factor if p < 1.0 else float("inf")
-    return 1.0 if odds == float("inf") else odds / (1.0 + odds)
+    if p >= 1.0:
+        return 1.0
+    odds = p / (1.0 - p) * factor
+    return odds / (1.0 + odds)
 
 
 class Calibrator:
@@ -173,36 +175,41 @@ class Calibrator:
         return min(MAX_LEAD, max(1.0, math.pow(gap, scale)))
 
     def _compute(self) -> dict[Tier, dict[str, float]]:
-        out: dict[Tier, dict[str, float]] = {}
-        for tier, base in self.shipped.items():
-            out[tier] = dict(base)
-            if not self.enabled:
-                continue
-            lead = self.lead(tier)
-            # Each class's counted peaks are the head of its list (kept sorted, highest first).
-            counted = {
-                name: bisect.bisect_right(
-                    self.peaks.get(name, []), -times_odds(shipped, 1.0 / lead), key=operator.neg
-                )
-                for name, shipped in base.items()
-            }
-            # The budget lets through the peaks that would need the largest raise, highest first: a merge of
-            # the classes' heads, so a call's end costs the budget's length, not every kept peak.
-            heads = [(_logit(base[n]) - _logit(self.peaks[n][0]), n) for n, k in counted.items() if k]
-            heapq.heapify(heads)
-            let_through = dict.fromkeys(base, 0)
-            for _ in range(int(self.targets[tier] * self.speech_h)):
-                if not heads:
-                    break
-                _raise, name = heapq.heappop(heads)
-                let_through[name] += 1
-                if let_through[name] < counted[name]:
-                    peak = self.peaks[name][let_through[name]]
-                    heapq.heappush(heads, (_logit(base[name]) - _logit(peak), name))
-            for name, k in counted.items():
-                if let_through[name] < k:
-                    clear = just_above(times_odds(self.peaks[name][let_through[name]], lead))
-                    out[tier][name] = max(base[name], min(self.ceiling, clear))
+        if not self.enabled:
+            return {tier: dict(base) for tier, base in self.shipped.items()}
+        return {tier: self._tier_thresholds(tier, base) for tier, base in self.shipped.items()}
+
+    def _tier_thresholds(self, tier: Tier, base: dict[str, float]) -> dict[str, float]:
+        out = dict(base)
+        lead = self.lead(tier)
+        # Each class's counted peaks are the head of its list (kept sorted, highest first).
+        counted = {
+            name: bisect.bisect_right(
+                self.peaks.get(name, []), -times_odds(shipped, 1.0 / lead), key=operator.neg
+            )
+            for name, shipped in base.items()
+        }
+        let_through = dict.fromkeys(base, 0)
+
+        def head(name: str) -> tuple[float, str]:
+            # The class's highest peak not yet let through, keyed so the largest raise pops first.
+            return _logit(base[name]) - _logit(self.peaks[name][let_through[name]]), name
+
+        # The budget lets through the peaks that would need the largest raise, highest first: a merge of the
+        # classes' heads, so a call's end costs the budget's length, not every kept peak.
+        heads = [head(name) for name, k in counted.items() if k]
+        heapq.heapify(heads)
+        for _ in range(int(self.targets[tier] * self.speech_h)):
+            if not heads:
+                break
+            _raise, name = heapq.heappop(heads)
+            let_through[name] += 1
+            if let_through[name] < counted[name]:
+                heapq.heappush(heads, head(name))
+        for name, k in counted.items():
+            if let_through[name] < k:
+                clear = just_above(times_odds(self.peaks[name][let_through[name]], lead))
+                out[name] = max(base[name], min(self.ceiling, clear))
         return out
 
     def _save(self) -> None:
