@@ -24,7 +24,7 @@ from edge.dsp.dtmf import DtmfDetector
 from edge.dsp.progress import CallProgressDetector
 from edge.dsp.settings import DspConfig
 from edge.mixer import Mixer, ToneFactory
-from edge.ports import FRAME_SECONDS, AudioFrame, Hardware
+from edge.ports import AudioFrame, Hardware
 from edge.prompts import PromptError, PromptLibrary
 from edge.store import CallStore, StoreError
 
@@ -72,9 +72,12 @@ class Detector(Protocol):
     def reset(self) -> None:
         """A new call begins."""
 
-    def end_call(self, staff_acted: bool, caller_speech_s: float, keep_clips: bool = True) -> None:
+    def end_call(
+        self, staff_acted: bool, caller_speech_s: float | None = None, keep_clips: bool = True
+    ) -> None:
         """A call ended; feeds self-calibration unless ``staff_acted`` (a confirmed incident: staff
-        warned, cut or marked, or the box cut for abuse); keeps its clips only if it was recorded."""
+        warned, cut or marked, or the box cut for abuse) with the caller speech it counted itself (None)
+        or was given; keeps its clips only if it was recorded. Never waits for the model or the disk."""
 
     def staff_acted(self, t: float, action: str) -> None:
         """Staff warned or cut at ``t``: keep the caller audio before it if no detection explains it."""
@@ -355,7 +358,6 @@ class LineRuntime:
         self.signals = LineSignals(app.config.dsp)
         self.hw_line_live = False
         self.call_id: str | None = None
-        self.caller_speech_s = 0.0
         self.staff_acted = False
         self.abuse_cut = False
         self.recorded = False
@@ -396,8 +398,6 @@ class LineRuntime:
         for event in self.signals.hear(frame, self.hw_line_live):
             self.handle(event, now)
         call = self.state.call
-        if call is not None and call.bridged:
-            self.caller_speech_s += FRAME_SECONDS
         if call is not None and call.bridged and app.detector is not None:
             app.detector.feed(frame.line, now.mono)
             for detection in app.detector.poll():
@@ -515,7 +515,6 @@ class LineRuntime:
 
     def _open(self, action: a.OpenCall, now: Instant) -> None:
         self.call_id = action.call_id
-        self.caller_speech_s = 0.0
         self.staff_acted = False
         self.abuse_cut = False
         self.recorded = False
@@ -546,9 +545,8 @@ class LineRuntime:
         self.app.record(now, "call_ended", action.call_id, action.basis, data)
         detector = self.app.detector
         if detector is not None:
-            # The detector's own voiced-speech count beats the bridged time when it keeps one.
-            speech_s = float(getattr(detector, "speech_s", self.caller_speech_s))
-            detector.end_call(self.staff_acted or self.abuse_cut, speech_s, keep_clips=self.recorded)
+            # Calibration learns from the caller speech the detector's own VAD counted in this call.
+            detector.end_call(self.staff_acted or self.abuse_cut, keep_clips=self.recorded)
         self.call_id = None
 
 

@@ -150,6 +150,7 @@ def test_an_interpreter_error_while_running_is_safe_mode_not_a_crash(inline: boo
     for i in range(0, pcm.size - 160, 160):
         detector.feed(pcm[i : i + 160], i / 8000)  # never raises on the audio side
     detector.end_call(staff_acted=False, caller_speech_s=1.0)
+    assert detector.wait_idle()
     assert detector.failure is not None and "RuntimeError" in detector.failure
     assert "safe mode" in detector.failure
     assert detector.inferences == 0 and detector.poll() == []
@@ -157,6 +158,7 @@ def test_an_interpreter_error_while_running_is_safe_mode_not_a_crash(inline: boo
     # The worker thread is still alive and still takes audio after the failure.
     detector.feed(pcm[:1600], 99.0)
     detector.end_call(staff_acted=False, caller_speech_s=0.2)
+    assert detector.wait_idle()
     detector.close()
 
 

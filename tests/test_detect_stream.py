@@ -168,7 +168,8 @@ def test_worker_thread_detects_and_clip_is_labelled_on_call_end() -> None:
             time.sleep(0.02)
         assert any(e.tier is Tier.WARN and e.keyword == EXPECTED[POSITIVE]["keyword"] for e in events)
         assert sink.saved == []  # clips wait for the staff's verdict
-        detector.end_call(staff_acted=True, caller_speech_s=detector.speech_s)
+        detector.end_call(staff_acted=True)
+        assert detector.wait_idle()
         assert sink.saved
         clip, meta = sink.saved[0]
         # The 2 s before the detection, or all of the call so far when it came sooner.

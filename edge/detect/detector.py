@@ -55,8 +55,31 @@ class _StaffMark:
     action: str
 
 
+@dataclass(frozen=True)
+class _CallStart:
+    """A new call begins: queued, so the previous call's audio is finished first."""
+
+    generation: int
+
+
+@dataclass(frozen=True)
+class _CallEnd:
+    """The call ended: calibration and the call's clips, once the worker has scored all of its audio."""
+
+    staff_acted: bool
+    caller_speech_s: float | None
+    keep_clips: bool
+
+
+_Item = tuple[Pcm, float] | _StaffMark | _CallStart | _CallEnd | None
+
+
 class AbuseDetector:
-    """Feed caller-leg audio; poll for AbuseDetected events. Inference runs in a worker thread (or inline)."""
+    """Feed caller-leg audio; poll for AbuseDetected events. Inference runs in a worker thread (or inline).
+
+    The caller's side (the audio pump) never waits: frames, staff actions and call edges are queued in
+    order, and the worker does the scoring, the call's calibration and the sealing of its clips.
+    """
 
     def __init__(self, config: DetectionConfig, model: KwsModel, clip_sink: ClipSink | None = None) -> None:
         self.config = config
@@ -80,13 +103,20 @@ class AbuseDetector:
         self._vad = webrtcvad.Vad(config.vad_mode)
         self._frontend = StreamingLogMel(model.info.band_hz)
         self._shout = ShoutingCue(config.shouting_dbfs, config.shouting_over_median_db, config.shouting_min_s)
-        self._queue: queue.Queue[tuple[Pcm, float] | _StaffMark | None] = queue.Queue(
-            maxsize=config.queue_frames
-        )
-        self._lock = threading.Lock()
-        self._events: list[AbuseDetected] = []
+        # Unbounded, so a call edge or staff action is never lost; feed() bounds the frames itself.
+        self._queue: queue.Queue[_Item] = queue.Queue()
+        self._events: deque[tuple[int, AbuseDetected]] = deque()
+        """Detections handed to poll(), each with its call's generation (deque appends are thread-safe)."""
+        self._generation = 0
+        """The caller's side: which call is open (bumped at each reset)."""
+        self._call_open = True
+        """Until the first reset, the audio fed is one call (tools that never reset still get their detections)."""
+        self._scoring_generation = 0
+        """The worker's side: which call the audio it is scoring belongs to."""
+        self.late_detections = 0
+        """Detections the worker made after their call had ended (it lagged): never reported to the next caller."""
         self.detections: list[Detection] = []
-        """Every detection since reset, with times (for the CLI and evaluation)."""
+        """Every detection of the current call, with times (for the CLI and evaluation; read after wait_idle)."""
         self._clips: list[_PendingClip] = []
         self._clip_counts = {
             "confirmed": 0,
@@ -143,11 +173,10 @@ class AbuseDetector:
         """Hand over caller-leg audio starting at time ``t`` (s); drops it, counted, if the worker lags."""
         if self.config.inline:
             self._process(pcm, t)
-            return
-        try:
-            self._queue.put_nowait((pcm.copy(), t))
-        except queue.Full:
+        elif self._queue.qsize() >= self.config.queue_frames:
             self.dropped_frames += 1
+        else:
+            self._queue.put_nowait((pcm.copy(), t))
 
     def staff_acted(self, t: float, action: str) -> None:
         """Staff warned or cut at time ``t``: if no detection came in the ``staff_clip_s`` before, keep that
@@ -155,57 +184,49 @@ class AbuseDetector:
 
         Queued behind the audio already fed, so the clip holds everything up to the action; never blocks.
         """
-        mark = _StaffMark(t, action)
-        if self.config.inline:
-            self._staff_mark(mark)
-            return
-        try:
-            self._queue.put_nowait(mark)
-        except queue.Full:
-            self._clip_counts["dropped"] += 1
+        self._submit(_StaffMark(t, action))
 
     def poll(self) -> list[AbuseDetected]:
-        """Detections since the last poll."""
-        with self._lock:
-            events, self._events = self._events, []
+        """Detections of the open call since the last poll; a lagging worker's detections of an ended call
+        are counted in ``late_detections`` and dropped (that caller is gone; the next must not be warned)."""
+        events = []
+        while self._events:
+            generation, event = self._events.popleft()
+            if self._call_open and generation == self._generation:
+                events.append(event)
+            else:
+                self.late_detections += 1
         return events
 
     def reset(self) -> None:
-        """Call start: forget the previous call's audio and scores."""
-        if not self.config.inline:
-            self._drain()
-        with self._lock:
-            self._reset_state()
-            self._events = []
-            self.detections = []
-            self._clips = []
-            self.calibrator.reset_call()
+        """Call start: the next audio belongs to a new call (the previous call's queued audio is scored first)."""
+        self._generation += 1
+        self._call_open = True
+        self._submit(_CallStart(self._generation))
 
-    def end_call(self, staff_acted: bool, caller_speech_s: float, keep_clips: bool = True) -> None:
+    def end_call(
+        self, staff_acted: bool, caller_speech_s: float | None = None, keep_clips: bool = True
+    ) -> None:
         """Call end: feed calibration (scores only) and hand the call's clips over, labelled by what staff did.
 
+        ``caller_speech_s`` is the caller's speech the calibration learns from; None (the appliance) takes
+        the detector's own voiced-frame count of the call, read when the worker reaches the call's end.
         ``keep_clips`` is False for a call that was not recorded (recording off, or the number on the
-        no-record list): its clips are dropped, as a clip is a piece of the recording.
+        no-record list): its clips are dropped, as a clip is a piece of the recording. Never blocks: the
+        calibration file and the sealed clips are written by the worker.
         """
-        if not self.config.inline:
-            self._drain()
-        with self._lock:
-            self.calibrator.end_call(staff_acted, caller_speech_s)
-            clips, self._clips = self._clips, []
-        if not keep_clips:
-            self._clip_counts["not_recorded"] += len(clips)
-            return
-        label = "confirmed" if staff_acted else "unconfirmed"
-        for pending in clips:
-            if self.clip_sink is None:
-                continue
-            try:
-                self.clip_sink.save(pending.clip, {**pending.meta, "label": label})
-                self._clip_counts[label] += 1
-                if pending.meta.get("source") == "staff":
-                    self._clip_counts["staff_flagged"] += 1
-            except Exception:  # noqa: BLE001 - a failing sink must not stop the detector
-                self._clip_counts["failed"] += 1
+        self._call_open = False
+        self._submit(_CallEnd(staff_acted, caller_speech_s, keep_clips))
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until the worker has handled everything queued; False on timeout. For tools and tests only:
+        the appliance never calls it (the audio path never waits for the model)."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.002)
+        return True
 
     def _clip_health(self) -> dict[str, Any]:
         counts: dict[str, Any] = dict(self._clip_counts)
@@ -224,23 +245,24 @@ class AbuseDetector:
             "clips": self._clip_health(),
             "failure": self.failure,
             "dropped_frames": self.dropped_frames,
+            "late_detections": self.late_detections,
             "inferences": self.inferences,
             "verifications": self.verifications,
             "mean_inference_ms": round(1000 * self.infer_s / self.inferences, 3) if self.inferences else None,
         }
 
     def close(self) -> None:
-        """Stop the worker thread."""
+        """Stop the worker thread once it has handled what was queued (a last call's end is still saved)."""
         if self._worker is not None:
             self._queue.put(None)
             self._worker.join(timeout=5.0)
             self._worker = None
 
-    def _drain(self) -> None:
-        """Wait until the worker has processed what was queued (called at call edges, not per frame)."""
-        deadline = time.monotonic() + 5.0
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.002)
+    def _submit(self, item: _StaffMark | _CallStart | _CallEnd) -> None:
+        if self.config.inline:
+            self._handle(item)
+        else:
+            self._queue.put_nowait(item)
 
     # -- the worker side ---------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -249,15 +271,47 @@ class AbuseDetector:
             try:
                 if item is None:
                     return
-                with self._lock:
-                    if isinstance(item, _StaffMark):
-                        self._staff_mark(item)
-                    else:
-                        self._process(*item)
+                self._handle(item)
             except Exception as exc:  # noqa: BLE001 - the worker must outlive any failure, and say so
                 self._fail("the detector's worker", exc)
             finally:
                 self._queue.task_done()
+
+    def _handle(self, item: tuple[Pcm, float] | _StaffMark | _CallStart | _CallEnd) -> None:
+        if isinstance(item, _CallStart):
+            self._start_call(item.generation)
+        elif isinstance(item, _CallEnd):
+            self._finish_call(item)
+        elif isinstance(item, _StaffMark):
+            self._staff_mark(item)
+        else:
+            self._process(*item)
+
+    def _start_call(self, generation: int) -> None:
+        self._reset_state()
+        self._scoring_generation = generation
+        self.detections = []
+        self._clips = []
+        self.calibrator.reset_call()
+
+    def _finish_call(self, end: _CallEnd) -> None:
+        speech_s = self.speech_s if end.caller_speech_s is None else end.caller_speech_s
+        self.calibrator.end_call(end.staff_acted, speech_s)
+        clips, self._clips = self._clips, []
+        if not end.keep_clips:
+            self._clip_counts["not_recorded"] += len(clips)
+            return
+        label = "confirmed" if end.staff_acted else "unconfirmed"
+        for pending in clips:
+            if self.clip_sink is None:
+                continue
+            try:
+                self.clip_sink.save(pending.clip, {**pending.meta, "label": label})
+                self._clip_counts[label] += 1
+                if pending.meta.get("source") == "staff":
+                    self._clip_counts["staff_flagged"] += 1
+            except Exception:  # noqa: BLE001 - a failing sink must not stop the detector
+                self._clip_counts["failed"] += 1
 
     def _fail(self, where: str, exc: Exception) -> None:
         if self.failure is None:
@@ -406,7 +460,7 @@ class AbuseDetector:
         event = AbuseDetected(
             category=category, tier=tier, keyword=keyword, score=round(score, 4), source=source
         )
-        self._events.append(event)
+        self._events.append((self._scoring_generation, event))
         self.detections.append(Detection(event, t_end, max(0.0, t_end - length_s)))
         if self._call_clips < self.config.clips_per_call:
             self._call_clips += 1
