@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -152,3 +153,41 @@ def test_run_scenario_is_for_the_sim_backend_and_a_known_scenario_only(tmp_path:
         done = subprocess.run([*base, *extra], capture_output=True, text=True, timeout=60)
         assert done.returncode != 0 and wanted in one_line(done.stderr), done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_the_live_daemon_warns_and_cuts_an_abusive_caller_through_the_threaded_detector(
+    tmp_path: Path,
+) -> None:
+    """The box's own path: wall-clock audio loop, inference on the detector's worker thread (simulations run
+    it inline), call edges queued to it; the shipped model hears the synthesized words."""
+    scenario = tmp_path / "abusive.toml"
+    scenario.write_text(
+        'name = "short abusive call"\ndescription = "two swear words, at wall-clock pace"\n'
+        '[[calls]]\nnumber = "01066665555"\nsteps = [\n'
+        '  { at = 1.0, say = "씨발, 일 똑바로 안 해?" },\n'
+        '  { at = 12.0, say = "개새끼들, 다 죽여버린다." },\n'
+        '  { at = 60.0, hangup = "caller" },\n]\n',
+        encoding="utf-8",
+    )
+    proc, sock = start(tmp_path, "--scenario", str(scenario))
+    data = tmp_path / "data"
+    try:
+        messages_until(sock, "READY=1")
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and "call_ended" not in event_types(data):
+            time.sleep(0.5)
+    finally:
+        stop_cleanly(proc, sock)
+    with sqlite3.connect(data / "lineguard.db") as db:
+        rows = db.execute(
+            "SELECT type, basis, data FROM events WHERE type IN ('warning', 'cut', 'call_ended')"
+        )
+        actions = [(kind, basis, json.loads(payload)) for kind, basis, payload in rows]
+    assert [(kind, basis) for kind, basis, _ in actions] == [
+        ("warning", "abuse.profanity"),
+        ("cut", "abuse.profanity"),
+        ("call_ended", "abuse.profanity"),
+    ]
+    assert [d["keyword"] for _, _, d in actions[:2]] == ["ssibal", "gaesaekki"]
+    assert all(d["source"] == "model" and d["tier"] == "warn" for _, _, d in actions[:2])
+    assert actions[2][2]["outcome"] == "cut"
