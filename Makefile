@@ -16,8 +16,8 @@ test: setup lint
 	@$(PY) -m pytest -q
 
 lint: setup
-	@.venv/bin/ruff format --check edge tests
-	@.venv/bin/ruff check edge tests
+	@.venv/bin/ruff format --check edge tests bench central models/pipeline
+	@.venv/bin/ruff check edge tests bench central models/pipeline
 	@.venv/bin/mypy --strict edge
 
 clean:

@@ -88,6 +88,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seconds", type=float, default=120.0, help="seconds of caller speech to run")
     ap.add_argument("--model", type=Path, default=None, help="a .tflite with its .json (default: shipped)")
+    ap.add_argument("--calls", type=int, default=20, help="calls for the call-edge timing (default 20)")
     args = ap.parse_args()
     speech = np.concatenate([read_recording(p) for p in sorted(FIXTURES.glob("*.wav"))])
     reps = int(np.ceil(args.seconds * 8000 / speech.size))
@@ -118,7 +119,7 @@ def main() -> None:
         "rss_mb_with_detector": round(loaded, 1),
         "rss_mb_after_run": round(rss_mb(), 1),
         "model_bytes": Path(health["model"]["path"]).stat().st_size,
-        **call_edges(args.model),
+        **call_edges(args.model, args.calls),
     }
     print(json.dumps(result))
 

@@ -118,7 +118,9 @@ def _tool(argv: Sequence[str]) -> int:
     c.add_argument("--timeout", type=float, default=15.0)
     c.add_argument("site")
     c.add_argument("device")
-    c.add_argument("name", help="e.g. config.get, config.patch, lists.sync, model.update, recording.fetch, clips.fetch")
+    c.add_argument(
+        "name", help="e.g. config.get, config.patch, lists.sync, model.update, recording.fetch, clips.fetch"
+    )
     c.add_argument("payload", nargs="?", default="{}", help="JSON object, or @file")
     args = p.parse_args(argv)
     if args.tool == "keygen":
