@@ -132,28 +132,58 @@ def recoder(seed: int, share: float) -> Callable[[], build.Recode | None]:
     return sometimes(seed + RECODE_SEED, share, make)
 
 
-Shares = tuple[float, float]
-"""(re-voiced share, mobile-codec share) of a shard's renders."""
+HANDSET_SEED = 11_000_000
+"""Offset of the handset random stream from a shard's seed (its own stream: a pool with ``--handset 0``
+renders exactly what it rendered before the option)."""
+
+
+def handsetter(seed: int, share: float) -> Callable[[], build.Recode | None]:
+    """Per render: with probability ``share`` a telephone's frequency response drawn at random
+    (``handset.random_response``) on the line's audio, else None (a flat line)."""
+
+    def make(hrng: np.random.Generator) -> build.Recode:
+        from pipeline import handset
+
+        taps = handset.fir(handset.random_response(hrng))
+        return lambda pcm: handset.through(pcm, taps, hrng)
+
+    return sometimes(seed + HANDSET_SEED, share, make)
+
+
+def then(first: build.Recode | None, second: build.Recode | None) -> build.Recode | None:
+    """``first`` and then ``second`` on the line's audio (either may be None): a handset before the radio codec."""
+    if first is None or second is None:
+        return first or second
+    return lambda pcm: second(first(pcm))
+
+
+Shares = tuple[float, float, float]
+"""(re-voiced share, mobile-codec share, handset share) of a shard's renders."""
 
 
 def _positive_shard(args: tuple[int, int, int, Shares]) -> tuple[np.ndarray, np.ndarray]:
-    seed, group_index, count, (share, codec_share) = args
+    seed, group_index, count, (share, codec_share, handset_share) = args
     groups, _near = text.load_keywords()
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
     babble = build.babble_track(rng, 20.0)
     revoice = revoicer(seed, share)
     recode = recoder(seed, codec_share)
+    colour = handsetter(seed, handset_share)
     spans = [(0, 3), (3, 7), (7, 12)]
     xs, ys = [], []
     for _ in range(count):
-        xs.append(build.positive_windows(groups[group_index], rng, nrng, babble, spans, revoice(), recode()))
+        xs.append(
+            build.positive_windows(
+                groups[group_index], rng, nrng, babble, spans, revoice(), then(colour(), recode())
+            )
+        )
         ys += [group_index + 1] * 3
     return np.concatenate(xs).astype(np.float16), np.array(ys, dtype=np.int8)
 
 
 def _negative_shard(args: tuple[int, int, str, Shares]) -> tuple[np.ndarray, np.ndarray]:
-    seed, count, mix_name, (share, codec_share) = args
+    seed, count, mix_name, (share, codec_share, handset_share) = args
     _groups, near = text.load_keywords(training=True, confusions=mix_name in MIXES_WITH_CONFUSIONS)
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
@@ -163,11 +193,12 @@ def _negative_shard(args: tuple[int, int, str, Shares]) -> tuple[np.ndarray, np.
     weights = list(mix.values())
     revoice = revoicer(seed, share)
     recode = recoder(seed, codec_share)
+    colour = handsetter(seed, handset_share)
     xs = []
     for _ in range(count):
         kind = rng.choices(kinds, weights)[0]
         pcm, _sentence = build.render_negative(
-            kind, near, rng, nrng, False, babble, revoice=revoice(), recode=recode()
+            kind, near, rng, nrng, False, babble, revoice=revoice(), recode=then(colour(), recode())
         )
         feats = build.features(pcm)
         ends = np.arange(rng.randint(10, 10 + NEGATIVE_HOP), len(feats) + 8, NEGATIVE_HOP)
@@ -185,20 +216,26 @@ def shard_jobs(
     mix: str = "templates",
     revoiced: float = 0.0,
     mobile_codec: float = 0.0,
+    handset: float = 0.0,
 ) -> tuple[list[tuple[int, int, int, Shares]], list[tuple[int, int, str, Shares]]]:
     """Render jobs for worker processes: (seed, group index, renders, shares) and (seed, utterances, mix
-    name, shares), the shares being the re-voiced and the mobile-codec share.
+    name, shares), the shares being the re-voiced, the mobile-codec and the handset share.
 
     Each job has its own seed, so a shard renders the same whichever worker takes it; negative shards
     are four times the size of positive ones.
     """
     pos_jobs = [
-        (seed + 1000 * gi + k, gi, min(shard, per_group - k * shard), (revoiced, mobile_codec))
+        (seed + 1000 * gi + k, gi, min(shard, per_group - k * shard), (revoiced, mobile_codec, handset))
         for gi in range(n_groups)
         for k in range((per_group + shard - 1) // shard)
     ]
     neg_jobs = [
-        (seed + 500_000 + k, min(shard * 4, negatives - k * shard * 4), mix, (revoiced, mobile_codec))
+        (
+            seed + 500_000 + k,
+            min(shard * 4, negatives - k * shard * 4),
+            mix,
+            (revoiced, mobile_codec, handset),
+        )
         for k in range((negatives + shard * 4 - 1) // (shard * 4))
     ]
     return pos_jobs, neg_jobs
@@ -227,13 +264,28 @@ def main() -> None:
         default=0.0,
         help="share of renders (positive and negative) re-coded by a mobile speech codec (pipeline.codec)",
     )
+    ap.add_argument(
+        "--handset",
+        type=float,
+        default=0.0,
+        help="share of renders (positive and negative) through a random telephone's frequency response "
+        "(pipeline.handset), before any mobile codec",
+    )
     args = ap.parse_args()
-    for name in ("revoiced", "mobile_codec"):
+    for name in ("revoiced", "mobile_codec", "handset"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             ap.error(f"--{name.replace('_', '-')} is a share of the renders: give a number from 0 to 1")
     groups, _near = text.load_keywords()
     pos_jobs, neg_jobs = shard_jobs(
-        args.seed, len(groups), args.per_group, args.negatives, 50, args.mix, args.revoiced, args.mobile_codec
+        args.seed,
+        len(groups),
+        args.per_group,
+        args.negatives,
+        50,
+        args.mix,
+        args.revoiced,
+        args.mobile_codec,
+        args.handset,
     )
     t0 = time.time()
     xs, ys = [], []
@@ -259,6 +311,7 @@ def main() -> None:
         "negative_mix": NEGATIVE_MIXES[args.mix],
         "revoiced_share": args.revoiced,
         "mobile_codec_share": args.mobile_codec,
+        "handset_share": args.handset,
         "windows": len(y),
         "positive_windows": int((y > 0).sum()),
         "seconds": round(time.time() - t0),
