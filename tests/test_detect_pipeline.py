@@ -942,3 +942,32 @@ def test_pricing_caches_a_sets_scores_without_its_audio(tmp_path: Path) -> None:
     np.savez(tmp_path / "calls.npz", stream=stream[: 8000 * 3])
     third = cached_material(config, tmp_path / "calls.npz", 11, tmp_path / "cache")
     assert len(list((tmp_path / "cache").iterdir())) == 2 and third.stream_t.size < first.stream_t.size
+    # The same network run differently (spectral balance off) gives other traces: its own cache entry.
+    off = config.model_copy(update={"balance_prior_frames": 0})
+    cached_material(off, tmp_path / "calls.npz", 11, tmp_path / "cache")
+    assert len(list((tmp_path / "cache").iterdir())) == 3
+
+
+def test_a_clip_can_be_scored_after_the_callers_earlier_speech_on_the_same_line() -> None:
+    from pipeline.evaluate import lead_in_speech, traces
+
+    from edge.detect.detector import AbuseDetector
+    from edge.detect.model import KwsModel
+    from edge.detect.settings import DetectionConfig
+
+    stream = (np.random.default_rng(3).normal(0, 2000, 8000 * 120)).astype(np.int16)
+    leads = lead_in_speech(stream, 20.0)
+    first, second = next(leads), next(leads)
+    assert first is not None and second is not None and first.size == second.size == 160000
+    assert np.array_equal(first, stream[:160000]) and np.array_equal(second, stream[37 * 8000 : 57 * 8000])
+    assert next(lead_in_speech(stream, 0.0)) is None
+    model = ROOT / "models" / "kws.tflite"
+    config = DetectionConfig(inline=True, shouting_enabled=False, calibration_enabled=False, model_path=model)
+    detector = AbuseDetector(config, KwsModel(model))
+    clip = stream[:16000]
+    t, s1, _v = traces(detector, clip, first)
+    # Only the clip is traced, on its own clock; the call's balance has heard the 20 s before it.
+    assert t.size == 20 and t[0] > 0 and t[-1] <= 2.0 + 1e-9
+    assert detector._balance is not None and detector._balance.offset.any()
+    t0, s0, _ = traces(detector, clip)
+    assert np.array_equal(t0, t) and not np.array_equal(s0, s1)

@@ -15,7 +15,14 @@ import webrtcvad
 
 from edge.core.events import AbuseDetected, Category, Tier
 from edge.detect.calibration import Calibrator
-from edge.detect.features import HOP, WINDOW_FRAMES, FeatureHistory, StreamingLogMel, model_input
+from edge.detect.features import (
+    HOP,
+    WINDOW_FRAMES,
+    FeatureHistory,
+    SpectralBalance,
+    StreamingLogMel,
+    model_input,
+)
 from edge.detect.model import KwsModel, ModelError, default_model_path
 from edge.detect.settings import DetectionConfig
 from edge.detect.shouting import ShoutingCue
@@ -102,6 +109,11 @@ class AbuseDetector:
         )
         self._vad = webrtcvad.Vad(config.vad_mode)
         self._frontend = StreamingLogMel(model.info.band_hz)
+        self._balance = (
+            SpectralBalance(np.array(model.info.speech_mean, np.float32), config.balance_prior_frames)
+            if model.info.speech_mean is not None and config.balance_prior_frames > 0
+            else None
+        )
         self._shout = ShoutingCue(config.shouting_dbfs, config.shouting_over_median_db, config.shouting_min_s)
         # Unbounded, so a call edge or staff action is never lost; feed() bounds the frames itself.
         self._queue: queue.Queue[_Item] = queue.Queue()
@@ -152,6 +164,8 @@ class AbuseDetector:
 
     def _reset_state(self) -> None:
         self._frontend.reset()
+        if self._balance is not None:
+            self._balance.reset()
         self._shout.reset()
         self._features = FeatureHistory(self._history)
         self._voiced: deque[bool] = deque(maxlen=WINDOW_FRAMES)
@@ -338,7 +352,10 @@ class AbuseDetector:
         self._voiced.append(voiced)
         if voiced:
             self.speech_s += FRAME_S
-        self._features.append(self._frontend.push_frame(frame))
+        features = self._frontend.push_frame(frame)
+        if self._balance is not None:
+            features = self._balance.correct(features, voiced)
+        self._features.append(features)
         self._frames += 1
         if self.config.shouting_enabled:
             level = self._shout.push(frame, voiced)

@@ -217,6 +217,44 @@ class StreamingLogMel:
         return out
 
 
+class SpectralBalance:
+    """Per call, moves the caller's long-term spectral balance towards the one the model was trained on.
+
+    A telephone's microphone and send path (a rising or falling response, a capsule's resonance) add a
+    fixed offset to every log-mel band for the whole call, and the model removes only a window's mean
+    level. The running mean of the call's voiced frames, less the mean of training speech (the model's
+    ``front_end.speech_mean``), estimates that offset; it is subtracted, shrunk by ``n / (n + prior)``
+    after ``n`` voiced frames, so the first seconds of a call are left almost as they are.
+    """
+
+    def __init__(self, speech_mean: Floats, prior_frames: int) -> None:
+        self.speech_mean = speech_mean.astype(np.float32)
+        self.prior = float(prior_frames)
+        self._sum = np.zeros(N_MELS, dtype=np.float64)
+        self._voiced = 0
+
+    def reset(self) -> None:
+        """A new call: a new telephone."""
+        self._sum[:] = 0.0
+        self._voiced = 0
+
+    @property
+    def offset(self) -> Floats:
+        """What is subtracted from every band now (zeros before the first voiced frame)."""
+        if not self._voiced:
+            return np.zeros(N_MELS, dtype=np.float32)
+        weight = self._voiced / (self._voiced + self.prior)
+        return ((self._sum / self._voiced - self.speech_mean) * weight).astype(np.float32)
+
+    def correct(self, frame: Floats, voiced: bool) -> Floats:
+        """``frame`` (one log-mel frame) with the call's estimated offset removed; voiced frames update it."""
+        if voiced:
+            self._sum += frame
+            self._voiced += 1
+        out: Floats = (frame - self.offset).astype(np.float32)
+        return out
+
+
 class FeatureHistory:
     """The newest ``frames`` log-mel frames, appended one at a time without shifting the whole window.
 

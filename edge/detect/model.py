@@ -61,6 +61,9 @@ class ModelInfo:
     verifier: VerifierInfo | None = None
     band_hz: Band | None = None
     """The front end's band-pass (``front_end.band_hz``); None: the audio goes to the log-mel unfiltered."""
+    speech_mean: tuple[float, ...] | None = None
+    """Mean log-mel frame of voiced training speech (``front_end.speech_mean``), for the spectral balance;
+    None: the model has none and the detector leaves the balance alone."""
 
 
 def default_model_path() -> Path:
@@ -108,6 +111,7 @@ def read_info(path: Path) -> ModelInfo:
             if Path(verifier.file).name != verifier.file:
                 raise ValueError(f"verifier file {verifier.file!r} is not a plain file name")
         band = (raw.get("front_end") or {}).get("band_hz")
+        speech_mean = (raw.get("front_end") or {}).get("speech_mean")
         return ModelInfo(
             str(raw["version"]),
             str(raw["sha256"]),
@@ -118,11 +122,19 @@ def read_info(path: Path) -> ModelInfo:
             output == "logits",
             verifier,
             checked_band(band) if band is not None else None,
+            _checked_speech_mean(speech_mean) if speech_mean is not None else None,
         )
     except FileNotFoundError:
         raise ModelError(f"model metadata {meta_path} is missing") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"model metadata {meta_path} is unreadable: {type(exc).__name__}: {exc}") from None
+
+
+def _checked_speech_mean(value: Any) -> tuple[float, ...]:
+    means = tuple(float(v) for v in value)
+    if len(means) != N_MELS or not all(np.isfinite(means)):
+        raise ValueError(f"front_end.speech_mean must be {N_MELS} finite numbers, got {len(means)}")
+    return means
 
 
 def _output_kind(raw: dict[str, Any]) -> str:

@@ -178,6 +178,14 @@ class DetectionConfig(Section):
         description="Seconds of caller audio kept before a staff warning or cut that no detection preceded in "
         "that time (a word the model missed), for a person to label centrally; 0 keeps none.",
     )
+    balance_prior_frames: int = Field(
+        250,
+        ge=0,
+        le=100_000,
+        title="Spectral balance prior",
+        description="Voiced 20 ms frames of a call after which half of the caller's telephone colouring (its "
+        "long-term spectral balance against the model's training speech) is corrected; 0 turns the correction off.",
+    )
     queue_frames: int = Field(
         250,
         ge=10,

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -64,12 +65,18 @@ WEIGHTS = (0.3, 0.5, 0.7, 1.0)
 CANDIDATES = (0.05, 0.1, 0.2, 0.3, 0.5)
 
 
-def traces(detector: AbuseDetector, pcm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def traces(
+    detector: AbuseDetector, pcm: np.ndarray, lead_in: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per hop of one clip or stream: times (s), smoothed stage-1 posteriors and verifier posteriors.
 
     The verifier's rows are NaN where it was not asked (no verifier, or stage 1 below EVAL_CANDIDATE).
+    ``lead_in``: audio the same call carried before ``pcm`` (fed, not traced), as a caller talks before a keyword.
     """
     detector.reset()
+    if lead_in is not None:
+        for i in range(0, lead_in.size - 159, 160):
+            detector.feed(lead_in[i : i + 160], (i - lead_in.size) / 8000)
     detector.trace_parts = []
     for i in range(0, pcm.size, 160):
         detector.feed(pcm[i : i + 160], i / 8000)
@@ -141,9 +148,18 @@ class View:
 class Material:
     """Score traces of one held-out set (stage 1 and verifier apart, fused per setting by View)."""
 
-    def __init__(self, detector: AbuseDetector, path: Path, n_classes: int) -> None:
+    def __init__(
+        self,
+        detector: AbuseDetector,
+        path: Path,
+        n_classes: int,
+        lead_in_s: float = 0.0,
+        stream_hours: float | None = None,
+    ) -> None:
         data = np.load(path, allow_pickle=True)
         silence = np.zeros(int(TAIL_S * 8000) + 800, dtype=np.int16)
+        stream = data["stream"].astype(np.int16)
+        lead_ins = lead_in_speech(stream, lead_in_s)
         self.pos = []
         # A stream-only set (build.py STREAM_SETS: fresh, salad, neighbours ...) has no clips: only its stream counts.
         clips = "pos_pcm" in data.files
@@ -151,16 +167,32 @@ class Material:
         for pcm, group, end in (
             zip(data["pos_pcm"], data["pos_group"], data["pos_end"], strict=True) if clips else []
         ):
-            t, s1, v = traces(detector, np.concatenate([pcm.astype(np.int16), silence]))
+            t, s1, v = traces(detector, np.concatenate([pcm.astype(np.int16), silence]), next(lead_ins))
             self.pos.append((int(group), float(end), t, s1, v, pcm))
         self.near = []
         for pcm in data["near_pcm"] if clips else []:
-            _t, s1, v = traces(detector, np.concatenate([pcm.astype(np.int16), silence]))
+            _t, s1, v = traces(detector, np.concatenate([pcm.astype(np.int16), silence]), next(lead_ins))
             self.near.append((s1, v, pcm))
-        stream = data["stream"].astype(np.int16)
+        if stream_hours is not None:
+            stream = stream[: int(stream_hours * 3600 * 8000)]
         self.stream = stream
         self.hours = stream.size / 8000 / 3600
         self.stream_t, self.stream_s1, self.stream_v = traces(detector, stream)
+
+
+def lead_in_speech(stream: np.ndarray, seconds: float) -> Iterator[np.ndarray | None]:
+    """For each clip in turn, ``seconds`` of the set's own stream (ordinary speech through the same line,
+    from its first hour, 37 s further on for each clip) to feed before it; None for each when ``seconds`` is 0."""
+    n = int(seconds * 8000)
+    hour = stream[: 3600 * 8000]
+    k = 0
+    while True:
+        if n <= 0 or hour.size <= n:
+            yield None
+        else:
+            start = (k * 37 * 8000) % (hour.size - n)
+            yield hour[start : start + n]
+        k += 1
 
 
 def spans(m: Material) -> list[tuple[float, float]]:
@@ -187,10 +219,18 @@ def merged(parts: list[Material]) -> Material:
     return m
 
 
-def score_material(config: DetectionConfig, path: Path, n_classes: int) -> Material:
-    """One held-out set scored by a fresh streaming detector (runs in a worker process)."""
+def score_material(
+    config: DetectionConfig,
+    path: Path,
+    n_classes: int,
+    lead_in_s: float = 0.0,
+    stream_hours: float | None = None,
+) -> Material:
+    """One held-out set scored by a fresh streaming detector (runs in a worker process); ``lead_in_s`` of
+    the set's own speech before each clip, and only ``stream_hours`` of its stream when given."""
     assert config.model_path is not None
-    return Material(AbuseDetector(config, KwsModel(config.model_path)), path, n_classes)
+    detector = AbuseDetector(config, KwsModel(config.model_path))
+    return Material(detector, path, n_classes, lead_in_s, stream_hours)
 
 
 class FrozenModel(NamedTuple):
@@ -534,9 +574,14 @@ def main() -> None:
             "training": vtrain,
             "data": json.loads(vdata_path.read_text(encoding="utf-8")) if vdata_path.exists() else None,
         }
-    front_end = {"window_frames": 64, "n_mels": 32, "hop_ms": 20}
+    front_end: dict[str, object] = {"window_frames": 64, "n_mels": 32, "hop_ms": 20}
     if not args.no_band:
         front_end["band_hz"] = list(LINE_BAND_HZ)
+    # The per-call spectral balance's reference (pipeline.balance), so the model is scored as the box runs it.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # models/, when run as pipeline/evaluate.py
+    from pipeline import balance
+
+    front_end.update(balance.front_end_entry(None if args.no_band else LINE_BAND_HZ))
     write_meta(
         model_path, classes, half, half, {"output": output, "verifier": verifier, "front_end": front_end}
     )

@@ -39,15 +39,38 @@ def main() -> None:
         help="folder of cached score traces (pricing.py's): the same network (by its bytes) on the same set is "
         "scored once, whatever thresholds its JSON holds",
     )
+    ap.add_argument(
+        "--lead-in",
+        type=float,
+        default=0.0,
+        help="seconds of each set's own stream fed before every clip, as a caller talks before a keyword "
+        "through the same telephone (not cached; with --stream-hours only those hours are scored)",
+    )
+    ap.add_argument(
+        "--balance-prior",
+        type=int,
+        default=None,
+        help="the detector's balance_prior_frames (0: no spectral balance); default: the detector's default",
+    )
     args = ap.parse_args()
     meta, names, categories, config = frozen_model(args.model)
+    if args.balance_prior is not None:
+        config = config.model_copy(update={"balance_prior_frames": args.balance_prior})
     with multiprocessing.Pool(min(2, len(args.sets))) as pool:
-        if args.cache is None:
+        if args.lead_in > 0:
+            jobs_lead = [(config, path, len(names), args.lead_in, args.stream_hours) for path in args.sets]
+            scored = pool.starmap(score_material, jobs_lead)
+        elif args.cache is None:
             scored = pool.starmap(score_material, [(config, path, len(names)) for path in args.sets])
         else:
             jobs = [(config, path, len(names), args.cache) for path in args.sets]
             scored = pool.starmap(cached_material, jobs)
-    out: dict[str, object] = {"model": meta.get("version"), "stream_hours_counted": args.stream_hours}
+    out: dict[str, object] = {
+        "model": meta.get("version"),
+        "stream_hours_counted": args.stream_hours,
+        "lead_in_s": args.lead_in,
+        "balance_prior_frames": config.balance_prior_frames,
+    }
     for path, material in zip(args.sets, scored, strict=True):
         if args.stream_hours is not None:
             material = first_hours(material, args.stream_hours)

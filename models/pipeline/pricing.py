@@ -56,7 +56,19 @@ def cached_material(config: DetectionConfig, path: Path, n_classes: int, cache: 
     Material's ``stream`` is empty and its clips carry no PCM.
     """
     assert config.model_path is not None
-    digest = hashlib.sha256(config.model_path.read_bytes()).hexdigest()[:16]
+    # The traces depend on the network and on how the detector runs it: the model JSON's front end (band,
+    # spectral balance reference) and the detector's settings are part of the key, not only the bytes.
+    meta = json.loads(config.model_path.with_suffix(".json").read_text(encoding="utf-8"))
+    scoring = json.dumps(
+        {
+            "front_end": meta.get("front_end"),
+            "detector": config.model_dump(
+                mode="json", exclude={"model_path", "model_sha256", "calibration_file"}
+            ),
+        },
+        sort_keys=True,
+    )
+    digest = hashlib.sha256(config.model_path.read_bytes() + scoring.encode()).hexdigest()[:16]
     stat = path.stat()
     key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
     file = cache / f"{digest}-{path.stem}-{key}.pkl"

@@ -1,0 +1,87 @@
+"""The per-call spectral balance: a caller's telephone colouring is estimated from the call and taken out."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.cli import read_recording
+from edge.detect.detector import AbuseDetector, load_detector
+from edge.detect.features import N_MELS, SpectralBalance, _mel, _mel_inv
+from edge.detect.model import KwsModel, ModelError, default_model_path
+from edge.detect.settings import DetectionConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "kws"
+sys.path.insert(0, str(ROOT / "models"))
+
+from pipeline import handset  # noqa: E402
+
+
+def test_a_steady_colouring_is_removed_as_the_call_goes_on_and_silence_teaches_nothing() -> None:
+    reference = np.linspace(-6.0, -2.0, N_MELS).astype(np.float32)
+    colouring = np.sin(np.arange(N_MELS) / 4.0).astype(np.float32) * 3.0  # a telephone, in log-mel
+    balance = SpectralBalance(reference, prior_frames=100)
+    rng = np.random.default_rng(0)
+    silence = np.full(N_MELS, -13.8, np.float32)
+    for _ in range(50):  # quiet line: not voiced, so no estimate and nothing changed
+        assert np.array_equal(balance.correct(silence, voiced=False), silence)
+    errors = []
+    for n in range(1, 2001):
+        frame = reference + colouring + rng.normal(0, 1.0, N_MELS).astype(np.float32)
+        balance.correct(frame, voiced=True)
+        if n in (10, 100, 2000):
+            errors.append(float(np.abs(balance.offset - colouring).max()))
+    # Shrunk at first (10 frames: about a tenth corrected), half at the prior, nearly all later.
+    assert errors[0] > 2.4 and 1.2 < errors[1] < 1.9 and errors[2] < 0.3
+    balance.reset()
+    assert not balance.offset.any()
+
+
+def test_the_detector_estimates_a_resonating_handset_where_it_resonates(tmp_path: Path) -> None:
+    speech = read_recording(FIXTURES / "ordinary.wav")
+    coloured = handset.through(
+        np.tile(speech, 3), handset.fir(handset.RESPONSES["peak"]), np.random.default_rng(1)
+    )
+    config = DetectionConfig(inline=True, shouting_enabled=False, calibration_enabled=False)
+    detector, error = load_detector(config)
+    assert detector is not None and detector._balance is not None, error
+    plain, _ = load_detector(config)
+    assert plain is not None and plain._balance is not None
+    for d, pcm in ((detector, coloured), (plain, np.tile(speech, 3))):
+        d.reset()
+        for i in range(0, pcm.size - 159, 160):
+            d.feed(pcm[i : i + 160], i / 8000)
+    difference = detector._balance.offset - plain._balance.offset
+    centres = _mel_inv(np.linspace(_mel(np.array(0.0)), _mel(np.array(4000.0)), N_MELS + 2))[1:-1]
+    # The same speech through the 1.5 kHz resonance: the estimate rises most in the bands around it.
+    assert 1000 < centres[int(np.argmax(difference))] < 2200
+    assert float(difference.max() - np.median(difference)) > 0.5
+    # A new call forgets the telephone of the last.
+    detector.reset()
+    assert not detector._balance.offset.any()
+
+
+def test_the_balance_is_off_with_prior_zero_or_a_model_without_a_reference(tmp_path: Path) -> None:
+    off, _ = load_detector(DetectionConfig(inline=True, balance_prior_frames=0))
+    assert off is not None and off._balance is None
+    src = default_model_path()
+    for name in (src.name, src.with_suffix(".json").name, "kws_verifier.tflite"):
+        if (src.parent / name).exists():
+            shutil.copy(src.parent / name, tmp_path / name)
+    meta_path = tmp_path / src.with_suffix(".json").name
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    assert len(meta["front_end"]["speech_mean"]) == N_MELS  # the shipped model carries its reference
+    del meta["front_end"]["speech_mean"]
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    older = AbuseDetector(DetectionConfig(inline=True), KwsModel(tmp_path / src.name))
+    assert older._balance is None
+    meta["front_end"]["speech_mean"] = [0.0] * (N_MELS - 1)
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(ModelError, match="speech_mean"):
+        KwsModel(tmp_path / src.name)
