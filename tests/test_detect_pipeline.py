@@ -942,9 +942,9 @@ def test_pricing_caches_a_sets_scores_without_its_audio(tmp_path: Path) -> None:
     np.savez(tmp_path / "calls.npz", stream=stream[: 8000 * 3])
     third = cached_material(config, tmp_path / "calls.npz", 11, tmp_path / "cache")
     assert len(list((tmp_path / "cache").iterdir())) == 2 and third.stream_t.size < first.stream_t.size
-    # The same network run differently (spectral balance off) gives other traces: its own cache entry.
-    off = config.model_copy(update={"balance_prior_frames": 0})
-    cached_material(off, tmp_path / "calls.npz", 11, tmp_path / "cache")
+    # The same network run differently (spectral balance on) gives other traces: its own cache entry.
+    on = config.model_copy(update={"balance_prior_frames": 250})
+    cached_material(on, tmp_path / "calls.npz", 11, tmp_path / "cache")
     assert len(list((tmp_path / "cache").iterdir())) == 3
 
 
@@ -962,7 +962,13 @@ def test_a_clip_can_be_scored_after_the_callers_earlier_speech_on_the_same_line(
     assert np.array_equal(first, stream[:160000]) and np.array_equal(second, stream[37 * 8000 : 57 * 8000])
     assert next(lead_in_speech(stream, 0.0)) is None
     model = ROOT / "models" / "kws.tflite"
-    config = DetectionConfig(inline=True, shouting_enabled=False, calibration_enabled=False, model_path=model)
+    config = DetectionConfig(
+        inline=True,
+        shouting_enabled=False,
+        calibration_enabled=False,
+        model_path=model,
+        balance_prior_frames=250,
+    )
     detector = AbuseDetector(config, KwsModel(model))
     clip = stream[:16000]
     t, s1, _v = traces(detector, clip, first)

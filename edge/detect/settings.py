@@ -179,12 +179,14 @@ class DetectionConfig(Section):
         "that time (a word the model missed), for a person to label centrally; 0 keeps none.",
     )
     balance_prior_frames: int = Field(
-        250,
+        0,
         ge=0,
         le=100_000,
         title="Spectral balance prior",
         description="Voiced 20 ms frames of a call after which half of the caller's telephone colouring (its "
-        "long-term spectral balance against the model's training speech) is corrected; 0 turns the correction off.",
+        "long-term spectral balance against the model's training speech) is corrected; 0 (the default until "
+        'the thresholds are priced with it, see the model card\'s "Handsets") turns the correction off; 250 '
+        "is the measured setting.",
     )
     queue_frames: int = Field(
         250,
