@@ -149,3 +149,20 @@ def test_close_still_finishes_a_call_that_ended_just_before(tmp_path: Path) -> N
     detector.close()
     assert json.loads((tmp_path / "calibration.json").read_text(encoding="utf-8"))["calls"] == 1
     assert [m["label"] for _, m, _ in sink.saved] == ["unconfirmed"]
+
+
+def test_an_inline_detector_that_is_never_polled_keeps_no_backlog_across_calls() -> None:
+    pcm, meta = _positive_fixture()
+    detector = AbuseDetector(
+        DetectionConfig(inline=True, shouting_enabled=False, calibration_enabled=False),
+        KwsModel(default_model_path()),
+    )
+    for _ in range(3):  # as the CLI and the evaluation use it: read detections, never poll
+        detector.reset()
+        _feed(detector, pcm)
+        assert [d.event.keyword for d in detector.detections if d.event.tier is Tier.WARN] == [
+            meta["keyword"]
+        ]
+    assert len(detector._events) <= len(detector.detections)  # only the current call's
+    assert [e.keyword for e in detector.poll() if e.tier is Tier.WARN] == [meta["keyword"]]
+    assert detector.late_detections == 0

@@ -216,6 +216,9 @@ class AbuseDetector:
         """Call start: the next audio belongs to a new call (the previous call's queued audio is scored first)."""
         self._generation += 1
         self._call_open = True
+        if self.config.inline:
+            # Nothing can still be in flight: tools that read ``detections`` and never poll keep no backlog.
+            self._events.clear()
         self._submit(_CallStart(self._generation))
 
     def end_call(

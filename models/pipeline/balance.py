@@ -21,7 +21,7 @@ import webrtcvad
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from edge.detect.features import Band, StreamingLogMel
+from edge.detect.features import N_MELS, Band, StreamingLogMel
 from edge.detect.settings import DetectionConfig
 from pipeline import build, text
 
@@ -39,7 +39,7 @@ def voiced_frames(pcm: npt.NDArray[np.int16], band: Band | None, vad_mode: int) 
         features = frontend.push_frame(frame)
         if vad.is_speech(frame.astype("<i2").tobytes(), 8000):
             out.append(features)
-    return np.array(out, dtype=np.float32).reshape(-1, features.size if out else 0)
+    return np.array(out, dtype=np.float32).reshape(-1, N_MELS)
 
 
 def speech_mean(
