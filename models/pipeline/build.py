@@ -132,6 +132,29 @@ def load_set(path: Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
+def transform_set(src: Path, dst: Path, transform: Recode, stream_chunk: int) -> dict[str, int]:
+    """Write ``dst``: the held-out set ``src`` with every keyword clip, near-miss and its stream (in calls of
+    ``stream_chunk`` samples) passed through ``transform``, in that order; the labels and times are kept, so the
+    two sets compare clip by clip. Returns the counts."""
+    arrays = load_set(src)
+    for key in ("pos_pcm", "near_pcm"):
+        if key in arrays:
+            clips = np.empty(len(arrays[key]), dtype=object)
+            clips[:] = [transform(np.asarray(c, np.int16)) for c in arrays[key]]
+            arrays[key] = clips
+    if "stream" in arrays:
+        stream = arrays["stream"]
+        chunks = [transform(stream[i : i + stream_chunk]) for i in range(0, stream.size, stream_chunk)]
+        arrays["stream"] = np.concatenate(chunks or [stream[:0]])
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(dst, **arrays)
+    return {
+        "clips": len(arrays.get("pos_pcm", ())),
+        "near": len(arrays.get("near_pcm", ())),
+        "stream_samples": int(arrays["stream"].size) if "stream" in arrays else 0,
+    }
+
+
 def babble_track(rng: random.Random, seconds: float) -> audio.Audio:
     """Several voices talking at once, at 16 kHz: the babble noise of the augmentation chain."""
     n = int(seconds * audio.WORK_RATE)

@@ -83,28 +83,7 @@ def codec_set(src: Path, dst: Path, codec: str, seed: int = 0) -> dict[str, int]
     if codec not in CODECS:
         raise ValueError(f"unknown codec {codec!r}: choose one of {', '.join(CODECS)}")
     rng = np.random.default_rng(seed)
-    arrays = build.load_set(src)
-    for key in ("pos_pcm", "near_pcm"):
-        if key in arrays:
-            clips = np.empty(len(arrays[key]), dtype=object)
-            clips[:] = [round_trip(np.asarray(c, np.int16), codec, rng) for c in arrays[key]]
-            arrays[key] = clips
-    if "stream" in arrays:
-        stream = arrays["stream"]
-        arrays["stream"] = np.concatenate(
-            [
-                round_trip(stream[i : i + STREAM_CHUNK], codec, rng)
-                for i in range(0, stream.size, STREAM_CHUNK)
-            ]
-            or [stream[:0]]
-        )
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(dst, **arrays)
-    return {
-        "clips": len(arrays.get("pos_pcm", ())),
-        "near": len(arrays.get("near_pcm", ())),
-        "stream_samples": int(arrays["stream"].size) if "stream" in arrays else 0,
-    }
+    return build.transform_set(src, dst, lambda pcm: round_trip(pcm, codec, rng), STREAM_CHUNK)
 
 
 def main() -> None:

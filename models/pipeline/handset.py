@@ -108,25 +108,7 @@ def handset_set(src: Path, dst: Path, name: str, seed: int = 0) -> dict[str, int
         raise ValueError(f"unknown handset response {name!r}: choose one of {', '.join(RESPONSES)}")
     rng = np.random.default_rng(seed)
     taps = fir(RESPONSES[name])
-    arrays = build.load_set(src)
-    for key in ("pos_pcm", "near_pcm"):
-        if key in arrays:
-            clips = np.empty(len(arrays[key]), dtype=object)
-            clips[:] = [through(np.asarray(c, np.int16), taps, rng) for c in arrays[key]]
-            arrays[key] = clips
-    if "stream" in arrays:
-        stream = arrays["stream"]
-        arrays["stream"] = np.concatenate(
-            [through(stream[i : i + STREAM_CHUNK], taps, rng) for i in range(0, stream.size, STREAM_CHUNK)]
-            or [stream[:0]]
-        )
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(dst, **arrays)
-    return {
-        "clips": len(arrays.get("pos_pcm", ())),
-        "near": len(arrays.get("near_pcm", ())),
-        "stream_samples": int(arrays["stream"].size) if "stream" in arrays else 0,
-    }
+    return build.transform_set(src, dst, lambda pcm: through(pcm, taps, rng), STREAM_CHUNK)
 
 
 def main() -> None:
