@@ -254,6 +254,11 @@ def alaw(x: Audio) -> Audio:
     return (np.sign(x) * inv).astype(np.float32)
 
 
+def g711(x: Audio, rng: np.random.Generator) -> Audio:
+    """``x`` through a G.711 round trip, mu-law or A-law drawn evenly, as a line codes it."""
+    return mulaw(x) if rng.random() < 0.5 else alaw(x)
+
+
 # The band the detector's front end filters to (features.LINE_BAND_HZ), here at the chain's 16 kHz.
 _BAND = signal.butter(4, LINE_BAND_HZ, btype="bandpass", fs=WORK_RATE, output="sos")
 
@@ -302,7 +307,7 @@ def line_chain(
     if band:
         y = signal.sosfilt(_BAND, y).astype(np.float32)
     y = resample(y, WORK_RATE, LINE_RATE)
-    y = mulaw(y) if rng.random() < 0.5 else alaw(y)
+    y = g711(y, rng)
     if rng.random() < 0.3 * strength:
         frames = y.size // 160
         drop = rng.random(frames) < rng.uniform(0.0, 0.03)

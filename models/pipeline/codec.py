@@ -74,8 +74,7 @@ def round_trip(pcm: Pcm, codec: str, rng: np.random.Generator) -> Pcm:
     out = np.zeros(pcm.size, np.float32)
     tail = decoded[lag : lag + pcm.size].astype(np.float32) / 32768.0
     out[: tail.size] = tail
-    g711 = audio.mulaw if rng.random() < 0.5 else audio.alaw
-    return audio.to_pcm(g711(out))
+    return audio.to_pcm(audio.g711(out, rng))
 
 
 def codec_set(src: Path, dst: Path, codec: str, seed: int = 0) -> dict[str, int]:

@@ -83,8 +83,7 @@ def through(pcm: Pcm, taps: npt.NDArray[np.float64], rng: np.random.Generator) -
     rms_in, rms_out = math.sqrt(float(np.mean(x**2))), math.sqrt(float(np.mean(y**2)))
     if rms_out > 0:
         y *= rms_in / rms_out
-    g711 = audio.mulaw if rng.random() < 0.5 else audio.alaw
-    return audio.to_pcm(g711(y.astype(np.float32)))
+    return audio.to_pcm(audio.g711(y.astype(np.float32), rng))
 
 
 def random_response(rng: np.random.Generator) -> Response:
