@@ -89,3 +89,26 @@ def test_the_balance_is_off_with_prior_zero_or_a_model_without_a_reference(tmp_p
     meta_path.write_text(json.dumps(meta), encoding="utf-8")
     with pytest.raises(ModelError, match="speech_mean"):
         KwsModel(tmp_path / src.name)
+
+
+def test_a_stream_scored_in_calls_is_each_call_scored_alone_at_its_place() -> None:
+    from pipeline.evaluate import call_traces, traces
+
+    speech = read_recording(FIXTURES / "ordinary.wav")
+    stream = handset.through(
+        np.tile(speech, 3), handset.fir(handset.RESPONSES["peak"]), np.random.default_rng(2)
+    )
+    config = DetectionConfig(
+        inline=True, shouting_enabled=False, calibration_enabled=False, balance_prior_frames=50
+    )
+    detector, error = load_detector(config)
+    assert detector is not None and detector._balance is not None, error
+    call = speech.size  # three calls, the balance (and the VAD) learning afresh in each
+    t, s1, _v = call_traces(detector, stream, call / 8000)
+    t_alone, s1_alone, _ = traces(detector, stream[call : 2 * call])
+    second = (t > call / 8000) & (t <= 2 * call / 8000)  # a hop is stamped at its end
+    assert np.allclose(t[second], t_alone + call / 8000)
+    assert np.allclose(s1[second], s1_alone)
+    # One long call carries the first call's balance into the second: other scores there.
+    t_one, s1_one, _ = call_traces(detector, stream, 0.0)
+    assert np.allclose(t_one, t) and not np.allclose(s1_one[second], s1[second])

@@ -163,6 +163,8 @@ class AbuseDetector:
         return out
 
     def _reset_state(self) -> None:
+        # A new VAD too: webrtcvad adapts to the line's noise, and a new call is a new line.
+        self._vad = webrtcvad.Vad(self.config.vad_mode)
         self._frontend.reset()
         if self._balance is not None:
             self._balance.reset()

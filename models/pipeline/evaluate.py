@@ -155,6 +155,7 @@ class Material:
         n_classes: int,
         lead_in_s: float = 0.0,
         stream_hours: float | None = None,
+        call_s: float = 0.0,
     ) -> None:
         data = np.load(path, allow_pickle=True)
         silence = np.zeros(int(TAIL_S * 8000) + 800, dtype=np.int16)
@@ -177,7 +178,23 @@ class Material:
             stream = stream[: int(stream_hours * 3600 * 8000)]
         self.stream = stream
         self.hours = stream.size / 8000 / 3600
-        self.stream_t, self.stream_s1, self.stream_v = traces(detector, stream)
+        self.stream_t, self.stream_s1, self.stream_v = call_traces(detector, stream, call_s)
+
+
+def call_traces(
+    detector: AbuseDetector, stream: np.ndarray, call_s: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``traces`` of a stream cut into calls of ``call_s`` seconds, each a fresh call of the detector (as
+    the box resets it, and its per-call state such as the spectral balance, at every call); 0: one call."""
+    n = int(call_s * 8000)
+    if n <= 0 or stream.size <= n:
+        return traces(detector, stream)
+    parts = []
+    for start in range(0, stream.size, n):
+        t, s1, v = traces(detector, stream[start : start + n])
+        parts.append((t + start / 8000, s1, v))
+    t, s1, v = (np.concatenate([p[k] for p in parts]) for k in range(3))
+    return t, s1, v
 
 
 def lead_in_speech(stream: np.ndarray, seconds: float) -> Iterator[np.ndarray | None]:
@@ -225,12 +242,14 @@ def score_material(
     n_classes: int,
     lead_in_s: float = 0.0,
     stream_hours: float | None = None,
+    call_s: float = 0.0,
 ) -> Material:
     """One held-out set scored by a fresh streaming detector (runs in a worker process); ``lead_in_s`` of
-    the set's own speech before each clip, and only ``stream_hours`` of its stream when given."""
+    the set's own speech before each clip, only ``stream_hours`` of its stream when given, and the stream
+    in calls of ``call_s`` seconds (0: one call)."""
     assert config.model_path is not None
     detector = AbuseDetector(config, KwsModel(config.model_path))
-    return Material(detector, path, n_classes, lead_in_s, stream_hours)
+    return Material(detector, path, n_classes, lead_in_s, stream_hours, call_s)
 
 
 class FrozenModel(NamedTuple):

@@ -49,8 +49,15 @@ TARGET_FA_PER_H = {tier: TARGETS[tier][0] for tier in TIERS}
 """The issue's false-accept targets per hour of ordinary speech (the budgets priced for are stricter)."""
 
 
-def cached_material(config: DetectionConfig, path: Path, n_classes: int, cache: Path) -> Material:
-    """``score_material`` of one set, from the cache when this model scored this file before.
+def cached_material(
+    config: DetectionConfig,
+    path: Path,
+    n_classes: int,
+    cache: Path,
+    lead_in_s: float = 0.0,
+    call_s: float = 0.0,
+) -> Material:
+    """``score_material`` of one set, from the cache when this model scored this file the same way before.
 
     The audio is dropped from the cached copy (only score traces are priced and counted on): a cached
     Material's ``stream`` is empty and its clips carry no PCM.
@@ -65,7 +72,10 @@ def cached_material(config: DetectionConfig, path: Path, n_classes: int, cache: 
             "detector": config.model_dump(
                 mode="json", exclude={"model_path", "model_sha256", "calibration_file"}
             ),
-        },
+        }
+        # Only when used, so that traces cached before these options existed keep their keys.
+        | ({"lead_in_s": lead_in_s} if lead_in_s else {})
+        | ({"call_s": call_s} if call_s else {}),
         sort_keys=True,
     )
     digest = hashlib.sha256(config.model_path.read_bytes() + scoring.encode()).hexdigest()[:16]
@@ -76,7 +86,7 @@ def cached_material(config: DetectionConfig, path: Path, n_classes: int, cache: 
         with file.open("rb") as f:
             material: Material = pickle.load(f)
         return material
-    material = score_material(config, path, n_classes)
+    material = score_material(config, path, n_classes, lead_in_s, None, call_s)
     material.stream = np.zeros(0, dtype=np.int16)
     material.pos = [(g, end, t, s1, v, None) for g, end, t, s1, v, _pcm in material.pos]
     material.near = [(s1, v, None) for s1, v, _pcm in material.near]
@@ -210,6 +220,27 @@ def main() -> None:
         help="pooled: each class's rate on all the pricing sets' hours together (evaluate.py's rule); per-set: "
         "on every set alone (evaluate.select per_set)",
     )
+    ap.add_argument(
+        "--balance-prior",
+        type=int,
+        default=None,
+        help="the detector's balance_prior_frames to score with (0: no spectral balance); default: the "
+        "detector's default",
+    )
+    ap.add_argument(
+        "--lead-in",
+        type=float,
+        default=0.0,
+        help="seconds of each set's own stream fed before every clip, as a caller talks before a keyword "
+        "(what the per-call spectral balance learns from)",
+    )
+    ap.add_argument(
+        "--call-s",
+        type=float,
+        default=0.0,
+        help="score every stream in calls of this many seconds, each a fresh call of the detector (0: one "
+        "call the stream long)",
+    )
     ap.add_argument("--cache", type=Path, default=work / "scores", help="folder of cached score traces")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args()
@@ -219,15 +250,26 @@ def main() -> None:
         if not path.exists():
             raise SystemExit(f"{path} is missing: render it first (pipeline.build, see the Makefile)")
     meta, names, categories, config = frozen_model(args.model)
+    if args.balance_prior is not None:
+        config = config.model_copy(update={"balance_prior_frames": args.balance_prior})
     # Two processes, each its own detector: the streams are hours long.
     with multiprocessing.Pool(2) as pool:
-        scored = pool.starmap(cached_material, [(config, p, len(names), args.cache) for p in paths])
+        jobs = [(config, p, len(names), args.cache, args.lead_in, args.call_s) for p in paths]
+        scored = pool.starmap(cached_material, jobs)
     by_path = dict(zip(paths, scored, strict=True))
     devs = [by_path[h / "dev.npz"] for h in args.held]
     tests = {str(h): View(by_path[h / "test.npz"], None, 0.0) for h in args.held}
     folds = {p.stem: by_path[p] for p in args.folds}
     checks = {p.stem: by_path[p] for p in args.checks}
-    out: dict[str, object] = {"model": meta.get("version"), "targets_fa_per_h": TARGET_FA_PER_H}
+    out: dict[str, object] = {
+        "model": meta.get("version"),
+        "targets_fa_per_h": TARGET_FA_PER_H,
+        "scoring": {
+            "balance_prior_frames": config.balance_prior_frames,
+            "lead_in_s": args.lead_in,
+            "call_s": args.call_s,
+        },
+    }
 
     def on_tests(thresholds: dict) -> dict:
         return {h: recall(v, names, categories, thresholds) for h, v in tests.items()}
