@@ -6,6 +6,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -69,26 +70,56 @@ def test_the_detector_estimates_a_resonating_handset_where_it_resonates(tmp_path
     assert not detector._balance.offset.any()
 
 
-def test_the_balance_is_off_with_prior_zero_or_a_model_without_a_reference(tmp_path: Path) -> None:
-    off, _ = load_detector(DetectionConfig(inline=True))
-    assert off is not None and off._balance is None  # off by default until thresholds are priced with it
+def _model_copy(tmp_path: Path) -> tuple[Path, Path, dict[str, Any]]:
     src = default_model_path()
     for name in (src.name, src.with_suffix(".json").name, "kws_verifier.tflite"):
         if (src.parent / name).exists():
             shutil.copy(src.parent / name, tmp_path / name)
     meta_path = tmp_path / src.with_suffix(".json").name
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    return tmp_path / src.name, meta_path, json.loads(meta_path.read_text(encoding="utf-8"))
+
+
+def test_the_balance_runs_as_the_model_was_priced_unless_the_config_says_otherwise(tmp_path: Path) -> None:
+    model, meta_path, meta = _model_copy(tmp_path)
     assert len(meta["front_end"]["speech_mean"]) == N_MELS  # the shipped model carries its reference
-    del meta["front_end"]["speech_mean"]
+    meta["front_end"].pop("balance_prior_frames", None)
     meta_path.write_text(json.dumps(meta), encoding="utf-8")
-    older = AbuseDetector(
-        DetectionConfig(inline=True, balance_prior_frames=250), KwsModel(tmp_path / src.name)
-    )
+    priced_without = AbuseDetector(DetectionConfig(inline=True), KwsModel(model))
+    assert priced_without._balance is None  # a model priced without the balance runs without it
+    assert priced_without.health()["balance_prior_frames"] == 0
+    meta["front_end"]["balance_prior_frames"] = 250
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    priced_with = AbuseDetector(DetectionConfig(inline=True), KwsModel(model))
+    assert priced_with._balance is not None and priced_with._balance.prior == 250
+    assert priced_with.health()["balance_prior_frames"] == 250
+    off = AbuseDetector(DetectionConfig(inline=True, balance_prior_frames=0), KwsModel(model))
+    assert off._balance is None and off.health()["model_balance_prior_frames"] == 250
+    other = AbuseDetector(DetectionConfig(inline=True, balance_prior_frames=100), KwsModel(model))
+    assert other._balance is not None and other._balance.prior == 100
+
+
+def test_a_model_without_a_reference_has_no_balance_and_a_bad_setting_is_refused(tmp_path: Path) -> None:
+    model, meta_path, meta = _model_copy(tmp_path)
+    del meta["front_end"]["speech_mean"]
+    meta["front_end"].pop("balance_prior_frames", None)
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    older = AbuseDetector(DetectionConfig(inline=True, balance_prior_frames=250), KwsModel(model))
     assert older._balance is None
+    meta["front_end"]["balance_prior_frames"] = 250  # priced with a balance it has no reference for
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(ModelError, match=r"needs front_end\.speech_mean"):
+        KwsModel(model)
+    meta["front_end"]["speech_mean"] = [0.0] * N_MELS
+    for bad in (-1, 2.5, "250", True, 10**6):
+        meta["front_end"]["balance_prior_frames"] = bad
+        meta_path.write_text(json.dumps(meta), encoding="utf-8")
+        with pytest.raises(ModelError, match="balance_prior_frames"):
+            KwsModel(model)
+    meta["front_end"]["balance_prior_frames"] = 0
     meta["front_end"]["speech_mean"] = [0.0] * (N_MELS - 1)
     meta_path.write_text(json.dumps(meta), encoding="utf-8")
     with pytest.raises(ModelError, match="speech_mean"):
-        KwsModel(tmp_path / src.name)
+        KwsModel(model)
 
 
 def test_a_stream_scored_in_calls_is_each_call_scored_alone_at_its_place() -> None:

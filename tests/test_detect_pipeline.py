@@ -927,7 +927,13 @@ def test_pricing_caches_a_sets_scores_without_its_audio(tmp_path: Path) -> None:
     from edge.detect.settings import DetectionConfig
 
     model = ROOT / "models" / "kws.tflite"
-    config = DetectionConfig(inline=True, shouting_enabled=False, calibration_enabled=False, model_path=model)
+    config = DetectionConfig(
+        inline=True,
+        shouting_enabled=False,
+        calibration_enabled=False,
+        model_path=model,
+        balance_prior_frames=0,
+    )
     rng = np.random.default_rng(2)
     stream = (rng.normal(0, 3000, 8000 * 6)).astype(np.int16)
     np.savez(tmp_path / "calls.npz", stream=stream)
@@ -946,6 +952,71 @@ def test_pricing_caches_a_sets_scores_without_its_audio(tmp_path: Path) -> None:
     on = config.model_copy(update={"balance_prior_frames": 250})
     cached_material(on, tmp_path / "calls.npz", 11, tmp_path / "cache")
     assert len(list((tmp_path / "cache").iterdir())) == 3
+    # A model whose JSON runs that balance itself is scored the same way: the same entry.
+    priced = tmp_path / "priced"
+    priced.mkdir()
+    shutil.copy(model, priced / model.name)
+    meta = json.loads(model.with_suffix(".json").read_text(encoding="utf-8"))
+    meta["front_end"]["balance_prior_frames"] = 250
+    (priced / "kws.json").write_text(json.dumps(meta), encoding="utf-8")
+    own = config.model_copy(update={"balance_prior_frames": None, "model_path": priced / model.name})
+    cached_material(own, tmp_path / "calls.npz", 11, tmp_path / "cache")
+    assert len(list((tmp_path / "cache").iterdir())) == 3
+    # Speech before each clip, or the stream cut into calls: scored otherwise, kept apart.
+    cached_material(on, tmp_path / "calls.npz", 11, tmp_path / "cache", 0.0, 2.0)
+    assert len(list((tmp_path / "cache").iterdir())) == 4
+
+
+def test_evaluation_prices_with_the_balance_from_cached_scores_and_ships_the_setting(tmp_path: Path) -> None:
+    fixtures = ROOT / "tests" / "fixtures" / "kws"
+    expected = json.loads((fixtures / "expected.json").read_text(encoding="utf-8"))
+    names = [
+        c["id"] for c in json.loads((ROOT / "models" / "kws.json").read_text(encoding="utf-8"))["classes"]
+    ]
+    held = tmp_path / "held"
+    held.mkdir()
+    clips = [(f, e) for f, e in expected.items() if e]
+    pos_pcm = np.empty(len(clips), dtype=object)
+    pos_pcm[:] = [sf.read(fixtures / f, dtype="int16")[0] for f, _e in clips]
+    near_pcm = np.empty(1, dtype=object)
+    near_pcm[:] = [sf.read(fixtures / "near_miss.wav", dtype="int16")[0]]
+    ordinary = sf.read(fixtures / "ordinary.wav", dtype="int16")[0]
+    for split in ("dev", "test"):
+        np.savez(
+            held / f"{split}.npz",
+            pos_pcm=pos_pcm,
+            pos_group=np.array([names.index(e["keyword"]) + 1 for _f, e in clips]),
+            pos_start=np.array([max(0.0, e["keyword_end_s"] - 0.5) for _f, e in clips]),
+            pos_end=np.array([e["keyword_end_s"] for _f, e in clips]),
+            near_pcm=near_pcm,
+            stream=np.tile(ordinary, 4),
+        )
+    work, cache = tmp_path / "work", tmp_path / "cache"
+    command = [sys.executable, str(ROOT / "models" / "pipeline" / "evaluate.py"), "--work", str(work)]
+    command += ["--from-shipped", "--held", str(held), "--cache", str(cache)]
+    command += ["--balance-prior", "250", "--lead-in", "5", "--call-s", "20"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    meta = json.loads((work / "kws.json").read_text(encoding="utf-8"))
+    assert meta["front_end"]["balance_prior_frames"] == 250
+    assert meta["threshold_rule"]["scoring"] == {
+        "balance_prior_frames": 250,
+        "lead_in_s": 5.0,
+        "call_s": 20.0,
+    }
+    scored = sorted((f.name, f.stat().st_mtime_ns) for f in cache.iterdir())
+    assert len(scored) == 2  # dev and test, kept for the next pricing
+    from edge.detect.detector import AbuseDetector
+    from edge.detect.model import KwsModel
+    from edge.detect.settings import DetectionConfig
+
+    box = AbuseDetector(DetectionConfig(inline=True), KwsModel(work / "kws.tflite"))
+    assert box.health()["balance_prior_frames"] == 250  # a box runs it as it was priced
+    # Again: the scores come from the cache (nothing new scored) and the same thresholds are chosen.
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted((f.name, f.stat().st_mtime_ns) for f in cache.iterdir()) == scored
+    assert json.loads((work / "kws.json").read_text(encoding="utf-8"))["thresholds"] == meta["thresholds"]
 
 
 def test_a_clip_can_be_scored_after_the_callers_earlier_speech_on_the_same_line() -> None:

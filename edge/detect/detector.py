@@ -23,7 +23,7 @@ from edge.detect.features import (
     StreamingLogMel,
     model_input,
 )
-from edge.detect.model import KwsModel, ModelError, default_model_path
+from edge.detect.model import KwsModel, ModelError, ModelInfo, default_model_path
 from edge.detect.settings import DetectionConfig
 from edge.detect.shouting import ShoutingCue
 from edge.ports import SAMPLE_RATE, Pcm
@@ -81,6 +81,12 @@ class _CallEnd:
 _Item = tuple[Pcm, float] | _StaffMark | _CallStart | _CallEnd | None
 
 
+def balance_prior(config: DetectionConfig, info: ModelInfo) -> int:
+    """The spectral balance prior the detector runs: the config's when set, else the model's own (the one its
+    thresholds were priced with)."""
+    return info.balance_prior_frames if config.balance_prior_frames is None else config.balance_prior_frames
+
+
 class AbuseDetector:
     """Feed caller-leg audio; poll for AbuseDetected events. Inference runs in a worker thread (or inline).
 
@@ -109,9 +115,10 @@ class AbuseDetector:
         )
         self._vad = webrtcvad.Vad(config.vad_mode)
         self._frontend = StreamingLogMel(model.info.band_hz)
+        prior = balance_prior(config, model.info)
         self._balance = (
-            SpectralBalance(np.array(model.info.speech_mean, np.float32), config.balance_prior_frames)
-            if model.info.speech_mean is not None and config.balance_prior_frames > 0
+            SpectralBalance(np.array(model.info.speech_mean, np.float32), prior)
+            if model.info.speech_mean is not None and prior > 0
             else None
         )
         self._shout = ShoutingCue(config.shouting_dbfs, config.shouting_over_median_db, config.shouting_min_s)
@@ -259,6 +266,9 @@ class AbuseDetector:
         info = self.model.info
         return {
             "model": {"version": info.version, "sha256": info.sha256, "path": str(self.model.path)},
+            # 0: off. Thresholds hold their priced rates only with the prior they were priced with.
+            "balance_prior_frames": self._balance.prior if self._balance is not None else 0,
+            "model_balance_prior_frames": info.balance_prior_frames,
             "thresholds": {str(t): dict(v) for t, v in self.calibrator.thresholds.items()},
             "calibration": self.calibrator.state(),
             "clips": self._clip_health(),

@@ -64,6 +64,9 @@ class ModelInfo:
     speech_mean: tuple[float, ...] | None = None
     """Mean log-mel frame of voiced training speech (``front_end.speech_mean``), for the spectral balance;
     None: the model has none and the detector leaves the balance alone."""
+    balance_prior_frames: int = 0
+    """The spectral balance's prior that the thresholds were priced with (``front_end.balance_prior_frames``;
+    0: priced without the balance), what the detector runs unless its config says otherwise."""
 
 
 def default_model_path() -> Path:
@@ -110,8 +113,16 @@ def read_info(path: Path) -> ModelInfo:
                 raise ValueError("verifier candidate must be in [0, 1) and weight in (0, 1]")
             if Path(verifier.file).name != verifier.file:
                 raise ValueError(f"verifier file {verifier.file!r} is not a plain file name")
-        band = (raw.get("front_end") or {}).get("band_hz")
-        speech_mean = (raw.get("front_end") or {}).get("speech_mean")
+        front_end = raw.get("front_end") or {}
+        band = front_end.get("band_hz")
+        speech_mean = front_end.get("speech_mean")
+        prior = front_end.get("balance_prior_frames", 0)
+        if isinstance(prior, bool) or not isinstance(prior, int) or not 0 <= prior <= 100_000:
+            raise ValueError(
+                f"front_end.balance_prior_frames must be a whole number 0..100000, got {prior!r}"
+            )
+        if prior and speech_mean is None:
+            raise ValueError("front_end.balance_prior_frames needs front_end.speech_mean, its reference")
         return ModelInfo(
             str(raw["version"]),
             str(raw["sha256"]),
@@ -123,6 +134,7 @@ def read_info(path: Path) -> ModelInfo:
             verifier,
             checked_band(band) if band is not None else None,
             _checked_speech_mean(speech_mean) if speech_mean is not None else None,
+            prior,
         )
     except FileNotFoundError:
         raise ModelError(f"model metadata {meta_path} is missing") from None

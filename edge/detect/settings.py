@@ -178,15 +178,15 @@ class DetectionConfig(Section):
         description="Seconds of caller audio kept before a staff warning or cut that no detection preceded in "
         "that time (a word the model missed), for a person to label centrally; 0 keeps none.",
     )
-    balance_prior_frames: int = Field(
-        0,
+    balance_prior_frames: int | None = Field(
+        None,
         ge=0,
         le=100_000,
         title="Spectral balance prior",
         description="Voiced 20 ms frames of a call after which half of the caller's telephone colouring (its "
-        "long-term spectral balance against the model's training speech) is corrected; 0 (the default until "
-        'the thresholds are priced with it, see the model card\'s "Handsets") turns the correction off; 250 '
-        "is the measured setting.",
+        "long-term spectral balance against the model's training speech) is corrected; 0 turns the "
+        "correction off. Unset (the default): the model's own setting (front_end.balance_prior_frames in its "
+        "JSON), the one its thresholds were priced with; set it only to measure.",
     )
     queue_frames: int = Field(
         250,

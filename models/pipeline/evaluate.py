@@ -197,6 +197,17 @@ def call_traces(
     return t, s1, v
 
 
+def with_audio(m: Material, path: Path) -> Material:
+    """A cached Material (no audio kept) given its set's clips and stream again, in the order scored."""
+    data = np.load(path, allow_pickle=True)
+    m.pos = [
+        (g, end, t, s1, v, pcm) for (g, end, t, s1, v, _), pcm in zip(m.pos, data["pos_pcm"], strict=True)
+    ]
+    m.near = [(s1, v, pcm) for (s1, v, _), pcm in zip(m.near, data["near_pcm"], strict=True)]
+    m.stream = data["stream"].astype(np.int16)
+    return m
+
+
 def lead_in_speech(stream: np.ndarray, seconds: float) -> Iterator[np.ndarray | None]:
     """For each clip in turn, ``seconds`` of the set's own stream (ordinary speech through the same line,
     from its first hour, 37 s further on for each clip) to feed before it; None for each when ``seconds`` is 0."""
@@ -564,6 +575,32 @@ def main() -> None:
         action="store_true",
         help="price each class's rate on every dev set alone, the highest threshold taken (select per_set)",
     )
+    ap.add_argument(
+        "--balance-prior",
+        type=int,
+        default=0,
+        help="score and price with the detector's per-call spectral balance at this prior (written into the "
+        "model's front_end.balance_prior_frames, which boxes then run); 0: without it",
+    )
+    ap.add_argument(
+        "--lead-in",
+        type=float,
+        default=0.0,
+        help="seconds of each set's own stream fed before every clip, as a caller talks before a keyword",
+    )
+    ap.add_argument(
+        "--call-s",
+        type=float,
+        default=0.0,
+        help="score every stream in calls of this many seconds, each a fresh call of the detector (0: one)",
+    )
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="folder of cached score traces (pricing.py's): a set this network was scored on the same way "
+        "is not scored again",
+    )
     args = ap.parse_args()
     if args.from_shipped:
         from_shipped(args.work)
@@ -600,7 +637,14 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # models/, when run as pipeline/evaluate.py
     from pipeline import balance
 
-    front_end.update(balance.front_end_entry(None if args.no_band else LINE_BAND_HZ))
+    shipped_front = json.loads((ROOT / "models" / "kws.json").read_text(encoding="utf-8"))["front_end"]
+    if args.from_shipped and shipped_front.get("band_hz") == front_end.get("band_hz"):
+        # The shipped model's own reference (the same 300 renders; measuring it again takes a minute).
+        front_end.update({k: shipped_front[k] for k in ("speech_mean", "speech_mean_from")})
+    else:
+        front_end.update(balance.front_end_entry(None if args.no_band else LINE_BAND_HZ))
+    if args.balance_prior > 0:
+        front_end["balance_prior_frames"] = args.balance_prior
     write_meta(
         model_path, classes, half, half, {"output": output, "verifier": verifier, "front_end": front_end}
     )
@@ -610,10 +654,19 @@ def main() -> None:
     t0 = time.time()
     held = args.held or [args.work]
     # Dev and test are scored in two processes (each its own detector): the streams are hours long.
+    paths = [h / f"{split}.npz" for split in ("dev", "test") for h in held] + [*args.dev_extra, *args.fresh]
     with multiprocessing.Pool(2) as pool:
-        jobs = [(config, h / f"{split}.npz", len(names)) for split in ("dev", "test") for h in held]
-        jobs += [(config, path, len(names)) for path in [*args.dev_extra, *args.fresh]]
-        scored = pool.starmap(score_material, jobs)
+        if args.cache is None:
+            jobs = [(config, p, len(names), args.lead_in, None, args.call_s) for p in paths]
+            scored = pool.starmap(score_material, jobs)
+        else:
+            from pipeline.pricing import cached_material
+
+            cached = [(config, p, len(names), args.cache, args.lead_in, args.call_s) for p in paths]
+            scored = pool.starmap(cached_material, cached)
+            # The cache keeps no audio; the tests' is read again (the CI fixtures are cut from the first).
+            for i, h in enumerate(held):
+                with_audio(scored[len(held) + i], h / "test.npz")
     fresh_ms = [scored.pop() for _ in args.fresh][::-1]
     fresh_m = fresh_ms[0] if fresh_ms else None
     dev_m = merged(scored[: len(held)] + scored[2 * len(held) :])
@@ -714,6 +767,11 @@ def main() -> None:
         "detector": {"hop_frames": config.hop_frames, "smoothing_hops": config.smoothing_hops},
         "verifier": verifier,
         "threshold_rule": {
+            "scoring": {
+                "balance_prior_frames": args.balance_prior,
+                "lead_in_s": args.lead_in,
+                "call_s": args.call_s,
+            },
             "tail_peaks": TAIL_PEAKS,
             "budgets": BUDGETS,
             "fa_scale": args.fa_scale,

@@ -49,6 +49,12 @@ TARGET_FA_PER_H = {tier: TARGETS[tier][0] for tier in TIERS}
 """The issue's false-accept targets per hour of ordinary speech (the budgets priced for are stricter)."""
 
 
+DETECTOR_CODE = hashlib.sha256(
+    b"".join(p.read_bytes() for p in sorted((ROOT / "edge" / "detect").glob("*.py")))
+).hexdigest()[:16]
+"""The streaming detector's code: traces scored by an older detector are not reused."""
+
+
 def cached_material(
     config: DetectionConfig,
     path: Path,
@@ -64,16 +70,16 @@ def cached_material(
     """
     assert config.model_path is not None
     # The traces depend on the network and on how the detector runs it: the model JSON's front end (band,
-    # spectral balance reference) and the detector's settings are part of the key, not only the bytes.
+    # spectral balance reference), the detector's settings with the balance prior it will run (the config's
+    # or the JSON's own), and the detector's code are part of the key, not only the network's bytes.
     meta = json.loads(config.model_path.with_suffix(".json").read_text(encoding="utf-8"))
+    front_end = dict(meta.get("front_end") or {})
+    prior = front_end.pop("balance_prior_frames", 0)
+    detector = config.model_dump(mode="json", exclude={"model_path", "model_sha256", "calibration_file"})
+    if detector["balance_prior_frames"] is None:
+        detector["balance_prior_frames"] = prior
     scoring = json.dumps(
-        {
-            "front_end": meta.get("front_end"),
-            "detector": config.model_dump(
-                mode="json", exclude={"model_path", "model_sha256", "calibration_file"}
-            ),
-        }
-        # Only when used, so that traces cached before these options existed keep their keys.
+        {"front_end": front_end, "detector": detector, "code": DETECTOR_CODE}
         | ({"lead_in_s": lead_in_s} if lead_in_s else {})
         | ({"call_s": call_s} if call_s else {}),
         sort_keys=True,
