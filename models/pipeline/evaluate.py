@@ -658,12 +658,12 @@ def main() -> None:
     with multiprocessing.Pool(2) as pool:
         if args.cache is None:
             jobs = [(config, p, len(names), args.lead_in, None, args.call_s) for p in paths]
-            scored = pool.starmap(score_material, jobs)
+            scored = pool.starmap(score_material, jobs, chunksize=1)
         else:
             from pipeline.pricing import cached_material
 
             cached = [(config, p, len(names), args.cache, args.lead_in, args.call_s) for p in paths]
-            scored = pool.starmap(cached_material, cached)
+            scored = pool.starmap(cached_material, cached, chunksize=1)
             # The cache keeps no audio; the tests' is read again (the CI fixtures are cut from the first).
             for i, h in enumerate(held):
                 with_audio(scored[len(held) + i], h / "test.npz")

@@ -261,7 +261,7 @@ def main() -> None:
     # Two processes, each its own detector: the streams are hours long.
     with multiprocessing.Pool(2) as pool:
         jobs = [(config, p, len(names), args.cache, args.lead_in, args.call_s) for p in paths]
-        scored = pool.starmap(cached_material, jobs)
+        scored = pool.starmap(cached_material, jobs, chunksize=1)  # sets of 4 to 30 h: one at a time
     by_path = dict(zip(paths, scored, strict=True))
     devs = [by_path[h / "dev.npz"] for h in args.held]
     tests = {str(h): View(by_path[h / "test.npz"], None, 0.0) for h in args.held}
