@@ -206,7 +206,12 @@ def test_real_detector_learns_from_ordinary_speech_that_trips_a_class(tmp_path: 
     assert one_call() == 0
     assert detector.health()["calibration"]["calls"] == 2
     saved = json.loads((tmp_path / "cal.json").read_text())
-    assert saved["model"] == detector.model.info.sha256
+    running = detector.health()["balance_prior_frames"]
+    assert saved["model"] == detector.model.info.sha256 + (f"+balance{running}" if running else "")
+    # The same network with the spectral balance switched scores otherwise: the state is learned again.
+    switched, error = load_detector(config.model_copy(update={"balance_prior_frames": 0 if running else 250}))
+    assert switched is not None, error
+    assert switched.health()["calibration"]["calls"] == 0 and switched.calibrator.restarted
 
 
 @pytest.mark.parametrize("tail", [0.0, 0.4])

@@ -104,23 +104,26 @@ class AbuseDetector:
             Tier.ALERT: self._resolve(model.info.alert, config.alert_thresholds),
             Tier.WARN: self._resolve(model.info.warn, config.warn_thresholds),
         }
-        self.calibrator = Calibrator(
-            shipped,
-            {Tier.ALERT: config.alert_target_per_hour, Tier.WARN: config.warn_target_per_hour},
-            config.threshold_ceiling,
-            config.calibration_file,
-            config.calibration_enabled,
-            model_id=model.info.sha256,
-            tail_scales={Tier.WARN: config.warn_calibration_tail},
-        )
-        self._vad = webrtcvad.Vad(config.vad_mode)
-        self._frontend = StreamingLogMel(model.info.band_hz)
         prior = balance_prior(config, model.info)
         self._balance = (
             SpectralBalance(np.array(model.info.speech_mean, np.float32), prior)
             if model.info.speech_mean is not None and prior > 0
             else None
         )
+        # The kept peaks are this network's scores as this front end makes them: with the balance on they
+        # are other scores, so a state learned without it (or with another prior) is learned again.
+        scored_by = model.info.sha256 + (f"+balance{prior}" if self._balance is not None else "")
+        self.calibrator = Calibrator(
+            shipped,
+            {Tier.ALERT: config.alert_target_per_hour, Tier.WARN: config.warn_target_per_hour},
+            config.threshold_ceiling,
+            config.calibration_file,
+            config.calibration_enabled,
+            model_id=scored_by,
+            tail_scales={Tier.WARN: config.warn_calibration_tail},
+        )
+        self._vad = webrtcvad.Vad(config.vad_mode)
+        self._frontend = StreamingLogMel(model.info.band_hz)
         self._shout = ShoutingCue(config.shouting_dbfs, config.shouting_over_median_db, config.shouting_min_s)
         # Unbounded, so a call edge or staff action is never lost; feed() bounds the frames itself.
         self._queue: queue.Queue[_Item] = queue.Queue()
