@@ -50,9 +50,10 @@ TARGET_FA_PER_H = {tier: TARGETS[tier][0] for tier in TIERS}
 
 
 DETECTOR_CODE = hashlib.sha256(
-    b"".join(p.read_bytes() for p in sorted((ROOT / "edge" / "detect").glob("*.py")))
+    b"".join((ROOT / "edge" / "detect" / f).read_bytes() for f in ("detector.py", "features.py", "model.py"))
 ).hexdigest()[:16]
-"""The streaming detector's code: traces scored by an older detector are not reused."""
+"""The code that makes the detector's scores (its settings are keyed apart): traces scored by an older
+detector are not reused."""
 
 
 def cached_material(
