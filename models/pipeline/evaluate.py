@@ -638,8 +638,13 @@ def main() -> None:
     from pipeline import balance
 
     shipped_front = json.loads((ROOT / "models" / "kws.json").read_text(encoding="utf-8"))["front_end"]
-    if args.from_shipped and shipped_front.get("band_hz") == front_end.get("band_hz"):
-        # The shipped model's own reference (the same 300 renders; measuring it again takes a minute).
+    same_network = model_path.read_bytes() == (ROOT / "models" / "kws.tflite").read_bytes()
+    if (
+        same_network
+        and "speech_mean" in shipped_front
+        and shipped_front.get("band_hz") == front_end.get("band_hz")
+    ):
+        # The shipped network re-priced: its own reference (the same 300 renders; measuring again takes a minute).
         front_end.update({k: shipped_front[k] for k in ("speech_mean", "speech_mean_from")})
     else:
         front_end.update(balance.front_end_entry(None if args.no_band else LINE_BAND_HZ))

@@ -79,8 +79,10 @@ def cached_material(
     detector = config.model_dump(mode="json", exclude={"model_path", "model_sha256", "calibration_file"})
     if detector["balance_prior_frames"] is None:
         detector["balance_prior_frames"] = prior
+    verifier = (meta.get("verifier") or {}).get("sha256")
     scoring = json.dumps(
         {"front_end": front_end, "detector": detector, "code": DETECTOR_CODE}
+        | ({"verifier": verifier} if verifier else {})
         | ({"lead_in_s": lead_in_s} if lead_in_s else {})
         | ({"call_s": call_s} if call_s else {}),
         sort_keys=True,
