@@ -52,14 +52,23 @@ def main() -> None:
         default=None,
         help="the detector's balance_prior_frames (0: no spectral balance); default: the detector's default",
     )
+    ap.add_argument(
+        "--call-s",
+        type=float,
+        default=0.0,
+        help="score every stream in calls of this many seconds, each a fresh call of the detector (0: one; "
+        "not cached)",
+    )
     args = ap.parse_args()
     meta, names, categories, config = frozen_model(args.model)
     if args.balance_prior is not None:
         config = config.model_copy(update={"balance_prior_frames": args.balance_prior})
     with multiprocessing.Pool(min(2, len(args.sets))) as pool:
-        if args.lead_in > 0:
-            jobs_lead = [(config, path, len(names), args.lead_in, args.stream_hours) for path in args.sets]
-            scored = pool.starmap(score_material, jobs_lead)
+        if args.lead_in > 0 or args.call_s > 0:
+            jobs_lead = [
+                (config, path, len(names), args.lead_in, args.stream_hours, args.call_s) for path in args.sets
+            ]
+            scored = pool.starmap(score_material, jobs_lead, chunksize=1)
         elif args.cache is None:
             scored = pool.starmap(score_material, [(config, path, len(names)) for path in args.sets])
         else:
@@ -69,6 +78,7 @@ def main() -> None:
         "model": meta.get("version"),
         "stream_hours_counted": args.stream_hours,
         "lead_in_s": args.lead_in,
+        "call_s": args.call_s,
         "balance_prior_frames": config.balance_prior_frames,
     }
     for path, material in zip(args.sets, scored, strict=True):
