@@ -44,6 +44,25 @@ def test_a_steady_colouring_is_removed_as_the_call_goes_on_and_silence_teaches_n
     assert not balance.offset.any()
 
 
+def test_a_dead_zone_leaves_small_shapes_and_level_alone_and_shortens_a_telephones_shape() -> None:
+    reference = np.linspace(-6.0, -2.0, N_MELS).astype(np.float32)
+    content = np.cos(np.arange(N_MELS) / 3.0).astype(np.float32) * 0.15  # what is said: a small shape
+    telephone = np.sin(np.arange(N_MELS) / 4.0).astype(np.float32) * 3.0
+    for shape, kept in ((content, 0.0), (telephone, None)):
+        balance = SpectralBalance(reference, prior_frames=0, dead_zone=1.25)
+        for _ in range(10):
+            balance.correct(reference + shape + 2.0, voiced=True)  # 2.0: a level, which the model ignores
+        offset = balance.offset - 2.0
+        centred = shape - shape.mean()
+        length = float(np.linalg.norm(centred))
+        expected = centred * (kept if kept is not None else 1.0 - 1.25 / length)
+        assert np.allclose(offset - offset.mean(), expected, atol=1e-4)
+        assert abs(float(balance.offset.mean()) - 2.0 - float(shape.mean())) < 1e-4
+    plain = SpectralBalance(reference, prior_frames=0)
+    plain.correct(reference + content, voiced=True)
+    assert np.allclose(plain.offset, content, atol=1e-5)  # without a dead zone every shape is taken out
+
+
 def test_the_detector_estimates_a_resonating_handset_where_it_resonates(tmp_path: Path) -> None:
     speech = read_recording(FIXTURES / "ordinary.wav")
     coloured = handset.through(

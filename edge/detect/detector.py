@@ -106,13 +106,15 @@ class AbuseDetector:
         }
         prior = balance_prior(config, model.info)
         self._balance = (
-            SpectralBalance(np.array(model.info.speech_mean, np.float32), prior)
+            SpectralBalance(np.array(model.info.speech_mean, np.float32), prior, config.balance_dead_zone)
             if model.info.speech_mean is not None and prior > 0
             else None
         )
         # The kept peaks are this network's scores as this front end makes them: with the balance on they
         # are other scores, so a state learned without it (or with another prior) is learned again.
         scored_by = model.info.sha256 + (f"+balance{prior}" if self._balance is not None else "")
+        if self._balance is not None and config.balance_dead_zone > 0:
+            scored_by += f"dz{config.balance_dead_zone:g}"
         self.calibrator = Calibrator(
             shipped,
             {Tier.ALERT: config.alert_target_per_hour, Tier.WARN: config.warn_target_per_hour},
@@ -270,7 +272,7 @@ class AbuseDetector:
         return {
             "model": {"version": info.version, "sha256": info.sha256, "path": str(self.model.path)},
             # 0: off. Thresholds hold their priced rates only with the prior they were priced with.
-            "balance_prior_frames": self._balance.prior if self._balance is not None else 0,
+            "balance_prior_frames": int(self._balance.prior) if self._balance is not None else 0,
             "model_balance_prior_frames": info.balance_prior_frames,
             "thresholds": {str(t): dict(v) for t, v in self.calibrator.thresholds.items()},
             "calibration": self.calibrator.state(),

@@ -225,11 +225,16 @@ class SpectralBalance:
     level. The running mean of the call's voiced frames, less the mean of training speech (the model's
     ``front_end.speech_mean``), estimates that offset; it is subtracted, shrunk by ``n / (n + prior)``
     after ``n`` voiced frames, so the first seconds of a call are left almost as they are.
+
+    ``dead_zone`` (log-mel units, 0: none) leaves alone the part of the offset's shape (its level taken
+    out, which the model ignores) that ordinary speech reaches by what is said: the shape's length is
+    reduced by it, so a call through a flat telephone is hardly corrected and a coloured one mostly.
     """
 
-    def __init__(self, speech_mean: Floats, prior_frames: int) -> None:
+    def __init__(self, speech_mean: Floats, prior_frames: int, dead_zone: float = 0.0) -> None:
         self.speech_mean = speech_mean.astype(np.float32)
         self.prior = float(prior_frames)
+        self.dead_zone = float(dead_zone)
         self._sum = np.zeros(N_MELS, dtype=np.float64)
         self._voiced = 0
 
@@ -244,7 +249,13 @@ class SpectralBalance:
         if not self._voiced:
             return np.zeros(N_MELS, dtype=np.float32)
         weight = self._voiced / (self._voiced + self.prior)
-        return ((self._sum / self._voiced - self.speech_mean) * weight).astype(np.float32)
+        offset = self._sum / self._voiced - self.speech_mean
+        if self.dead_zone > 0:
+            level = offset.mean()
+            shape = offset - level
+            length = float(np.linalg.norm(shape))
+            offset = level + shape * (max(0.0, 1.0 - self.dead_zone / length) if length > 0 else 0.0)
+        return (offset * weight).astype(np.float32)
 
     def correct(self, frame: Floats, voiced: bool) -> Floats:
         """``frame`` (one log-mel frame) with the call's estimated offset removed; voiced frames update it."""
