@@ -63,19 +63,28 @@ def test_a_dead_zone_leaves_small_shapes_and_level_alone_and_shortens_a_telephon
     assert np.allclose(plain.offset, content, atol=1e-5)  # without a dead zone every shape is taken out
 
 
-def test_the_detector_estimates_a_resonating_handset_where_it_resonates(tmp_path: Path) -> None:
-    speech = read_recording(FIXTURES / "ordinary.wav")
-    coloured = handset.through(
-        np.tile(speech, 3), handset.fir(handset.RESPONSES["peak"]), np.random.default_rng(1)
+def _ordinary_through_resonance(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ordinary fixture three times over, plain and through the resonating telephone."""
+    speech = np.tile(read_recording(FIXTURES / "ordinary.wav"), 3)
+    return speech, handset.through(
+        speech, handset.fir(handset.RESPONSES["peak"]), np.random.default_rng(seed)
     )
+
+
+def _balanced_detector(prior: int) -> AbuseDetector:
+    """The shipped model inline with the spectral balance at ``prior``."""
     config = DetectionConfig(
-        inline=True, shouting_enabled=False, calibration_enabled=False, balance_prior_frames=250
+        inline=True, shouting_enabled=False, calibration_enabled=False, balance_prior_frames=prior
     )
     detector, error = load_detector(config)
     assert detector is not None and detector._balance is not None, error
-    plain, _ = load_detector(config)
-    assert plain is not None and plain._balance is not None
-    for d, pcm in ((detector, coloured), (plain, np.tile(speech, 3))):
+    return detector
+
+
+def test_the_detector_estimates_a_resonating_handset_where_it_resonates(tmp_path: Path) -> None:
+    speech, coloured = _ordinary_through_resonance(1)
+    detector, plain = _balanced_detector(250), _balanced_detector(250)
+    for d, pcm in ((detector, coloured), (plain, speech)):
         d.reset()
         for i in range(0, pcm.size - 159, 160):
             d.feed(pcm[i : i + 160], i / 8000)
@@ -144,16 +153,9 @@ def test_a_model_without_a_reference_has_no_balance_and_a_bad_setting_is_refused
 def test_a_stream_scored_in_calls_is_each_call_scored_alone_at_its_place() -> None:
     from pipeline.evaluate import call_traces, traces
 
-    speech = read_recording(FIXTURES / "ordinary.wav")
-    stream = handset.through(
-        np.tile(speech, 3), handset.fir(handset.RESPONSES["peak"]), np.random.default_rng(2)
-    )
-    config = DetectionConfig(
-        inline=True, shouting_enabled=False, calibration_enabled=False, balance_prior_frames=50
-    )
-    detector, error = load_detector(config)
-    assert detector is not None and detector._balance is not None, error
-    call = speech.size  # three calls, the balance (and the VAD) learning afresh in each
+    speech, stream = _ordinary_through_resonance(2)
+    detector = _balanced_detector(50)
+    call = speech.size // 3  # three calls, the balance (and the VAD) learning afresh in each
     t, s1, _v = call_traces(detector, stream, call / 8000)
     t_alone, s1_alone, _ = traces(detector, stream[call : 2 * call])
     second = (t > call / 8000) & (t <= 2 * call / 8000)  # a hop is stamped at its end
