@@ -50,7 +50,8 @@ def main() -> None:
         "--balance-prior",
         type=int,
         default=None,
-        help="the detector's balance_prior_frames (0: no spectral balance); default: the detector's default",
+        help="the detector's balance_prior_frames (0: no spectral balance); default: the model's own "
+        "(front_end.balance_prior_frames in its JSON, 0 when absent)",
     )
     ap.add_argument(
         "--call-s",
@@ -79,7 +80,11 @@ def main() -> None:
         "stream_hours_counted": args.stream_hours,
         "lead_in_s": args.lead_in,
         "call_s": args.call_s,
-        "balance_prior_frames": config.balance_prior_frames,
+        "balance_prior_frames": (
+            meta.get("front_end", {}).get("balance_prior_frames", 0)
+            if config.balance_prior_frames is None
+            else config.balance_prior_frames
+        ),
     }
     for path, material in zip(args.sets, scored, strict=True):
         if args.stream_hours is not None:

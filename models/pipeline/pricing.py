@@ -234,7 +234,7 @@ def main() -> None:
         type=int,
         default=None,
         help="the detector's balance_prior_frames to score with (0: no spectral balance); default: the "
-        "detector's default",
+        "model's own (front_end.balance_prior_frames in its JSON, 0 when absent)",
     )
     ap.add_argument(
         "--lead-in",
@@ -274,7 +274,12 @@ def main() -> None:
         "model": meta.get("version"),
         "targets_fa_per_h": TARGET_FA_PER_H,
         "scoring": {
-            "balance_prior_frames": config.balance_prior_frames,
+            "balance_prior_frames": (
+                (meta.get("front_end") or {}).get("balance_prior_frames", 0)
+                if config.balance_prior_frames is None
+                else config.balance_prior_frames
+            ),
+            "balance_dead_zone": config.balance_dead_zone,
             "lead_in_s": args.lead_in,
             "call_s": args.call_s,
         },
