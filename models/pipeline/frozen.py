@@ -13,6 +13,8 @@ import argparse
 import multiprocessing
 from pathlib import Path
 
+from edge.detect.detector import balance_prior
+from edge.detect.model import read_info
 from pipeline.evaluate import ROOT, Material, View, emit, frozen_model, report, score_material
 from pipeline.pricing import cached_material
 
@@ -80,11 +82,8 @@ def main() -> None:
         "stream_hours_counted": args.stream_hours,
         "lead_in_s": args.lead_in,
         "call_s": args.call_s,
-        "balance_prior_frames": (
-            meta.get("front_end", {}).get("balance_prior_frames", 0)
-            if config.balance_prior_frames is None
-            else config.balance_prior_frames
-        ),
+        "balance_prior_frames": balance_prior(config, read_info(args.model)),
+        "balance_dead_zone": config.balance_dead_zone,
     }
     for path, material in zip(args.sets, scored, strict=True):
         if args.stream_hours is not None:

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.detect.detector import balance_prior
+from edge.detect.model import read_info
 from edge.detect.settings import DetectionConfig
 from pipeline.evaluate import (
     BUDGETS,
@@ -75,10 +77,9 @@ def cached_material(
     # or the JSON's own), and the detector's code are part of the key, not only the network's bytes.
     meta = json.loads(config.model_path.with_suffix(".json").read_text(encoding="utf-8"))
     front_end = dict(meta.get("front_end") or {})
-    prior = front_end.pop("balance_prior_frames", 0)
+    front_end.pop("balance_prior_frames", None)  # keyed as the prior the detector runs, below
     detector = config.model_dump(mode="json", exclude={"model_path", "model_sha256", "calibration_file"})
-    if detector["balance_prior_frames"] is None:
-        detector["balance_prior_frames"] = prior
+    detector["balance_prior_frames"] = balance_prior(config, read_info(config.model_path))
     verifier = (meta.get("verifier") or {}).get("sha256")
     scoring = json.dumps(
         {"front_end": front_end, "detector": detector, "code": DETECTOR_CODE}
@@ -274,11 +275,7 @@ def main() -> None:
         "model": meta.get("version"),
         "targets_fa_per_h": TARGET_FA_PER_H,
         "scoring": {
-            "balance_prior_frames": (
-                (meta.get("front_end") or {}).get("balance_prior_frames", 0)
-                if config.balance_prior_frames is None
-                else config.balance_prior_frames
-            ),
+            "balance_prior_frames": balance_prior(config, read_info(args.model)),
             "balance_dead_zone": config.balance_dead_zone,
             "lead_in_s": args.lead_in,
             "call_s": args.call_s,
