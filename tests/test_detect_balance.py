@@ -124,6 +124,14 @@ def test_the_balance_runs_as_the_model_was_priced_unless_the_config_says_otherwi
     assert off._balance is None and off.health()["model_balance_prior_frames"] == 250
     other = AbuseDetector(DetectionConfig(inline=True, balance_prior_frames=100), KwsModel(model))
     assert other._balance is not None and other._balance.prior == 100
+    assert priced_with._balance.dead_zone == 0.0  # none priced, none run
+    meta["front_end"]["balance_dead_zone"] = 1.25
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    zoned = AbuseDetector(DetectionConfig(inline=True), KwsModel(model))
+    assert zoned._balance is not None and zoned._balance.dead_zone == 1.25
+    assert zoned.health()["balance_dead_zone"] == 1.25
+    unzoned = AbuseDetector(DetectionConfig(inline=True, balance_dead_zone=0.0), KwsModel(model))
+    assert unzoned._balance is not None and unzoned._balance.dead_zone == 0.0
 
 
 def test_a_model_without_a_reference_has_no_balance_and_a_bad_setting_is_refused(tmp_path: Path) -> None:
@@ -143,6 +151,13 @@ def test_a_model_without_a_reference_has_no_balance_and_a_bad_setting_is_refused
         meta_path.write_text(json.dumps(meta), encoding="utf-8")
         with pytest.raises(ModelError, match="balance_prior_frames"):
             KwsModel(model)
+    meta["front_end"]["balance_prior_frames"] = 250
+    for bad in (-0.5, 21.0, "1", True):
+        meta["front_end"]["balance_dead_zone"] = bad
+        meta_path.write_text(json.dumps(meta), encoding="utf-8")
+        with pytest.raises(ModelError, match="balance_dead_zone"):
+            KwsModel(model)
+    del meta["front_end"]["balance_dead_zone"]
     meta["front_end"]["balance_prior_frames"] = 0
     meta["front_end"]["speech_mean"] = [0.0] * (N_MELS - 1)
     meta_path.write_text(json.dumps(meta), encoding="utf-8")

@@ -994,13 +994,14 @@ def test_evaluation_prices_with_the_balance_from_cached_scores_and_ships_the_set
     work, cache = tmp_path / "work", tmp_path / "cache"
     command = [sys.executable, str(ROOT / "models" / "pipeline" / "evaluate.py"), "--work", str(work)]
     command += ["--from-shipped", "--held", str(held), "--cache", str(cache)]
-    command += ["--balance-prior", "250", "--lead-in", "5", "--call-s", "20"]
+    command += ["--balance-prior", "250", "--balance-dead-zone", "1.25", "--lead-in", "5", "--call-s", "20"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     meta = json.loads((work / "kws.json").read_text(encoding="utf-8"))
-    assert meta["front_end"]["balance_prior_frames"] == 250
+    assert meta["front_end"]["balance_prior_frames"] == 250 and meta["front_end"]["balance_dead_zone"] == 1.25
     assert meta["threshold_rule"]["scoring"] == {
         "balance_prior_frames": 250,
+        "balance_dead_zone": 1.25,
         "lead_in_s": 5.0,
         "call_s": 20.0,
     }
@@ -1012,6 +1013,7 @@ def test_evaluation_prices_with_the_balance_from_cached_scores_and_ships_the_set
 
     box = AbuseDetector(DetectionConfig(inline=True), KwsModel(work / "kws.tflite"))
     assert box.health()["balance_prior_frames"] == 250  # a box runs it as it was priced
+    assert box.health()["balance_dead_zone"] == 1.25
     # Again: the scores come from the cache (nothing new scored) and the same thresholds are chosen.
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -87,6 +87,11 @@ def balance_prior(config: DetectionConfig, info: ModelInfo) -> int:
     return info.balance_prior_frames if config.balance_prior_frames is None else config.balance_prior_frames
 
 
+def balance_dead_zone(config: DetectionConfig, info: ModelInfo) -> float:
+    """The spectral balance's dead zone the detector runs: the config's when set, else the model's own."""
+    return info.balance_dead_zone if config.balance_dead_zone is None else config.balance_dead_zone
+
+
 class AbuseDetector:
     """Feed caller-leg audio; poll for AbuseDetected events. Inference runs in a worker thread (or inline).
 
@@ -104,17 +109,17 @@ class AbuseDetector:
             Tier.ALERT: self._resolve(model.info.alert, config.alert_thresholds),
             Tier.WARN: self._resolve(model.info.warn, config.warn_thresholds),
         }
-        prior = balance_prior(config, model.info)
+        prior, dead_zone = balance_prior(config, model.info), balance_dead_zone(config, model.info)
         self._balance = (
-            SpectralBalance(np.array(model.info.speech_mean, np.float32), prior, config.balance_dead_zone)
+            SpectralBalance(np.array(model.info.speech_mean, np.float32), prior, dead_zone)
             if model.info.speech_mean is not None and prior > 0
             else None
         )
         # The kept peaks are this network's scores as this front end makes them: with the balance on they
         # are other scores, so a state learned without it (or with another prior) is learned again.
         scored_by = model.info.sha256 + (f"+balance{prior}" if self._balance is not None else "")
-        if self._balance is not None and config.balance_dead_zone > 0:
-            scored_by += f"dz{config.balance_dead_zone:g}"
+        if self._balance is not None and dead_zone > 0:
+            scored_by += f"dz{dead_zone:g}"
         self.calibrator = Calibrator(
             shipped,
             {Tier.ALERT: config.alert_target_per_hour, Tier.WARN: config.warn_target_per_hour},
@@ -274,6 +279,7 @@ class AbuseDetector:
             # 0: off. Thresholds hold their priced rates only with the prior they were priced with.
             "balance_prior_frames": int(self._balance.prior) if self._balance is not None else 0,
             "model_balance_prior_frames": info.balance_prior_frames,
+            "balance_dead_zone": self._balance.dead_zone if self._balance is not None else 0.0,
             "thresholds": {str(t): dict(v) for t, v in self.calibrator.thresholds.items()},
             "calibration": self.calibrator.state(),
             "clips": self._clip_health(),

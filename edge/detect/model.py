@@ -67,6 +67,8 @@ class ModelInfo:
     balance_prior_frames: int = 0
     """The spectral balance's prior that the thresholds were priced with (``front_end.balance_prior_frames``;
     0: priced without the balance), what the detector runs unless its config says otherwise."""
+    balance_dead_zone: float = 0.0
+    """The balance's dead zone the thresholds were priced with (``front_end.balance_dead_zone``; 0: none)."""
 
 
 def default_model_path() -> Path:
@@ -123,6 +125,9 @@ def read_info(path: Path) -> ModelInfo:
             )
         if prior and speech_mean is None:
             raise ValueError("front_end.balance_prior_frames needs front_end.speech_mean, its reference")
+        dead_zone = front_end.get("balance_dead_zone", 0.0)
+        if isinstance(dead_zone, bool) or not isinstance(dead_zone, int | float) or not 0 <= dead_zone <= 20:
+            raise ValueError(f"front_end.balance_dead_zone must be a number 0..20, got {dead_zone!r}")
         return ModelInfo(
             str(raw["version"]),
             str(raw["sha256"]),
@@ -135,6 +140,7 @@ def read_info(path: Path) -> ModelInfo:
             checked_band(band) if band is not None else None,
             _checked_speech_mean(speech_mean) if speech_mean is not None else None,
             prior,
+            float(dead_zone),
         )
     except FileNotFoundError:
         raise ModelError(f"model metadata {meta_path} is missing") from None

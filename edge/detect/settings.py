@@ -188,14 +188,15 @@ class DetectionConfig(Section):
         "correction off. Unset (the default): the model's own setting (front_end.balance_prior_frames in its "
         "JSON), the one its thresholds were priced with; set it only to measure.",
     )
-    balance_dead_zone: float = Field(
-        0.0,
+    balance_dead_zone: float | None = Field(
+        None,
         ge=0.0,
         le=20.0,
         title="Spectral balance dead zone",
         description="Length (log-mel units, over the 32 bands, level removed) of the call's spectral offset "
-        "that the balance leaves alone, as ordinary speech reaches it by what is said; 0: none. For "
-        "measuring (the shipped model runs no balance).",
+        "that the balance leaves alone, as ordinary speech reaches it by what is said; 0: none. Unset (the "
+        "default): the model's own (front_end.balance_dead_zone in its JSON), priced with its thresholds; "
+        "set it only to measure.",
     )
     queue_frames: int = Field(
         250,

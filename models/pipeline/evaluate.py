@@ -583,6 +583,12 @@ def main() -> None:
         "model's front_end.balance_prior_frames, which boxes then run); 0: without it",
     )
     ap.add_argument(
+        "--balance-dead-zone",
+        type=float,
+        default=0.0,
+        help="with --balance-prior: the balance's dead zone to price and ship with (front_end.balance_dead_zone)",
+    )
+    ap.add_argument(
         "--lead-in",
         type=float,
         default=0.0,
@@ -650,6 +656,8 @@ def main() -> None:
         front_end.update(balance.front_end_entry(None if args.no_band else LINE_BAND_HZ))
     if args.balance_prior > 0:
         front_end["balance_prior_frames"] = args.balance_prior
+        if args.balance_dead_zone > 0:
+            front_end["balance_dead_zone"] = args.balance_dead_zone
     write_meta(
         model_path, classes, half, half, {"output": output, "verifier": verifier, "front_end": front_end}
     )
@@ -774,6 +782,7 @@ def main() -> None:
         "threshold_rule": {
             "scoring": {
                 "balance_prior_frames": args.balance_prior,
+                "balance_dead_zone": args.balance_dead_zone if args.balance_prior > 0 else 0.0,
                 "lead_in_s": args.lead_in,
                 "call_s": args.call_s,
             },

@@ -13,7 +13,7 @@ import argparse
 import multiprocessing
 from pathlib import Path
 
-from edge.detect.detector import balance_prior
+from edge.detect.detector import balance_dead_zone, balance_prior
 from edge.detect.model import read_info
 from pipeline.evaluate import ROOT, Material, View, emit, frozen_model, report, score_material
 from pipeline.pricing import cached_material
@@ -62,10 +62,18 @@ def main() -> None:
         help="score every stream in calls of this many seconds, each a fresh call of the detector (0: one; "
         "not cached)",
     )
+    ap.add_argument(
+        "--balance-dead-zone",
+        type=float,
+        default=None,
+        help="the detector's balance_dead_zone; default: the model's own (0 when absent)",
+    )
     args = ap.parse_args()
     meta, names, categories, config = frozen_model(args.model)
     if args.balance_prior is not None:
         config = config.model_copy(update={"balance_prior_frames": args.balance_prior})
+    if args.balance_dead_zone is not None:
+        config = config.model_copy(update={"balance_dead_zone": args.balance_dead_zone})
     with multiprocessing.Pool(min(2, len(args.sets))) as pool:
         if args.lead_in > 0 or args.call_s > 0:
             jobs_lead = [
@@ -83,7 +91,7 @@ def main() -> None:
         "lead_in_s": args.lead_in,
         "call_s": args.call_s,
         "balance_prior_frames": balance_prior(config, read_info(args.model)),
-        "balance_dead_zone": config.balance_dead_zone,
+        "balance_dead_zone": balance_dead_zone(config, read_info(args.model)),
     }
     for path, material in zip(args.sets, scored, strict=True):
         if args.stream_hours is not None:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.detect.detector import balance_prior
+from edge.detect.detector import balance_dead_zone, balance_prior
 from edge.detect.model import read_info
 from edge.detect.settings import DetectionConfig
 from pipeline.evaluate import (
@@ -77,9 +77,12 @@ def cached_material(
     # or the JSON's own), and the detector's code are part of the key, not only the network's bytes.
     meta = json.loads(config.model_path.with_suffix(".json").read_text(encoding="utf-8"))
     front_end = dict(meta.get("front_end") or {})
-    front_end.pop("balance_prior_frames", None)  # keyed as the prior the detector runs, below
+    front_end.pop("balance_prior_frames", None)  # keyed as what the detector runs, below
+    front_end.pop("balance_dead_zone", None)
+    info = read_info(config.model_path)
     detector = config.model_dump(mode="json", exclude={"model_path", "model_sha256", "calibration_file"})
-    detector["balance_prior_frames"] = balance_prior(config, read_info(config.model_path))
+    detector["balance_prior_frames"] = balance_prior(config, info)
+    detector["balance_dead_zone"] = balance_dead_zone(config, info)
     verifier = (meta.get("verifier") or {}).get("sha256")
     scoring = json.dumps(
         {"front_end": front_end, "detector": detector, "code": DETECTOR_CODE}
@@ -238,6 +241,12 @@ def main() -> None:
         "model's own (front_end.balance_prior_frames in its JSON, 0 when absent)",
     )
     ap.add_argument(
+        "--balance-dead-zone",
+        type=float,
+        default=None,
+        help="the detector's balance_dead_zone to score with; default: the model's own (0 when absent)",
+    )
+    ap.add_argument(
         "--lead-in",
         type=float,
         default=0.0,
@@ -262,6 +271,8 @@ def main() -> None:
     meta, names, categories, config = frozen_model(args.model)
     if args.balance_prior is not None:
         config = config.model_copy(update={"balance_prior_frames": args.balance_prior})
+    if args.balance_dead_zone is not None:
+        config = config.model_copy(update={"balance_dead_zone": args.balance_dead_zone})
     # Two processes, each its own detector: the streams are hours long.
     with multiprocessing.Pool(2) as pool:
         jobs = [(config, p, len(names), args.cache, args.lead_in, args.call_s) for p in paths]
@@ -276,7 +287,7 @@ def main() -> None:
         "targets_fa_per_h": TARGET_FA_PER_H,
         "scoring": {
             "balance_prior_frames": balance_prior(config, read_info(args.model)),
-            "balance_dead_zone": config.balance_dead_zone,
+            "balance_dead_zone": balance_dead_zone(config, read_info(args.model)),
             "lead_in_s": args.lead_in,
             "call_s": args.call_s,
         },
