@@ -110,27 +110,29 @@ def _model_copy(tmp_path: Path) -> tuple[Path, Path, dict[str, Any]]:
 def test_the_balance_runs_as_the_model_was_priced_unless_the_config_says_otherwise(tmp_path: Path) -> None:
     model, meta_path, meta = _model_copy(tmp_path)
     assert len(meta["front_end"]["speech_mean"]) == N_MELS  # the shipped model carries its reference
+
+    def box(**settings: Any) -> AbuseDetector:
+        meta_path.write_text(json.dumps(meta), encoding="utf-8")
+        return AbuseDetector(DetectionConfig(inline=True, **settings), KwsModel(model))
+
     meta["front_end"].pop("balance_prior_frames", None)
-    meta_path.write_text(json.dumps(meta), encoding="utf-8")
-    priced_without = AbuseDetector(DetectionConfig(inline=True), KwsModel(model))
+    priced_without = box()
     assert priced_without._balance is None  # a model priced without the balance runs without it
     assert priced_without.health()["balance_prior_frames"] == 0
     meta["front_end"]["balance_prior_frames"] = 250
-    meta_path.write_text(json.dumps(meta), encoding="utf-8")
-    priced_with = AbuseDetector(DetectionConfig(inline=True), KwsModel(model))
+    priced_with = box()
     assert priced_with._balance is not None and priced_with._balance.prior == 250
     assert priced_with.health()["balance_prior_frames"] == 250
-    off = AbuseDetector(DetectionConfig(inline=True, balance_prior_frames=0), KwsModel(model))
-    assert off._balance is None and off.health()["model_balance_prior_frames"] == 250
-    other = AbuseDetector(DetectionConfig(inline=True, balance_prior_frames=100), KwsModel(model))
-    assert other._balance is not None and other._balance.prior == 100
     assert priced_with._balance.dead_zone == 0.0  # none priced, none run
+    off = box(balance_prior_frames=0)
+    assert off._balance is None and off.health()["model_balance_prior_frames"] == 250
+    other = box(balance_prior_frames=100)
+    assert other._balance is not None and other._balance.prior == 100
     meta["front_end"]["balance_dead_zone"] = 1.25
-    meta_path.write_text(json.dumps(meta), encoding="utf-8")
-    zoned = AbuseDetector(DetectionConfig(inline=True), KwsModel(model))
+    zoned = box()
     assert zoned._balance is not None and zoned._balance.dead_zone == 1.25
     assert zoned.health()["balance_dead_zone"] == 1.25
-    unzoned = AbuseDetector(DetectionConfig(inline=True, balance_dead_zone=0.0), KwsModel(model))
+    unzoned = box(balance_dead_zone=0.0)
     assert unzoned._balance is not None and unzoned._balance.dead_zone == 0.0
 
 
