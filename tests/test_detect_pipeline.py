@@ -922,18 +922,11 @@ def test_leave_one_out_counts_every_set_on_thresholds_priced_without_it() -> Non
 
 
 def test_pricing_caches_a_sets_scores_without_its_audio(tmp_path: Path) -> None:
+    from pipeline.evaluate import frozen_model
     from pipeline.pricing import cached_material
 
-    from edge.detect.settings import DetectionConfig
-
     model = ROOT / "models" / "kws.tflite"
-    config = DetectionConfig(
-        inline=True,
-        shouting_enabled=False,
-        calibration_enabled=False,
-        model_path=model,
-        balance_prior_frames=0,
-    )
+    config = frozen_model(model).config.model_copy(update={"balance_prior_frames": 0})
     rng = np.random.default_rng(2)
     stream = (rng.normal(0, 3000, 8000 * 6)).astype(np.int16)
     np.savez(tmp_path / "calls.npz", stream=stream)
@@ -1022,11 +1015,10 @@ def test_evaluation_prices_with_the_balance_from_cached_scores_and_ships_the_set
 
 
 def test_a_clip_can_be_scored_after_the_callers_earlier_speech_on_the_same_line() -> None:
-    from pipeline.evaluate import lead_in_speech, traces
+    from pipeline.evaluate import frozen_model, lead_in_speech, traces
 
     from edge.detect.detector import AbuseDetector
     from edge.detect.model import KwsModel
-    from edge.detect.settings import DetectionConfig
 
     stream = (np.random.default_rng(3).normal(0, 2000, 8000 * 120)).astype(np.int16)
     leads = lead_in_speech(stream, 20.0)
@@ -1035,13 +1027,7 @@ def test_a_clip_can_be_scored_after_the_callers_earlier_speech_on_the_same_line(
     assert np.array_equal(first, stream[:160000]) and np.array_equal(second, stream[37 * 8000 : 57 * 8000])
     assert next(lead_in_speech(stream, 0.0)) is None
     model = ROOT / "models" / "kws.tflite"
-    config = DetectionConfig(
-        inline=True,
-        shouting_enabled=False,
-        calibration_enabled=False,
-        model_path=model,
-        balance_prior_frames=250,
-    )
+    config = frozen_model(model).config.model_copy(update={"balance_prior_frames": 250})
     detector = AbuseDetector(config, KwsModel(model))
     clip = stream[:16000]
     t, s1, _v = traces(detector, clip, first)

@@ -13,10 +13,8 @@ import argparse
 import multiprocessing
 from pathlib import Path
 
-from edge.detect.detector import balance_dead_zone, balance_prior
-from edge.detect.model import read_info
 from pipeline.evaluate import ROOT, Material, View, emit, frozen_model, report, score_material
-from pipeline.pricing import cached_material
+from pipeline.pricing import balance_running, cached_material
 
 
 def first_hours(m: Material, hours: float) -> Material:
@@ -90,9 +88,7 @@ def main() -> None:
         "stream_hours_counted": args.stream_hours,
         "lead_in_s": args.lead_in,
         "call_s": args.call_s,
-        "balance_prior_frames": balance_prior(config, read_info(args.model)),
-        "balance_dead_zone": balance_dead_zone(config, read_info(args.model)),
-    }
+    } | balance_running(config)
     for path, material in zip(args.sets, scored, strict=True):
         if args.stream_hours is not None:
             material = first_hours(material, args.stream_hours)

@@ -58,6 +58,16 @@ DETECTOR_CODE = hashlib.sha256(
 detector are not reused."""
 
 
+def balance_running(config: DetectionConfig) -> dict[str, float]:
+    """The spectral balance a detector with ``config`` runs: its settings, else its model's JSON's own."""
+    assert config.model_path is not None
+    info = read_info(config.model_path)
+    return {
+        "balance_prior_frames": balance_prior(config, info),
+        "balance_dead_zone": balance_dead_zone(config, info),
+    }
+
+
 def cached_material(
     config: DetectionConfig,
     path: Path,
@@ -79,10 +89,8 @@ def cached_material(
     front_end = dict(meta.get("front_end") or {})
     front_end.pop("balance_prior_frames", None)  # keyed as what the detector runs, below
     front_end.pop("balance_dead_zone", None)
-    info = read_info(config.model_path)
     detector = config.model_dump(mode="json", exclude={"model_path", "model_sha256", "calibration_file"})
-    detector["balance_prior_frames"] = balance_prior(config, info)
-    detector["balance_dead_zone"] = balance_dead_zone(config, info)
+    detector |= balance_running(config)
     verifier = (meta.get("verifier") or {}).get("sha256")
     scoring = json.dumps(
         {"front_end": front_end, "detector": detector, "code": DETECTOR_CODE}
@@ -285,9 +293,8 @@ def main() -> None:
     out: dict[str, object] = {
         "model": meta.get("version"),
         "targets_fa_per_h": TARGET_FA_PER_H,
-        "scoring": {
-            "balance_prior_frames": balance_prior(config, read_info(args.model)),
-            "balance_dead_zone": balance_dead_zone(config, read_info(args.model)),
+        "scoring": balance_running(config)
+        | {
             "lead_in_s": args.lead_in,
             "call_s": args.call_s,
         },
