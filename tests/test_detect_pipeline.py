@@ -1036,3 +1036,53 @@ def test_a_clip_can_be_scored_after_the_callers_earlier_speech_on_the_same_line(
     assert detector._balance is not None and detector._balance.offset.any()
     t0, s0, _ = traces(detector, clip)
     assert np.array_equal(t0, t) and not np.array_equal(s0, s1)
+
+
+def test_ci_fixtures_are_chosen_on_how_ci_plays_them_from_silence(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from pipeline.evaluate import frozen_model, traces, write_fixtures
+
+    from edge.detect.detector import AbuseDetector
+    from edge.detect.model import KwsModel
+
+    shipped = frozen_model(ROOT / "models" / "kws.tflite")
+    fixtures = ROOT / "tests" / "fixtures" / "kws"
+    expected = json.loads((fixtures / "expected.json").read_text(encoding="utf-8"))
+    name, clip = next((f, e) for f, e in expected.items() if e and e["category"] == "profanity")
+    group = shipped.names.index(clip["keyword"]) + 1
+    real = sf.read(fixtures / name, dtype="int16")[0]
+    hops = np.arange(0.0, 3.0, 0.1)
+
+    def seemed(end: float) -> np.ndarray:
+        """Scored with speech before it (as pricing does): a clear hit of the keyword's class from its end on."""
+        s = np.zeros((hops.size, len(shipped.names) + 1), dtype=np.float32)
+        s[int(end * 10) :, group] = 0.999999
+        return s
+
+    # Heard alone, as CI plays it, this clip holds nothing.
+    silent, silent_end = np.zeros(real.size + 1600, dtype=np.int16), clip["keyword_end_s"] + 0.3
+    test = SimpleNamespace(
+        pos=[
+            (group, silent_end, hops, seemed(silent_end), silent),
+            (group, clip["keyword_end_s"], hops, seemed(clip["keyword_end_s"]), real),
+        ],
+        near=[],
+        stream_t=np.arange(200) * 0.1,
+        stream_s=np.zeros((200, len(shipped.names) + 1)),
+        stream=np.zeros(8000 * 25, dtype=np.int16),
+    )
+    detector = AbuseDetector(shipped.config, KwsModel(ROOT / "models" / "kws.tflite"))
+
+    def from_silence(pcm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t, s1, _v = traces(detector, pcm)
+        return t, s1
+
+    write_fixtures(
+        test, shipped.names, shipped.categories, shipped.meta["thresholds"]["warn"], from_silence, tmp_path
+    )
+    written = json.loads((tmp_path / "expected.json").read_text(encoding="utf-8"))
+    # The clip the detector finds from silence, not the one that only seemed to hold it.
+    assert written[name] == clip
+    assert sf.read(tmp_path / name, dtype="int16")[0].size == real.size + 6400
+    assert written["ordinary.wav"] is None and "near_miss.wav" not in written
