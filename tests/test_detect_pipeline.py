@@ -1041,7 +1041,7 @@ def test_a_clip_can_be_scored_after_the_callers_earlier_speech_on_the_same_line(
 def test_ci_fixtures_are_chosen_on_how_ci_plays_them_from_silence(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from pipeline.evaluate import frozen_model, traces, write_fixtures
+    from pipeline.evaluate import frozen_model, scored_alone, write_fixtures
 
     from edge.detect.detector import AbuseDetector
     from edge.detect.model import KwsModel
@@ -1072,14 +1072,9 @@ def test_ci_fixtures_are_chosen_on_how_ci_plays_them_from_silence(tmp_path: Path
         stream_s=np.zeros((200, len(shipped.names) + 1)),
         stream=np.zeros(8000 * 25, dtype=np.int16),
     )
-    detector = AbuseDetector(shipped.config, KwsModel(ROOT / "models" / "kws.tflite"))
-
-    def from_silence(pcm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        t, s1, _v = traces(detector, pcm)
-        return t, s1
-
+    alone = scored_alone(AbuseDetector(shipped.config, KwsModel(ROOT / "models" / "kws.tflite")), None, 0.0)
     write_fixtures(
-        test, shipped.names, shipped.categories, shipped.meta["thresholds"]["warn"], from_silence, tmp_path
+        test, shipped.names, shipped.categories, shipped.meta["thresholds"]["warn"], alone, tmp_path
     )
     written = json.loads((tmp_path / "expected.json").read_text(encoding="utf-8"))
     # The clip the detector finds from silence, not the one that only seemed to hold it.

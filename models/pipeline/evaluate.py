@@ -810,14 +810,21 @@ def main() -> None:
         tmp.write_bytes(model_path.read_bytes())
         os.replace(tmp, shipped)
         write_meta(shipped, classes, alert, warn, dict(extra))
-        fixture_detector = AbuseDetector(config, KwsModel(model_path))
-
-        def from_silence(pcm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            t, s1, v = traces(fixture_detector, pcm)
-            return t, fuse(s1, v, weight, candidate)
-
-        write_fixtures(test, names, categories, warn, from_silence)
+        alone = scored_alone(AbuseDetector(config, KwsModel(model_path)), weight, candidate)
+        write_fixtures(test, names, categories, warn, alone)
         print(f"shipped {shipped}")
+
+
+def scored_alone(
+    detector: AbuseDetector, weight: float | None, candidate: float
+) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Times and fused scores of a clip heard alone in a new call, as CI and `lineguard kws` play a WAV."""
+
+    def score(pcm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t, s1, v = traces(detector, pcm)
+        return t, fuse(s1, v, weight, candidate)
+
+    return score
 
 
 def write_fixtures(
@@ -830,7 +837,7 @@ def write_fixtures(
 ) -> None:
     """A few held-out clips for CI: detected positives of each category, an ordinary clip, a near miss.
 
-    A positive is judged on ``from_silence`` of the very WAV written (times and fused scores of a new call),
+    A positive is judged on ``from_silence`` (``scored_alone``) of the very WAV written (times and fused scores of a new call),
     as CI plays it: the set may have been scored with speech before each clip (``--lead-in``).
     """
     out.mkdir(parents=True, exist_ok=True)
