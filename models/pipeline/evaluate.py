@@ -837,8 +837,8 @@ def write_fixtures(
 ) -> None:
     """A few held-out clips for CI: detected positives of each category, an ordinary clip, a near miss.
 
-    A positive is judged on ``from_silence`` (``scored_alone``) of the very WAV written (times and fused scores of a new call),
-    as CI plays it: the set may have been scored with speech before each clip (``--lead-in``).
+    A positive is judged on ``from_silence`` (``scored_alone``) of the very WAV written: times and fused
+    scores of a new call, as CI plays it (the set may have been scored with speech before each clip).
     """
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("*.wav"):

@@ -14,7 +14,7 @@ import multiprocessing
 from pathlib import Path
 
 from pipeline.evaluate import ROOT, Material, View, emit, frozen_model, report, score_material
-from pipeline.pricing import balance_running, cached_material
+from pipeline.pricing import add_scoring_options, balance_running, cached_material, scoring_config
 
 
 def first_hours(m: Material, hours: float) -> Material:
@@ -37,41 +37,13 @@ def main() -> None:
         type=Path,
         default=None,
         help="folder of cached score traces (pricing.py's): the same network (by its bytes) on the same set is "
-        "scored once, whatever thresholds its JSON holds",
+        "scored once, whatever thresholds its JSON holds (not with --lead-in or --call-s, which score only "
+        "--stream-hours when given)",
     )
-    ap.add_argument(
-        "--lead-in",
-        type=float,
-        default=0.0,
-        help="seconds of each set's own stream fed before every clip, as a caller talks before a keyword "
-        "through the same telephone (not cached; with --stream-hours only those hours are scored)",
-    )
-    ap.add_argument(
-        "--balance-prior",
-        type=int,
-        default=None,
-        help="the detector's balance_prior_frames (0: no spectral balance); default: the model's own "
-        "(front_end.balance_prior_frames in its JSON, 0 when absent)",
-    )
-    ap.add_argument(
-        "--call-s",
-        type=float,
-        default=0.0,
-        help="score every stream in calls of this many seconds, each a fresh call of the detector (0: one; "
-        "not cached)",
-    )
-    ap.add_argument(
-        "--balance-dead-zone",
-        type=float,
-        default=None,
-        help="the detector's balance_dead_zone; default: the model's own (0 when absent)",
-    )
+    add_scoring_options(ap)
     args = ap.parse_args()
     meta, names, categories, config = frozen_model(args.model)
-    if args.balance_prior is not None:
-        config = config.model_copy(update={"balance_prior_frames": args.balance_prior})
-    if args.balance_dead_zone is not None:
-        config = config.model_copy(update={"balance_dead_zone": args.balance_dead_zone})
+    config = scoring_config(config, args)
     with multiprocessing.Pool(min(2, len(args.sets))) as pool:
         if args.lead_in > 0 or args.call_s > 0:
             jobs_lead = [

@@ -68,6 +68,47 @@ def balance_running(config: DetectionConfig) -> dict[str, float]:
     }
 
 
+def add_scoring_options(ap: argparse.ArgumentParser) -> None:
+    """How every set is scored (pricing's and frozen's options): the balance a detector runs, speech before
+    every clip, streams in calls."""
+    ap.add_argument(
+        "--balance-prior",
+        type=int,
+        default=None,
+        help="the detector's balance_prior_frames to score with (0: no spectral balance); default: the "
+        "model's own (front_end.balance_prior_frames in its JSON, 0 when absent)",
+    )
+    ap.add_argument(
+        "--balance-dead-zone",
+        type=float,
+        default=None,
+        help="the detector's balance_dead_zone to score with; default: the model's own (0 when absent)",
+    )
+    ap.add_argument(
+        "--lead-in",
+        type=float,
+        default=0.0,
+        help="seconds of each set's own stream fed before every clip, as a caller talks before a keyword "
+        "through the same telephone (what the per-call spectral balance learns from)",
+    )
+    ap.add_argument(
+        "--call-s",
+        type=float,
+        default=0.0,
+        help="score every stream in calls of this many seconds, each a fresh call of the detector (0: one "
+        "call the stream long)",
+    )
+
+
+def scoring_config(config: DetectionConfig, args: argparse.Namespace) -> DetectionConfig:
+    """``config`` with the balance ``add_scoring_options`` asked for (unset: the model's own stays)."""
+    if args.balance_prior is not None:
+        config = config.model_copy(update={"balance_prior_frames": args.balance_prior})
+    if args.balance_dead_zone is not None:
+        config = config.model_copy(update={"balance_dead_zone": args.balance_dead_zone})
+    return config
+
+
 def cached_material(
     config: DetectionConfig,
     path: Path,
@@ -241,33 +282,7 @@ def main() -> None:
         help="pooled: each class's rate on all the pricing sets' hours together (evaluate.py's rule); per-set: "
         "on every set alone (evaluate.select per_set)",
     )
-    ap.add_argument(
-        "--balance-prior",
-        type=int,
-        default=None,
-        help="the detector's balance_prior_frames to score with (0: no spectral balance); default: the "
-        "model's own (front_end.balance_prior_frames in its JSON, 0 when absent)",
-    )
-    ap.add_argument(
-        "--balance-dead-zone",
-        type=float,
-        default=None,
-        help="the detector's balance_dead_zone to score with; default: the model's own (0 when absent)",
-    )
-    ap.add_argument(
-        "--lead-in",
-        type=float,
-        default=0.0,
-        help="seconds of each set's own stream fed before every clip, as a caller talks before a keyword "
-        "(what the per-call spectral balance learns from)",
-    )
-    ap.add_argument(
-        "--call-s",
-        type=float,
-        default=0.0,
-        help="score every stream in calls of this many seconds, each a fresh call of the detector (0: one "
-        "call the stream long)",
-    )
+    add_scoring_options(ap)
     ap.add_argument("--cache", type=Path, default=work / "scores", help="folder of cached score traces")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args()
@@ -277,10 +292,7 @@ def main() -> None:
         if not path.exists():
             raise SystemExit(f"{path} is missing: render it first (pipeline.build, see the Makefile)")
     meta, names, categories, config = frozen_model(args.model)
-    if args.balance_prior is not None:
-        config = config.model_copy(update={"balance_prior_frames": args.balance_prior})
-    if args.balance_dead_zone is not None:
-        config = config.model_copy(update={"balance_dead_zone": args.balance_dead_zone})
+    config = scoring_config(config, args)
     # Two processes, each its own detector: the streams are hours long.
     with multiprocessing.Pool(2) as pool:
         jobs = [(config, p, len(names), args.cache, args.lead_in, args.call_s) for p in paths]
