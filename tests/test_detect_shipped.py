@@ -86,6 +86,23 @@ def test_cli_json_and_resampled_input(tmp_path: Path) -> None:
         assert 0 <= d["start_s"] < d["end_s"] <= report["audio_s"] + 0.6
 
 
+def test_cli_scores_keep_the_decimals_that_tell_them_from_their_thresholds() -> None:
+    # Thresholds sit at 0.99-0.9999: a score rounded to 3 or 4 decimals reads 1.0, or falls below the
+    # threshold it crossed, and an auditor comparing the two could not tell a near miss from a sure hit.
+    meta = json.loads(default_model_path().with_suffix(".json").read_text(encoding="utf-8"))
+    seen = 0
+    for name, expected in EXPECTED.items():
+        if expected is None:
+            continue
+        out = _kws_json(str(FIXTURES / name), "--tier", "alert")
+        assert out.returncode == 0, out.stderr
+        for d in json.loads(out.stdout)["detections"]:
+            assert d["score"] >= meta["thresholds"][d["tier"]][d["keyword"]], d
+            assert d["score"] < 1.0, d  # a softmax over 12 classes never reaches 1 exactly
+            seen += 1
+    assert seen >= 3
+
+
 def _kws_json(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "edge", "kws", *argv, "--json"], capture_output=True, text=True, timeout=60

@@ -99,6 +99,10 @@ class PromptFinished:
     prompt: str
 
 
+SCORE_DECIMALS = 5
+"""Decimals a detection's score is reported with: the shipped thresholds sit at 0.99-0.9999, five decimals."""
+
+
 @dataclass(frozen=True)
 class AbuseDetected:
     """The detector heard abuse on the caller leg."""

@@ -289,7 +289,7 @@ class CallMachine:
             "category": event.category.value,
             "tier": event.tier.value,
             "keyword": event.keyword,
-            "score": round(event.score, 4),
+            "score": round(event.score, e.SCORE_DECIMALS),
             "source": event.source,
         }
         busy = call.cutting or call.prompt is not None or now.mono < call.refractory_until

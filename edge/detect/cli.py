@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from edge.cli import CommonParsers, UserError, print_json, recording
 from edge.config import ConfigError, load_config, resolve_config_path
-from edge.core.events import Tier
+from edge.core.events import SCORE_DECIMALS, Tier
 from edge.detect.detector import AbuseDetector, load_detector
 from edge.detect.settings import DetectionConfig
 from edge.ports import SAMPLE_RATE
@@ -74,7 +74,7 @@ def detections_at(detector: AbuseDetector, tier: Tier) -> list[dict[str, Any]]:
                 "tier": str(d.event.tier),
                 "start_s": round(d.start_s, 2),
                 "end_s": round(d.t, 2),
-                "score": round(d.event.score, 3),
+                "score": round(d.event.score, SCORE_DECIMALS),
             }
         )
     return out

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 import webrtcvad
 
-from edge.core.events import AbuseDetected, Category, Tier
+from edge.core.events import SCORE_DECIMALS, AbuseDetected, Category, Tier
 from edge.detect.calibration import Calibrator
 from edge.detect.features import (
     HOP,
@@ -501,7 +501,7 @@ class AbuseDetector:
         source: str,
     ) -> None:
         event = AbuseDetected(
-            category=category, tier=tier, keyword=keyword, score=round(score, 4), source=source
+            category=category, tier=tier, keyword=keyword, score=round(score, SCORE_DECIMALS), source=source
         )
         self._events.append((self._scoring_generation, event))
         self.detections.append(Detection(event, t_end, max(0.0, t_end - length_s)))
