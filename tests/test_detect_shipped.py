@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from scipy.signal import resample_poly
 
 from edge.cli import read_recording
 from edge.core.events import Tier
+from edge.detect import model as model_module
 from edge.detect.cli import scan
 from edge.detect.detector import load_detector
 from edge.detect.model import default_model_path, sha256_of
@@ -101,6 +103,19 @@ def test_cli_scores_keep_the_decimals_that_tell_them_from_their_thresholds() -> 
             assert d["score"] < 1.0, d  # a softmax over 12 classes never reaches 1 exactly
             seen += 1
     assert seen >= 3
+
+
+def test_cli_leaves_stderr_empty_when_all_is_well() -> None:
+    out = _kws_json(str(FIXTURES / "ordinary.wav"))
+    assert out.returncode == 0 and json.loads(out.stdout)["detections"] == []
+    assert out.stderr == ""  # the runtime's INFO banner is held back
+
+
+def test_loading_a_graph_passes_on_what_else_reaches_stderr(capfd: pytest.CaptureFixture[str]) -> None:
+    with model_module._without_runtime_banner():
+        os.write(2, b"another thread's line\n")
+        os.write(2, model_module._RUNTIME_BANNER)
+    assert capfd.readouterr().err == "another thread's line\n"
 
 
 def _kws_json(*argv: str) -> subprocess.CompletedProcess[str]:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,6 +181,39 @@ def _interpreter_class() -> Any:
             raise ModelError("neither ai-edge-litert nor tflite-runtime is installed") from None
 
 
+_RUNTIME_BANNER = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
+
+
+@contextlib.contextmanager
+def _without_runtime_banner() -> Iterator[None]:
+    """Hold back the one INFO line the runtime's C++ writes to stderr per graph; pass anything else on.
+
+    The banner is not an error, yet it lands on the stderr of every ``lineguard kws`` run and in the
+    box's journal on every start. What else reaches file descriptor 2 meanwhile (another thread's log
+    line) is written back after, a few milliseconds late, not lost.
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            held = stack.enter_context(tempfile.TemporaryFile())
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):  # no scratch file, or no stderr: the banner is harmless, load anyway
+            saved = -1
+        if saved < 0:
+            yield
+            return
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            rest = held.read().replace(_RUNTIME_BANNER, b"", 1)
+            if rest:
+                os.write(2, rest)
+
+
 class _Graph:
     """One verified TFLite graph scoring (frames, N_MELS) windows into class posteriors."""
 
@@ -196,8 +234,9 @@ class _Graph:
         self.digest = digest
         try:
             self._blob = blob
-            self._interpreter = _interpreter_class()(model_content=blob, num_threads=1)
-            self._interpreter.allocate_tensors()
+            with _without_runtime_banner():
+                self._interpreter = _interpreter_class()(model_content=blob, num_threads=1)
+                self._interpreter.allocate_tensors()
         except ModelError:
             raise
         except Exception as exc:  # noqa: BLE001 - the runtime raises bare RuntimeError/ValueError on bad files
