@@ -217,9 +217,18 @@ def build_hardware(
     from edge.simulate import SimClock
 
     if scenario is None:
-        world = SimWorld(None, WallClock(config.device.timezone).now().wall)
+        world = SimWorld(
+            None,
+            WallClock(config.device.timezone).now().wall,
+            echo_return_loss_db=config.sim.echo_return_loss_db,
+        )
     else:
-        world = SimWorld(scenario, scenario.start or config.sim.start, cache_dir=cache_dir)
+        world = SimWorld(
+            scenario,
+            scenario.start or config.sim.start,
+            cache_dir=cache_dir,
+            echo_return_loss_db=config.sim.echo_return_loss_db,
+        )
         world.prepare_audio()  # espeak-ng before the audio loop starts, never inside it
     return world.hardware, SimClock(world), world
 

@@ -334,6 +334,15 @@ class SimConfig(Section):
         title="Start time",
         description="Local wall-clock time at which a scenario starts, unless the scenario sets its own.",
     )
+    echo_return_loss_db: float = Field(
+        15.0,
+        ge=0.0,
+        le=60.0,
+        title="Line echo",
+        description="The simulated line sends what the box plays to it back on the line leg this many dB "
+        "down, one frame later, as a DAA's hybrid does (10-20 dB on a line it is not matched to); "
+        "0: no echo.",
+    )
 
 
 class Config(Section):

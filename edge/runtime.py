@@ -21,10 +21,11 @@ from edge.core.machine import CallMachine
 from edge.core.state import Instant, LineState
 from edge.dsp.callerid import CallerIdDecoder
 from edge.dsp.dtmf import DtmfDetector
+from edge.dsp.echo import EchoGate
 from edge.dsp.progress import CallProgressDetector
 from edge.dsp.settings import DspConfig
 from edge.mixer import Mixer, ToneFactory
-from edge.ports import AudioFrame, Hardware
+from edge.ports import FRAME_SECONDS, AudioFrame, Hardware
 from edge.prompts import PromptError, PromptLibrary
 from edge.store import CallStore, StoreError
 
@@ -346,6 +347,13 @@ class LineSignals:
         return found
 
 
+def echo_gate(config: Config) -> EchoGate:
+    """The echo check of ``config``'s [detection] section."""
+    detection = config.detection
+    window = max(1, round(detection.echo_window_ms / 1000 / FRAME_SECONDS))
+    return EchoGate(detection.echo_return_loss_db, window)
+
+
 class LineRuntime:
     """One line: the machine, its state, the mixer, and the executors of its actions."""
 
@@ -364,6 +372,8 @@ class LineRuntime:
         """The call is being recorded: only then may the detector keep clips of it."""
         self.detector_failure_reported = False
         """The detector's mid-run failure is raised as an alarm once, not every frame."""
+        self.echo = echo_gate(app.config)
+        """Keeps the line's echo of the staff (and of prompts) from the detector, which hears the caller only."""
 
     def handle(self, event: e.Event, now: Instant) -> None:
         """Step the machine with one event and carry out what it asks."""
@@ -398,8 +408,10 @@ class LineRuntime:
         for event in self.signals.hear(frame, self.hw_line_live):
             self.handle(event, now)
         call = self.state.call
+        if call is not None and not call.bridged and self.hw_line_live:
+            self.echo.learn(frame.line)  # the notice's echo, the caller listening: how loud this line echoes
         if call is not None and call.bridged and app.detector is not None:
-            app.detector.feed(frame.line, now.mono)
+            app.detector.feed(self.echo.caller_only(frame.line), now.mono)
             for detection in app.detector.poll():
                 self.handle(detection, now)
             failure = app.detector.failure
@@ -410,6 +422,7 @@ class LineRuntime:
             app.recorder.write(call.call_id, frame.line, frame.phone)
         line_out, phone_out, finished = self.mixer.mix(frame)
         self.hw.audio.write(line_out, phone_out)
+        self.echo.sent(line_out)
         if finished is not None:
             self.handle(e.PromptFinished(finished), now)
         self.handle(e.Tick(), now)
@@ -518,6 +531,7 @@ class LineRuntime:
         self.staff_acted = False
         self.abuse_cut = False
         self.recorded = False
+        self.echo.reset()
         if self.app.detector is not None:
             self.app.detector.reset()
         line = self.state.line
@@ -752,6 +766,7 @@ class Appliance:
         self.config = config
         if hasattr(self, "line"):
             self.line.machine = CallMachine(config)
+            self.line.echo = echo_gate(config)
             self.prompts = PromptLibrary(config.prompts, cache_dir=self.data_dir / "cache")
 
     # -- status -------------------------------------------------------------------------------------
@@ -781,7 +796,11 @@ class Appliance:
                 "faults": sorted(state.faults),
             },
             "recorder": self._part_health(self.recorder, self.recorder_missing),
-            "detector": self._part_health(self.detector, self.detector_missing),
+            "detector": {
+                **self._part_health(self.detector, self.detector_missing),
+                "echo_frames_withheld": self.line.echo.echo_frames,
+                "echo_return_loss_db": round(self.line.echo.return_loss_db, 1),
+            },
             "writer": self.writer.health(),
             "alarms": [r.as_dict() for r in list(self.alarms)[-5:]],
         }

@@ -86,7 +86,9 @@ def run_scenario(
 ) -> SimResult:
     """Play ``scenario`` against a fresh appliance whose state lives in ``data_dir``."""
     start = scenario.start or config.sim.start
-    world = SimWorld(scenario, start, cache_dir=data_dir / "cache")
+    world = SimWorld(
+        scenario, start, cache_dir=data_dir / "cache", echo_return_loss_db=config.sim.echo_return_loss_db
+    )
     world.prepare_audio()
     clock = SimClock(world)
     app = build_appliance(config, data_dir, world.hardware, clock, threaded=False, publisher=publisher)

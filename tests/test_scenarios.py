@@ -68,10 +68,16 @@ EXPECTED: dict[str, list[tuple[str, str | None, str | None]]] = {
     "06_dtmf_cut": [*ANSWERED, *staff_cut("staff.request")],
     "07_abusive_caller": [
         *ANSWERED,
-        # The first 씨발 crosses the caller-warning threshold: the warning plays. 개새끼 (stage-13 model)
-        # crosses it too; it is the next profanity after a warning in that category, so it ends the call.
+        # The first 씨발 crosses the caller-warning threshold: the warning plays. The caller says 개새끼 over
+        # that prompt, whose echo comes back on the line leg (the sim's line returns 15 dB down): through the
+        # double talk it reaches only the staff-alert tier, and 죽여버린다 warns for threat. The next 씨발 is
+        # the next profanity after a warning in that category, so it ends the call.
         ("prompt", "warning", "abuse.profanity"),
         ("warning", None, "abuse.profanity"),
+        ("staff_alert", None, "abuse.profanity"),
+        ("tone", "alert", None),
+        ("prompt", "warning", "abuse.threat"),
+        ("warning", None, "abuse.threat"),
         ("prompt", "cut", "abuse.profanity"),
         ("cut", None, "abuse.profanity"),
         ("strike", None, "abuse.profanity"),

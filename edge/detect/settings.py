@@ -92,6 +92,23 @@ class DetectionConfig(Section):
         title="Speech needed",
         description="Voiced 20 ms frames needed in the model's 1.28 s window before it runs.",
     )
+    echo_return_loss_db: float = Field(
+        6.0,
+        ge=0.0,
+        le=40.0,
+        title="Echo return loss",
+        description="The line's echo of what the box sends is taken to be at least this far (dB) below it; a "
+        "caller-leg frame quieter than that under the loudest frame just sent is the staff's own voice coming "
+        "back, and the detector does not hear it (G.168 assumes 6 dB; 0 turns the check off).",
+    )
+    echo_window_ms: int = Field(
+        200,
+        ge=20,
+        le=1000,
+        title="Echo window",
+        description="How long the box's own output can take to come back on the line leg (its buffers, the "
+        "codec and the DAA): the echo check compares each frame with what was sent this far back.",
+    )
     shouting_enabled: bool = Field(
         True,
         title="Shouting cue",

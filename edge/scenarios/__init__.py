@@ -55,7 +55,12 @@ class Step(Section):
         None, pattern=r"^[0-9*#A-D]{1,32}$", title="Keypad", description="Digits staff key on the handset."
     )
     detect: Detection | None = Field(None, title="Injected detection", description="A detection to inject.")
-    voice: str = Field("ko", title="Voice", description="espeak-ng voice for 'say' (e.g. ko, ko+f2).")
+    voice: str | None = Field(
+        None,
+        title="Voice",
+        description="espeak-ng voice for 'say' or 'staff_say' (e.g. ko, ko+f2); default ko for the caller, "
+        "ko+m3 for the staff.",
+    )
 
     model_config = Section.model_config | {"populate_by_name": True}
 

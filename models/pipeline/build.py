@@ -327,6 +327,7 @@ STREAM_SETS = {
     "unheard": (700, ("unheard", "unheard_shuffled"), "sentence types kept for a check only"),
     "later": (800, ("later", "later_shuffled"), "sentence types written after the unheard check"),
     "heated": (900, ("heated", "heated_shuffled"), "upset but not abusive callers"),
+    "staff": (1000, ("staff", "staff_shuffled"), "what staff say (the line leg's echo of the phone leg)"),
 }
 """Stream-only held-out sets: seed offset, the render_negative kinds (sentences, shuffled), what it holds.
 
@@ -346,6 +347,9 @@ later.npz: ``text.LATER_TEMPLATES``, 80 sentence types written after the unheard
 clean false-accept check once stage 16 trains on the unheard types and their confusions (evaluate.py --fresh).
 heated.npz: ``text.HEATED_TEMPLATES``, 80 sentence types of upset callers who are not abusive (죽겠다, 미치겠다,
 열받다 ...), written before anything was scored on them: a check only (pricing.py).
+staff.npz: ``text.STAFF_TEMPLATES``, 80 sentence types of what staff say on the phone, written in one go before
+anything was scored on them: the line leg carries the staff's voice back as the hybrid's echo, so the detector
+hears it on the caller leg. A check only.
 """
 
 

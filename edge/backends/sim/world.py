@@ -151,6 +151,12 @@ class SimLed:
             _log(self.history, (self.world.clock.t, pattern))
 
 
+CALLER_VOICE = "ko"
+"""The espeak-ng voice a scenario's caller speaks with unless a step names one."""
+STAFF_VOICE = "ko+m3"
+"""The staff member's voice unless a step names one."""
+
+
 class SimAudio:
     """Audio of both legs as the world makes it; what the box plays is kept for tests and recordings."""
 
@@ -168,6 +174,7 @@ class SimAudio:
     def write(self, line: Pcm, phone: Pcm) -> None:
         """Take what the box sends to each leg."""
         self.frames_written += 1
+        self.world.sent_to_line(line)
         if self.keep_output:
             self.line_out.append(line)
             self.phone_out.append(phone)
@@ -203,6 +210,7 @@ class SimWorld:
         cache_dir: Path | None = None,
         noise_dbov: float = -70.0,
         seed: int = 1,
+        echo_return_loss_db: float = 0.0,
     ) -> None:
         self.scenario = scenario
         self.clock = SimClockSource(start)
@@ -218,6 +226,10 @@ class SimWorld:
         # A few seconds of line noise, cycled: cheap per frame and the same on every run.
         self._noise = rng.normal(0.0, 32768.0 * 10 ** (noise_dbov / 20), NOISE_SAMPLES)
         self._noise_pos = 0
+        # 0 dB: no echo (a line that returned all it is sent is no line); the sim's config sets 15 dB.
+        self._echo_gain = 10 ** (-echo_return_loss_db / 20) if echo_return_loss_db > 0 else None
+        self._echo = np.zeros(FRAME_SAMPLES, dtype=np.float64)
+        """What the line leg carries back of the box's last frame to the line (the hybrid's echo)."""
         scripts = scenario.calls if scenario is not None else []
         self.runs = [_CallRun(script, i, script.at) for i, script in enumerate(scripts)]
         self._active: _CallRun | None = None
@@ -360,11 +372,11 @@ class SimWorld:
             return
         t = self.clock.t
         if step.say is not None:
-            self._caller_speech.append(_Speech(t, self._speech(step.say, step.voice)))
+            self._caller_speech.append(_Speech(t, self._speech(step.say, step.voice or CALLER_VOICE)))
         elif step.wav is not None:
             self._caller_speech.append(_Speech(t, self._file(step.wav)))
         elif step.staff_say is not None:
-            self._staff_speech.append(_Speech(t, self._speech(step.staff_say, "ko+m3")))
+            self._staff_speech.append(_Speech(t, self._speech(step.staff_say, step.voice or STAFF_VOICE)))
         elif step.hangup == "caller":
             run.over = True
             self._caller_speech.clear()
@@ -408,9 +420,9 @@ class SimWorld:
         for run in self.runs:
             for step in run.script.steps:
                 if step.say is not None:
-                    self._speech(step.say, step.voice)
+                    self._speech(step.say, step.voice or CALLER_VOICE)
                 elif step.staff_say is not None:
-                    self._speech(step.staff_say, "ko+m3")
+                    self._speech(step.staff_say, step.voice or STAFF_VOICE)
                 elif step.wav is not None:
                     self._file(step.wav)
 
@@ -432,10 +444,18 @@ class SimWorld:
                 out[: len(chunk)] += chunk
         return np.asarray(np.clip(out, -32768, 32767), dtype=np.int16)
 
+    def sent_to_line(self, pcm: Pcm) -> None:
+        """The box played ``pcm`` to the line: its echo comes back on the line leg in the next frame."""
+        if self._echo_gain is not None and pcm.size == FRAME_SAMPLES:
+            self._echo = pcm.astype(np.float64) * self._echo_gain
+
     def frame(self) -> AudioFrame:
         """The 20 ms both legs carry at the current instant."""
         line_live = self.hardware.line.off_hook
         line = self._mix(self._caller_speech) if line_live else self._mix(self._line_onhook)
+        if line_live and self._echo_gain is not None:
+            line = np.asarray(np.clip(np.round(line + self._echo), -32768, 32767), dtype=np.int16)
+        self._echo = np.zeros(FRAME_SAMPLES, dtype=np.float64)  # an echo of one frame, consumed once
         phone = self._mix(self._staff_speech) if self.hardware.phone.off_hook else self._mix([])
         return AudioFrame(line, phone)
 

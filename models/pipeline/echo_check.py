@@ -1,0 +1,193 @@
+"""The line's echo of the staff, through the box's detector with and without its echo check.
+
+The line leg carries back what the box sends to the line (the staff's voice, its prompts) some 10-20 dB
+down, through the DAA's hybrid. Two measurements, both with the shipped model as the box runs it (180 s
+calls, each starting with the recording notice, whose echo the check learns the line's level from):
+
+- ``--stream``: a stream set (``build.py --staff-hours``: what staff say) sent to the line, its echo
+  ``--erl`` dB down one frame later over line noise, the caller silent: every detection is the staff's
+  own words read as the caller's;
+- ``--double-talk``: every spoken variant of every keyword group (keywords.toml), each in a held-out voice,
+  said while a staff sentence plays over it (at the caller's level, and 6 dB louder), on lines that echo
+  8, 15 and 25 dB down: warned with the check, without it, and with no staff at all.
+
+Runs in the main venv: ``python -m pipeline.echo_check`` from models/ (Makefile target ``echo-check``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import random
+import tomllib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.audio import read_wav, synthesize
+from edge.config import default_config
+from edge.core.events import Tier
+from edge.detect.detector import AbuseDetector, load_detector
+from edge.detect.settings import DetectionConfig
+from edge.dsp.echo import EchoGate
+from edge.prompts import shipped_prompt_path
+from edge.runtime import echo_gate
+from pipeline.evaluate import ROOT
+from pipeline.text import STAFF_TEMPLATES, fill
+
+FRAME = 160
+CALL_S = 180
+LINE_NOISE_DBOV = -70.0
+VOICES = ["ko+f1", "ko+f3", "ko+m2", "ko+m5", "ko+f5", "ko+m7"]
+STAFF_VOICES = ["ko+m3", "ko+f2"]
+
+
+def _pcm(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
+
+
+def _echo(sent: np.ndarray, erl_db: float, rng: np.random.Generator) -> np.ndarray:
+    """What the line leg carries of ``sent``: one frame late, ``erl_db`` down, over the line's noise."""
+    late = np.concatenate([np.zeros(FRAME), sent[:-FRAME].astype(np.float64)]) * 10 ** (-erl_db / 20)
+    return late + rng.normal(0.0, 32768 * 10 ** (LINE_NOISE_DBOV / 20), sent.size)
+
+
+def _gate(checked: bool) -> EchoGate:
+    config = default_config()
+    if not checked:
+        config = config.model_copy(
+            update={"detection": config.detection.model_copy(update={"echo_return_loss_db": 0.0})}
+        )
+    return echo_gate(config)
+
+
+@functools.cache
+def _notice() -> np.ndarray:
+    """The recording notice the box plays to the line before every bridge."""
+    return read_wav(shipped_prompt_path("recording_notice"))
+
+
+def _call(
+    detector: AbuseDetector, gate: EchoGate, line: np.ndarray, sent: np.ndarray, notice_line: np.ndarray
+) -> list[Any]:
+    """One call as the runtime runs it: the notice (learned from), then the bridged call (checked)."""
+    notice = _notice()
+    gate.reset()
+    detector.reset()
+    for i in range(notice.size // FRAME):
+        gate.learn(_pcm(notice_line[i * FRAME : (i + 1) * FRAME]))
+        gate.sent(notice[i * FRAME : (i + 1) * FRAME])
+    for i in range(line.size // FRAME):
+        detector.feed(gate.caller_only(_pcm(line[i * FRAME : (i + 1) * FRAME])), i * FRAME / 8000)
+        gate.sent(_pcm(sent[i * FRAME : (i + 1) * FRAME]))
+    detector.feed(np.zeros(4000, dtype=np.int16), line.size / 8000)
+    return list(detector.detections)
+
+
+def stream_check(detector: AbuseDetector, path: Path, erl_db: float) -> dict[str, Any]:
+    """Detections on a stream sent to the line and heard back only as its echo, with and without the check."""
+    held = np.load(path, allow_pickle=True)
+    stream = held["stream"].astype(np.int16)
+    said, said_at = held["stream_text"], held["stream_start_s"]
+    notice = _notice()
+    out: dict[str, Any] = {"hours": round(stream.size / 8000 / 3600, 3), "erl_db": erl_db}
+    for checked in (False, True):
+        gate, rng = _gate(checked), np.random.default_rng(0)
+        found: dict[str, list[dict[str, Any]]] = {"warn": [], "alert": []}
+        for start in range(0, stream.size - FRAME, CALL_S * 8000):
+            sent = stream[start : start + CALL_S * 8000]
+            for d in _call(detector, gate, _echo(sent, erl_db, rng), sent, _echo(notice, erl_db, rng)):
+                t = start / 8000 + d.t
+                sentence = str(said[max(0, int(np.searchsorted(said_at, t)) - 1)])
+                found[str(d.event.tier)].append(
+                    {"class": d.event.keyword, "t_s": round(t, 1), "sentence": sentence}
+                )
+        out["checked" if checked else "unchecked"] = {
+            "learned_erl_db": round(gate.return_loss_db, 1),
+            "withheld_frames": gate.echo_frames,
+            **{
+                tier: {"count": len(v), "per_class": dict(Counter(e["class"] for e in v)), "events": v}
+                for tier, v in found.items()
+            },
+        }
+    return out
+
+
+def double_talk(detector: AbuseDetector, erls: list[float], seed: int) -> dict[str, Any]:
+    """Warning recall of the keyword variants said over staff speech, with and without the check."""
+    groups = tomllib.loads((ROOT / "models" / "keywords.toml").read_text(encoding="utf-8"))["group"]
+    rng = random.Random(seed)
+    clips = []
+    for group in groups:
+        for variant in group["say"]:
+            word = synthesize(variant, voice=rng.choice(VOICES)).astype(np.float64)
+            staff = synthesize(fill(rng.choice(STAFF_TEMPLATES), rng), voice=rng.choice(STAFF_VOICES))
+            caller = np.concatenate([np.zeros(int(0.8 * 8000)), word, np.zeros(8000)])
+            over = np.zeros(caller.size)
+            over[: min(caller.size, staff.size)] = staff[: caller.size].astype(np.float64)
+            clips.append((group["id"], caller, over))
+
+    def level(x: np.ndarray) -> float:
+        loud = x[np.abs(x) > 50]
+        return float(np.sqrt(np.mean(loud**2))) if loud.size else 1.0
+
+    out: dict[str, Any] = {"clips": len(clips)}
+    notice = _notice()
+    for erl in erls:
+        row: dict[str, float] = {}
+        for name, staff_db, checked in (
+            ("alone", None, True),
+            ("equal_unchecked", 0.0, False),
+            ("equal_checked", 0.0, True),
+            ("louder_unchecked", 6.0, False),
+            ("louder_checked", 6.0, True),
+        ):
+            gate, nrng = _gate(checked), np.random.default_rng(1)
+            warned = 0
+            for group_id, caller, over in clips:
+                if staff_db is None:
+                    sent = np.zeros(caller.size)
+                else:
+                    sent = over * level(caller) / level(over) * 10 ** (staff_db / 20)
+                line = caller + _echo(sent, erl, nrng)
+                found = _call(detector, gate, line, sent, _echo(notice, erl, nrng))
+                warned += any(d.event.keyword == group_id and d.event.tier is Tier.WARN for d in found)
+            row[name] = round(warned / len(clips), 3)
+        out[f"erl_{erl:g}"] = row
+    return out
+
+
+def main() -> None:
+    """Print (and write) one JSON object with the measurements asked for."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", type=Path, default=None, help="model (.json beside); default the shipped one")
+    ap.add_argument("--stream", type=Path, default=None, help="a stream .npz sent to the line (staff.npz)")
+    ap.add_argument("--erl", type=float, default=15.0, help="dB the line returns the stream down")
+    ap.add_argument(
+        "--double-talk", type=float, nargs="*", default=None, help="echo levels (dB) to run it at"
+    )
+    ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    config = DetectionConfig(
+        inline=True, shouting_enabled=False, calibration_enabled=False, model_path=args.model
+    )
+    detector, error = load_detector(config)
+    if detector is None:
+        raise SystemExit(error)
+    report: dict[str, Any] = {"model": detector.model.info.version}
+    if args.stream is not None:
+        report["stream"] = stream_check(detector, args.stream, args.erl)
+    if args.double_talk:
+        report["double_talk"] = double_talk(detector, args.double_talk, args.seed)
+    text = json.dumps(report, ensure_ascii=False, indent=1)
+    if args.out is not None:
+        args.out.write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
