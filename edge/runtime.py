@@ -21,7 +21,7 @@ from edge.core.machine import CallMachine
 from edge.core.state import Instant, LineState
 from edge.dsp.callerid import CallerIdDecoder
 from edge.dsp.dtmf import DtmfDetector
-from edge.dsp.echo import EchoGate
+from edge.dsp.echo import LineEcho
 from edge.dsp.progress import CallProgressDetector
 from edge.dsp.settings import DspConfig
 from edge.mixer import Mixer, ToneFactory
@@ -347,11 +347,16 @@ class LineSignals:
         return found
 
 
-def echo_gate(config: Config) -> EchoGate:
-    """The echo check of ``config``'s [detection] section."""
+def line_echo(config: Config) -> LineEcho:
+    """The echo canceller and check of ``config``'s [detection] section."""
     detection = config.detection
     window = max(1, round(detection.echo_window_ms / 1000 / FRAME_SECONDS))
-    return EchoGate(detection.echo_return_loss_db, window)
+    tail = round(detection.echo_canceller_ms / 1000 / FRAME_SECONDS)
+    return LineEcho(detection.echo_return_loss_db, window, tail)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 class LineRuntime:
@@ -372,7 +377,7 @@ class LineRuntime:
         """The call is being recorded: only then may the detector keep clips of it."""
         self.detector_failure_reported = False
         """The detector's mid-run failure is raised as an alarm once, not every frame."""
-        self.echo = echo_gate(app.config)
+        self.echo = line_echo(app.config)
         """Keeps the line's echo of the staff (and of prompts) from the detector, which hears the caller only."""
 
     def handle(self, event: e.Event, now: Instant) -> None:
@@ -408,10 +413,10 @@ class LineRuntime:
         for event in self.signals.hear(frame, self.hw_line_live):
             self.handle(event, now)
         call = self.state.call
-        if call is not None and not call.bridged and self.hw_line_live:
-            self.echo.learn(frame.line)  # the notice's echo, the caller listening: how loud this line echoes
+        # Before the bridge the notice's echo, the caller listening, teaches the echo check and canceller.
+        caller = self.echo.heard(frame.line, call.bridged) if call is not None and self.hw_line_live else None
         if call is not None and call.bridged and app.detector is not None:
-            app.detector.feed(self.echo.caller_only(frame.line), now.mono)
+            app.detector.feed(caller if caller is not None else frame.line, now.mono)
             for detection in app.detector.poll():
                 self.handle(detection, now)
             failure = app.detector.failure
@@ -766,7 +771,7 @@ class Appliance:
         self.config = config
         if hasattr(self, "line"):
             self.line.machine = CallMachine(config)
-            self.line.echo = echo_gate(config)
+            self.line.echo = line_echo(config)
             self.prompts = PromptLibrary(config.prompts, cache_dir=self.data_dir / "cache")
 
     # -- status -------------------------------------------------------------------------------------
@@ -800,6 +805,7 @@ class Appliance:
                 **self._part_health(self.detector, self.detector_missing),
                 "echo_frames_withheld": self.line.echo.echo_frames,
                 "echo_return_loss_db": round(self.line.echo.return_loss_db, 1),
+                "echo_cancelled_db": _rounded(self.line.echo.cancelled_db),
             },
             "writer": self.writer.health(),
             "alarms": [r.as_dict() for r in list(self.alarms)[-5:]],

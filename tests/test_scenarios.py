@@ -69,15 +69,11 @@ EXPECTED: dict[str, list[tuple[str, str | None, str | None]]] = {
     "07_abusive_caller": [
         *ANSWERED,
         # The first 씨발 crosses the caller-warning threshold: the warning plays. The caller says 개새끼 over
-        # that prompt, whose echo comes back on the line leg (the sim's line returns 15 dB down): through the
-        # double talk it reaches only the staff-alert tier, and 죽여버린다 warns for threat. The next 씨발 is
-        # the next profanity after a warning in that category, so it ends the call.
+        # that prompt, whose echo the sim's line returns 15 dB down; the box's canceller takes it off (without
+        # it 개새끼 only reached the staff-alert tier). 개새끼 crosses the warning threshold; it is the next
+        # profanity after a warning in that category, so it ends the call.
         ("prompt", "warning", "abuse.profanity"),
         ("warning", None, "abuse.profanity"),
-        ("staff_alert", None, "abuse.profanity"),
-        ("tone", "alert", None),
-        ("prompt", "warning", "abuse.threat"),
-        ("warning", None, "abuse.threat"),
         ("prompt", "cut", "abuse.profanity"),
         ("cut", None, "abuse.profanity"),
         ("strike", None, "abuse.profanity"),

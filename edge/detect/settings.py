@@ -101,6 +101,16 @@ class DetectionConfig(Section):
         "caller-leg frame quieter than that under the loudest frame just sent is the staff's own voice coming "
         "back, and the detector does not hear it (G.168 assumes 6 dB; 0 turns the check off).",
     )
+    echo_canceller_ms: int = Field(
+        160,
+        ge=0,
+        le=500,
+        multiple_of=20,
+        title="Echo canceller tail",
+        description="How far back the line's echo of the box's output may reach (its buffers, the codec, the DAA, "
+        "the line); the canceller subtracts it from what the detector hears, learning on each call's "
+        "recording notice and while only the staff speak (0: no canceller, the echo check alone).",
+    )
     echo_window_ms: int = Field(
         200,
         ge=20,

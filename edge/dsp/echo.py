@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
+import numpy.typing as npt
 
 from edge.dsp.levels import dbm0_to_power
 from edge.ports import FRAME_SAMPLES, Pcm
@@ -18,6 +19,11 @@ LEARN_QUANTILE = 0.8
 a second of the notice moves it by 2 dB (15 dB measured as 12, against 14 with the caller still)."""
 LEARN_MARGIN_DB = 3.0
 """Headroom over the measured ceiling, for the echo path's drift within a call."""
+NOISE_CREEP = 10 ** (0.4 / 10 / 50)
+"""Per-frame rise of the noise-floor estimate (0.4 dB a second) when the line is louder than it."""
+NOISE_MARGIN = 4.0
+"""A frame must be this much (6 dB) over the line's noise to count as the caller while the box speaks: once
+the canceller has taken the echo 30 dB down, what is left is mostly the line's hiss, which is not a caller."""
 MAX_RETURN_LOSS_DB = 30.0
 """Tighter than this the check never gets: a caller that far under the staff is lost in the line's noise."""
 
@@ -64,6 +70,8 @@ class EchoGate:
         self._floor = dbm0_to_power(SENT_FLOOR_DBM0)
         self._silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._silence.flags.writeable = False  # handed out again and again: nobody may write into it
+        self._noise = 0.0
+        """The line's noise floor (mean square), tracked on every frame judged."""
         self.echo_frames = 0
         """Line frames taken for echo and withheld from the detector since the box started."""
 
@@ -82,6 +90,14 @@ class EchoGate:
         """Note a frame the box played to the line."""
         self._sent.append(mean_square(frame))
 
+    def sending(self) -> bool:
+        """Whether the box sent anything above the line's noise within the window (an echo may be heard)."""
+        return max(self._sent, default=0.0) >= self._floor
+
+    def relax(self) -> None:
+        """Forget the learned echo level: back to ``return_loss_db`` until the next notice measures it."""
+        self.ceiling = self._loosest
+
     def learn(self, frame: Pcm) -> None:
         """A line frame heard while only the box speaks to the line (its prompt, before the bridge)."""
         sent = max(self._sent, default=0.0)
@@ -95,10 +111,14 @@ class EchoGate:
     def is_echo(self, frame: Pcm) -> bool:
         """Whether this line frame is too quiet, against what was just sent, to be anything but its echo
         with the caller silent."""
+        power = mean_square(frame)
+        # The line's own noise: falls at once to a quieter frame, creeps back up 0.4 dB a second.
+        self._noise = max(1.0, min(power, self._noise * NOISE_CREEP)) if self._noise > 0 else max(1.0, power)
         sent = max(self._sent, default=0.0)
         if not self.enabled or sent < self._floor:
             return False  # nothing sent above the line's noise: nothing can have come back
-        if mean_square(frame) > sent * self.ceiling:
+        # Louder than the echo can be, and clear of the line's noise (6 dB): the caller.
+        if power > max(sent * self.ceiling, NOISE_MARGIN * self._noise):
             self._talking = self._hold
             return False
         if self._talking > 0:
@@ -106,9 +126,167 @@ class EchoGate:
             return False
         return True
 
+    def silence(self, samples: int) -> Pcm:
+        """Digital silence in place of a frame of echo alone (shared, read-only)."""
+        return self._silence[:samples]
+
     def caller_only(self, frame: Pcm) -> Pcm:
         """The line frame as the caller's: digital silence where it is only the echo (counted)."""
         if not self.is_echo(frame):
             return frame
         self.echo_frames += 1
-        return self._silence[: frame.size]
+        return self.silence(frame.size)
+
+
+class EchoCanceller:
+    """Subtracts the line's echo of what the box sent: a partitioned-block frequency-domain NLMS filter.
+
+    One 20 ms block per partition, ``tail_frames`` partitions: the echo path may reach that far back (the
+    box's buffers, the codec, the DAA's hybrid and the line's reflections). Overlap-save with the
+    gradient constrained to the filter's length, each bin's step normalised by that bin's recent power
+    (Haykin's FBLMS, partitioned as in Speex's MDF canceller). It adapts only when told (the box alone
+    speaking to a silent caller: its prompts, the staff), so a caller talking over them does not pull
+    the filter off. The filter is kept from call to call: the same line has much the same echo.
+    """
+
+    def __init__(self, tail_frames: int, step: float = 0.5) -> None:
+        self._n = FRAME_SAMPLES
+        bins = self._n + 1
+        self._parts = max(1, tail_frames)
+        self._step = step
+        self._x = np.zeros((self._parts, bins), dtype=np.complex128)
+        self._w = np.zeros((self._parts, bins), dtype=np.complex128)
+        self._power = np.zeros(bins)
+        self._previous = np.zeros(self._n)
+        self._error = np.zeros(self._n)
+        self._floor = dbm0_to_power(SENT_FLOOR_DBM0) * self._n * 2.0
+        self.adaptations = 0
+        """Blocks the filter has learned from since the box started."""
+
+    def reset(self) -> None:
+        """A new call: forget what was sent (the filter, the line's echo path, is kept)."""
+        self._x[:] = 0
+        self._power[:] = 0
+        self._previous[:] = 0
+
+    def sent(self, frame: Pcm) -> None:
+        """Note a frame the box played to the line (after ``cancel`` of the frame heard at the same time)."""
+        block = frame.astype(np.float64)
+        spectrum = np.fft.rfft(np.concatenate((self._previous, block)))
+        self._x = np.roll(self._x, 1, axis=0)
+        self._x[0] = spectrum
+        self._previous = block
+        self._power = 0.9 * self._power + 0.1 * np.abs(spectrum) ** 2
+
+    def cancel(self, frame: Pcm) -> npt.NDArray[np.float64]:
+        """The line frame less the echo the filter predicts from what was sent before it."""
+        predicted = np.fft.irfft((self._w * self._x).sum(axis=0), 2 * self._n)[self._n :]
+        self._error = frame.astype(np.float64) - predicted
+        return self._error
+
+    def forget(self) -> None:
+        """Drop the learned echo path (it made things worse: the line changed under it)."""
+        self._w[:] = 0
+
+    def taps(self) -> npt.NDArray[np.float64]:
+        """The echo path as learned: sample 0 is the first of the frame sent just before the frame heard."""
+        return np.asarray(np.fft.irfft(self._w, 2 * self._n, axis=1)[:, : self._n].reshape(-1), np.float64)
+
+    def adapt(self) -> None:
+        """Learn from the last ``cancel``: what was left of the line frame was echo only."""
+        error = np.fft.rfft(np.concatenate((np.zeros(self._n), self._error)))
+        norm = self._parts * self._power + self._floor
+        gradient = np.fft.irfft(np.conj(self._x) * (error / norm), 2 * self._n, axis=1)
+        gradient[:, self._n :] = 0.0  # the filter is N taps per partition: keep the update causal and short
+        self._w += self._step * np.fft.rfft(gradient, axis=1)
+        self.adaptations += 1
+
+
+class LineEcho:
+    """The caller leg without the box's own echo: the canceller's residual, and the check on what is left.
+
+    Every frame the line is live in a call goes through ``heard``: before the bridge (the recording notice
+    playing to a listening caller) the check learns the line's echo level and the canceller its echo path;
+    after it the detector gets what ``heard`` returns. A frame the check takes for echo alone teaches the
+    canceller and reaches the detector as silence; any other frame is the caller's, less the echo.
+    """
+
+    def __init__(
+        self, return_loss_db: float, window_frames: int, tail_frames: int, hold_frames: int = 25
+    ) -> None:
+        self.gate = EchoGate(return_loss_db, window_frames, hold_frames)
+        self.canceller = EchoCanceller(tail_frames) if self.gate.enabled and tail_frames > 0 else None
+        self._in = 0.0
+        self._out = 0.0
+        self._heard = 0.0
+        self._left = 0.0
+        self._guarded = 0
+        self.resets = 0
+        """Times the canceller's echo path was dropped because it added echo instead of taking it off."""
+
+    @property
+    def echo_frames(self) -> int:
+        """Line frames withheld from the detector as echo alone since the box started."""
+        return self.gate.echo_frames
+
+    @property
+    def return_loss_db(self) -> float:
+        """The echo's level under what was sent that the check holds it to now (after the canceller)."""
+        return self.gate.return_loss_db
+
+    @property
+    def cancelled_db(self) -> float | None:
+        """How far the canceller has brought the echo down on the frames it learned from (ERLE); None when off."""
+        if self.canceller is None or self._out <= 0.0:
+            return None
+        return float(10.0 * np.log10(max(self._in, 1e-9) / self._out))
+
+    def _guard(self, heard: float, residual: float) -> None:
+        """Start the canceller again if what it leaves is louder than what it was given (its path is wrong).
+
+        A right filter only ever takes power off, the caller's speech or not; one that adds it learned a
+        path the line no longer has, and the check, tuned to its residual, would read the doubled echo as
+        the caller and never let it learn again.
+        """
+        self._heard = 0.95 * self._heard + 0.05 * heard
+        self._left = 0.95 * self._left + 0.05 * residual
+        self._guarded += 1
+        if self._guarded >= 25 and self._left > 2.0 * self._heard and self.canceller is not None:
+            self.canceller.forget()
+            self.gate.relax()
+            self._heard = self._left = self._in = self._out = 0.0
+            self._guarded = 0
+            self.resets += 1
+
+    def reset(self) -> None:
+        """A new call."""
+        self.gate.reset()
+        if self.canceller is not None:
+            self.canceller.reset()
+
+    def sent(self, frame: Pcm) -> None:
+        """Note a frame the box played to the line."""
+        self.gate.sent(frame)
+        if self.canceller is not None:
+            self.canceller.sent(frame)
+
+    def heard(self, frame: Pcm, bridged: bool) -> Pcm:
+        """A line frame in: the caller's part of it out (silence where it is echo alone)."""
+        if self.canceller is None:
+            residual = frame
+        else:
+            residual = np.asarray(
+                np.clip(np.round(self.canceller.cancel(frame)), -32768, 32767), dtype=np.int16
+            )
+        if self.canceller is not None and self.gate.sending():
+            self._guard(mean_square(frame), mean_square(residual))
+        if not bridged:
+            self.gate.learn(residual)
+        if self.gate.is_echo(residual):
+            if self.canceller is not None:
+                self.canceller.adapt()
+                self._in = 0.99 * self._in + 0.01 * mean_square(frame)
+                self._out = 0.99 * self._out + 0.01 * mean_square(residual)
+            self.gate.echo_frames += 1
+            return self.gate.silence(frame.size)
+        return residual

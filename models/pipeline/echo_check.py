@@ -9,7 +9,10 @@ calls, each starting with the recording notice, whose echo the check learns the 
   own words read as the caller's;
 - ``--double-talk``: every spoken variant of every keyword group (keywords.toml), each in a held-out voice,
   said while a staff sentence plays over it (at the caller's level, and 6 dB louder), on lines that echo
-  8, 15 and 25 dB down: warned with the check, without it, and with no staff at all.
+  8, 15 and 25 dB down: warned with no echo handling, with the echo check alone, with the canceller and
+  the check (the box's), and with no staff at all.
+
+The echo path is one frame and 37 samples of buffering, then 6 ms of a mismatched hybrid's ringing.
 
 Runs in the main venv: ``python -m pipeline.echo_check`` from models/ (Makefile target ``echo-check``).
 """
@@ -26,15 +29,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.signal import lfilter
 
 from edge.audio import read_wav, synthesize
 from edge.config import default_config
 from edge.core.events import Tier
 from edge.detect.detector import AbuseDetector, load_detector
 from edge.detect.settings import DetectionConfig
-from edge.dsp.echo import EchoGate
+from edge.dsp.echo import LineEcho
 from edge.prompts import shipped_prompt_path
-from edge.runtime import echo_gate
+from edge.runtime import line_echo
 from pipeline.evaluate import ROOT
 from pipeline.text import STAFF_TEMPLATES, fill
 
@@ -49,19 +53,37 @@ def _pcm(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x), -32768, 32767).astype(np.int16)
 
 
+def _hybrid(seed: int = 11) -> np.ndarray:
+    """An echo path: 1 frame and 37 samples of the box's buffering, then 6 ms of a mismatched hybrid's ringing."""
+    rng = np.random.default_rng(seed)
+    taps = np.arange(48)
+    ringing = rng.normal(0.0, 1.0, taps.size) * np.exp(-taps / 6.0)
+    ringing[0] += 1.5
+    return np.concatenate([np.zeros(FRAME + 37), ringing])
+
+
 def _echo(sent: np.ndarray, erl_db: float, rng: np.random.Generator) -> np.ndarray:
-    """What the line leg carries of ``sent``: one frame late, ``erl_db`` down, over the line's noise."""
-    late = np.concatenate([np.zeros(FRAME), sent[:-FRAME].astype(np.float64)]) * 10 ** (-erl_db / 20)
+    """What the line leg carries of ``sent``: through the echo path, ``erl_db`` down, over the line's noise."""
+    x = sent.astype(np.float64)
+    late = lfilter(_hybrid(), 1.0, x)
+    power_in, power_out = float(np.mean(x**2)), float(np.mean(late**2))
+    if power_out > 0:
+        late *= np.sqrt(power_in / power_out) * 10 ** (-erl_db / 20)
     return late + rng.normal(0.0, 32768 * 10 ** (LINE_NOISE_DBOV / 20), sent.size)
 
 
-def _gate(checked: bool) -> EchoGate:
+MODES = {
+    "unchecked": {"echo_return_loss_db": 0.0},
+    "checked": {"echo_canceller_ms": 0},
+    "cancelled": {},
+}
+"""How the box hears the line: no echo handling; the echo check alone; the canceller and the check (shipped)."""
+
+
+def _line_echo(mode: str) -> LineEcho:
     config = default_config()
-    if not checked:
-        config = config.model_copy(
-            update={"detection": config.detection.model_copy(update={"echo_return_loss_db": 0.0})}
-        )
-    return echo_gate(config)
+    detection = config.detection.model_copy(update=MODES[mode])
+    return line_echo(config.model_copy(update={"detection": detection}))
 
 
 @functools.cache
@@ -71,18 +93,18 @@ def _notice() -> np.ndarray:
 
 
 def _call(
-    detector: AbuseDetector, gate: EchoGate, line: np.ndarray, sent: np.ndarray, notice_line: np.ndarray
+    detector: AbuseDetector, echo: LineEcho, line: np.ndarray, sent: np.ndarray, notice_line: np.ndarray
 ) -> list[Any]:
-    """One call as the runtime runs it: the notice (learned from), then the bridged call (checked)."""
+    """One call as the runtime runs it: the notice (learned from), then the bridged call."""
     notice = _notice()
-    gate.reset()
+    echo.reset()
     detector.reset()
     for i in range(notice.size // FRAME):
-        gate.learn(_pcm(notice_line[i * FRAME : (i + 1) * FRAME]))
-        gate.sent(notice[i * FRAME : (i + 1) * FRAME])
+        echo.heard(_pcm(notice_line[i * FRAME : (i + 1) * FRAME]), bridged=False)
+        echo.sent(notice[i * FRAME : (i + 1) * FRAME])
     for i in range(line.size // FRAME):
-        detector.feed(gate.caller_only(_pcm(line[i * FRAME : (i + 1) * FRAME])), i * FRAME / 8000)
-        gate.sent(_pcm(sent[i * FRAME : (i + 1) * FRAME]))
+        detector.feed(echo.heard(_pcm(line[i * FRAME : (i + 1) * FRAME]), bridged=True), i * FRAME / 8000)
+        echo.sent(_pcm(sent[i * FRAME : (i + 1) * FRAME]))
     detector.feed(np.zeros(4000, dtype=np.int16), line.size / 8000)
     return list(detector.detections)
 
@@ -94,20 +116,22 @@ def stream_check(detector: AbuseDetector, path: Path, erl_db: float) -> dict[str
     said, said_at = held["stream_text"], held["stream_start_s"]
     notice = _notice()
     out: dict[str, Any] = {"hours": round(stream.size / 8000 / 3600, 3), "erl_db": erl_db}
-    for checked in (False, True):
-        gate, rng = _gate(checked), np.random.default_rng(0)
+    for mode in MODES:
+        echo, rng = _line_echo(mode), np.random.default_rng(0)
         found: dict[str, list[dict[str, Any]]] = {"warn": [], "alert": []}
         for start in range(0, stream.size - FRAME, CALL_S * 8000):
             sent = stream[start : start + CALL_S * 8000]
-            for d in _call(detector, gate, _echo(sent, erl_db, rng), sent, _echo(notice, erl_db, rng)):
+            for d in _call(detector, echo, _echo(sent, erl_db, rng), sent, _echo(notice, erl_db, rng)):
                 t = start / 8000 + d.t
                 sentence = str(said[max(0, int(np.searchsorted(said_at, t)) - 1)])
                 found[str(d.event.tier)].append(
                     {"class": d.event.keyword, "t_s": round(t, 1), "sentence": sentence}
                 )
-        out["checked" if checked else "unchecked"] = {
-            "learned_erl_db": round(gate.return_loss_db, 1),
-            "withheld_frames": gate.echo_frames,
+        cancelled = echo.cancelled_db
+        out[mode] = {
+            "learned_erl_db": round(echo.return_loss_db, 1),
+            "cancelled_db": None if cancelled is None else round(cancelled, 1),
+            "withheld_frames": echo.echo_frames,
             **{
                 tier: {"count": len(v), "per_class": dict(Counter(e["class"] for e in v)), "events": v}
                 for tier, v in found.items()
@@ -138,14 +162,13 @@ def double_talk(detector: AbuseDetector, erls: list[float], seed: int) -> dict[s
     notice = _notice()
     for erl in erls:
         row: dict[str, float] = {}
-        for name, staff_db, checked in (
-            ("alone", None, True),
-            ("equal_unchecked", 0.0, False),
-            ("equal_checked", 0.0, True),
-            ("louder_unchecked", 6.0, False),
-            ("louder_checked", 6.0, True),
-        ):
-            gate, nrng = _gate(checked), np.random.default_rng(1)
+        conditions = [("alone", None, "cancelled")] + [
+            (f"{over_name}_{mode}", staff_db, mode)
+            for over_name, staff_db in (("equal", 0.0), ("louder", 6.0))
+            for mode in MODES
+        ]
+        for name, staff_db, mode in conditions:
+            echo, nrng = _line_echo(mode), np.random.default_rng(1)
             warned = 0
             for group_id, caller, over in clips:
                 if staff_db is None:
@@ -153,7 +176,7 @@ def double_talk(detector: AbuseDetector, erls: list[float], seed: int) -> dict[s
                 else:
                     sent = over * level(caller) / level(over) * 10 ** (staff_db / 20)
                 line = caller + _echo(sent, erl, nrng)
-                found = _call(detector, gate, line, sent, _echo(notice, erl, nrng))
+                found = _call(detector, echo, line, sent, _echo(notice, erl, nrng))
                 warned += any(d.event.keyword == group_id and d.event.tier is Tier.WARN for d in found)
             row[name] = round(warned / len(clips), 3)
         out[f"erl_{erl:g}"] = row
