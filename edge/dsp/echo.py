@@ -72,8 +72,6 @@ class EchoGate:
         self._silence.flags.writeable = False  # handed out again and again: nobody may write into it
         self._noise = 0.0
         """The line's noise floor (mean square), tracked on every frame judged."""
-        self.echo_frames = 0
-        """Line frames taken for echo and withheld from the detector since the box started."""
 
     @property
     def return_loss_db(self) -> float:
@@ -98,20 +96,19 @@ class EchoGate:
         """Forget the learned echo level: back to ``return_loss_db`` until the next notice measures it."""
         self.ceiling = self._loosest
 
-    def learn(self, frame: Pcm) -> None:
-        """A line frame heard while only the box speaks to the line (its prompt, before the bridge)."""
+    def learn(self, power: float) -> None:
+        """The power of a line frame heard while only the box speaks to the line (its prompt, before the bridge)."""
         sent = max(self._sent, default=0.0)
         if not self.enabled or len(self._heard) >= 10 * LEARN_FRAMES or sent < self._floor:
             return
-        self._heard.append(mean_square(frame) / sent)
+        self._heard.append(power / sent)
         if len(self._heard) >= LEARN_FRAMES:
             measured = float(np.quantile(self._heard, LEARN_QUANTILE)) * 10.0 ** (LEARN_MARGIN_DB / 10.0)
             self.ceiling = min(self._loosest, max(measured, 10.0 ** (-MAX_RETURN_LOSS_DB / 10.0)))
 
-    def is_echo(self, frame: Pcm) -> bool:
-        """Whether this line frame is too quiet, against what was just sent, to be anything but its echo
-        with the caller silent."""
-        power = mean_square(frame)
+    def is_echo(self, power: float) -> bool:
+        """Whether a line frame of this power (``mean_square``) is too quiet, against what was just sent, to
+        be anything but its echo with the caller silent."""
         # The line's own noise: falls at once to a quieter frame, creeps back up 0.4 dB a second.
         self._noise = max(1.0, min(power, self._noise * NOISE_CREEP)) if self._noise > 0 else max(1.0, power)
         sent = max(self._sent, default=0.0)
@@ -129,13 +126,6 @@ class EchoGate:
     def silence(self, samples: int) -> Pcm:
         """Digital silence in place of a frame of echo alone (shared, read-only)."""
         return self._silence[:samples]
-
-    def caller_only(self, frame: Pcm) -> Pcm:
-        """The line frame as the caller's: digital silence where it is only the echo (counted)."""
-        if not self.is_echo(frame):
-            return frame
-        self.echo_frames += 1
-        return self.silence(frame.size)
 
 
 class EchoCanceller:
@@ -223,11 +213,8 @@ class LineEcho:
         self._guarded = 0
         self.resets = 0
         """Times the canceller's echo path was dropped because it added echo instead of taking it off."""
-
-    @property
-    def echo_frames(self) -> int:
-        """Line frames withheld from the detector as echo alone since the box started."""
-        return self.gate.echo_frames
+        self.echo_frames = 0
+        """Bridged line frames withheld from the detector as echo alone since the box started."""
 
     @property
     def return_loss_db(self) -> float:
@@ -278,15 +265,17 @@ class LineEcho:
             residual = np.asarray(
                 np.clip(np.round(self.canceller.cancel(frame)), -32768, 32767), dtype=np.int16
             )
+        heard, left = mean_square(frame), mean_square(residual)
         if self.canceller is not None and self.gate.sending():
-            self._guard(mean_square(frame), mean_square(residual))
+            self._guard(heard, left)
         if not bridged:
-            self.gate.learn(residual)
-        if self.gate.is_echo(residual):
-            if self.canceller is not None:
-                self.canceller.adapt()
-                self._in = 0.99 * self._in + 0.01 * mean_square(frame)
-                self._out = 0.99 * self._out + 0.01 * mean_square(residual)
-            self.gate.echo_frames += 1
-            return self.gate.silence(frame.size)
-        return residual
+            self.gate.learn(left)
+        if not self.gate.is_echo(left):
+            return residual
+        if self.canceller is not None:
+            self.canceller.adapt()
+            self._in = 0.99 * self._in + 0.01 * heard
+            self._out = 0.99 * self._out + 0.01 * left
+        if bridged:
+            self.echo_frames += 1
+        return self.gate.silence(frame.size)
