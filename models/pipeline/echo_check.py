@@ -1,12 +1,13 @@
-"""The line's echo of the staff, through the box's detector with and without its echo check.
+"""The line's echo of the staff, through the box's detector: unhandled, with the echo check alone, and with
+the echo canceller and the check (as the box runs them).
 
 The line leg carries back what the box sends to the line (the staff's voice, its prompts) some 10-20 dB
 down, through the DAA's hybrid. Two measurements, both with the shipped model as the box runs it (180 s
 calls, each starting with the recording notice, whose echo the check learns the line's level from):
 
 - ``--stream``: a stream set (``build.py --staff-hours``: what staff say) sent to the line, its echo
-  ``--erl`` dB down one frame later over line noise, the caller silent: every detection is the staff's
-  own words read as the caller's;
+  ``--erl`` dB down through the echo path over line noise, the caller silent: every detection is the
+  staff's own words read as the caller's;
 - ``--double-talk``: every spoken variant of every keyword group (keywords.toml), each in a held-out voice,
   said while a staff sentence plays over it (at the caller's level, and 6 dB louder), on lines that echo
   8, 15 and 25 dB down: warned with no echo handling, with the echo check alone, with the canceller and
@@ -110,7 +111,7 @@ def _call(
 
 
 def stream_check(detector: AbuseDetector, path: Path, erl_db: float) -> dict[str, Any]:
-    """Detections on a stream sent to the line and heard back only as its echo, with and without the check."""
+    """Detections on a stream sent to the line and heard back only as its echo, in each of MODES."""
     held = np.load(path, allow_pickle=True)
     stream = held["stream"].astype(np.int16)
     said, said_at = held["stream_text"], held["stream_start_s"]
