@@ -806,6 +806,7 @@ class Appliance:
                 "echo_frames_withheld": self.line.echo.echo_frames,
                 "echo_return_loss_db": round(self.line.echo.return_loss_db, 1),
                 "echo_cancelled_db": _rounded(self.line.echo.cancelled_db),
+                "echo_delay_ms": _rounded(self.line.echo.delay_ms),
             },
             "writer": self.writer.health(),
             "alarms": [r.as_dict() for r in list(self.alarms)[-5:]],

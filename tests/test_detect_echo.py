@@ -217,6 +217,10 @@ def test_the_canceller_finds_where_the_echo_comes_back() -> None:
         canceller.sent(s_frame)
     taps = canceller.taps()
     assert taps.size == 4 * FRAME_SAMPLES and canceller.adaptations == 300
+    line_echo = LineEcho(return_loss_db=6.0, window_frames=10, tail_frames=4)
+    assert line_echo.delay_ms is None  # nothing learned yet
+    _notice_heard(line_echo, 10.0)
+    assert line_echo.delay_ms == (FRAME_SAMPLES + 37) / 8.0
     # The path is the frame before plus 37 samples, then the hybrid's ringing, strongest at its start.
     assert int(np.argmax(np.abs(taps))) == 37
     assert np.abs(taps[:30]).max() < 0.1 * np.abs(taps).max()
@@ -300,6 +304,7 @@ def test_the_staffs_greeting_echoed_on_the_line_leg_is_not_taken_for_the_caller(
     detector = with_check.appliance.status()["detector"]
     assert detector["echo_frames_withheld"] > 100  # the greetings' frames, some 5 s of them
     assert detector["echo_cancelled_db"] > 15.0  # the sim's line: 15 dB down, one frame late
+    assert detector["echo_delay_ms"] == 20.0
 
 
 def test_a_caller_who_swears_after_the_greeting_is_still_warned(tmp_path: Path) -> None:

@@ -228,6 +228,14 @@ class LineEcho:
             return None
         return float(10.0 * np.log10(max(self._in, 1e-9) / self._out))
 
+    @property
+    def delay_ms(self) -> float | None:
+        """Where the learned echo path is strongest, in ms after the box sent it; None before it learned."""
+        if self.canceller is None or self.canceller.adaptations == 0:
+            return None
+        strongest = int(np.argmax(np.abs(self.canceller.taps())))
+        return (FRAME_SAMPLES + strongest) / 8.0  # tap 0 is the frame sent just before the frame heard
+
     def _guard(self, heard: float, residual: float) -> None:
         """Start the canceller again if what it leaves is louder than what it was given (its path is wrong).
 
