@@ -338,10 +338,10 @@ class SimConfig(Section):
         15.0,
         ge=0.0,
         le=60.0,
-        title="Line echo",
-        description="The simulated line sends what the box plays to it back on the line leg this many dB "
-        "down, one frame later, as a DAA's hybrid does (10-20 dB on a line it is not matched to); "
-        "0: no echo.",
+        title="Echo",
+        description="The simulated line and desk phone send what the box plays to them back on their leg this "
+        "many dB down, one frame later, as a DAA's and a SLIC's hybrids do (10-20 dB on a line they are not "
+        "matched to); 0: no echo.",
     )
 
 

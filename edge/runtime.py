@@ -21,11 +21,11 @@ from edge.core.machine import CallMachine
 from edge.core.state import Instant, LineState
 from edge.dsp.callerid import CallerIdDecoder
 from edge.dsp.dtmf import DtmfDetector
-from edge.dsp.echo import LineEcho
+from edge.dsp.echo import EchoGate, LineEcho, mean_square
 from edge.dsp.progress import CallProgressDetector
 from edge.dsp.settings import DspConfig
 from edge.mixer import Mixer, ToneFactory
-from edge.ports import FRAME_SECONDS, AudioFrame, Hardware
+from edge.ports import FRAME_SECONDS, AudioFrame, Hardware, Pcm
 from edge.prompts import PromptError, PromptLibrary
 from edge.store import CallStore, StoreError
 
@@ -320,6 +320,10 @@ class Writer:
             self._give_up()
 
 
+PHONE_ECHO_WINDOW_FRAMES = 10
+"""How far back (200 ms) what the box sent to the phone may still be echoing on the phone leg."""
+
+
 class LineSignals:
     """The telephony detectors of one line: DTMF on the phone leg, caller ID and call progress on the line leg."""
 
@@ -327,13 +331,18 @@ class LineSignals:
 
     def __init__(self, dsp: DspConfig) -> None:
         self.dtmf = DtmfDetector()
+        self.phone_echo = EchoGate(dsp.staff_code_echo_loss_db, PHONE_ECHO_WINDOW_FRAMES)
+        """The phone leg's echo of the caller: a caller's DTMF coming back from the SLIC is not a staff code."""
         self.callerid = CallerIdDecoder(standards=dsp.callerid_standards)
         self.progress = CallProgressDetector(config=dsp)
         self.caller_id_raw: deque[dict[str, Any]] = deque(maxlen=10)
 
     def hear(self, frame: AudioFrame, line_live: bool) -> list[e.Event]:
         """Events decoded from one frame; call progress is only listened for while the line is seized."""
-        found: list[e.Event] = [e.DtmfDigit(hit.digit, e.Leg.PHONE) for hit in self.dtmf.feed(frame.phone)]
+        staff = frame.phone
+        if self.phone_echo.is_echo(mean_square(staff)):
+            staff = self.phone_echo.silence(staff.size)
+        found: list[e.Event] = [e.DtmfDigit(hit.digit, e.Leg.PHONE) for hit in self.dtmf.feed(staff)]
         for message in self.callerid.feed(frame.line):
             self.caller_id_raw.append({"standard": message.standard, "checksum_ok": message.checksum_ok})
             if message.checksum_ok:
@@ -345,6 +354,10 @@ class LineSignals:
                 if tone.kind in self.HANG_UP_TONES:
                     found.append(e.FarEndHangup(f"{tone.kind}_tone"))
         return found
+
+    def sent_to_phone(self, frame: Pcm) -> None:
+        """Note a frame the box played to the desk phone (its echo may come back on the phone leg)."""
+        self.phone_echo.sent(frame)
 
 
 def line_echo(config: Config) -> LineEcho:
@@ -428,6 +441,7 @@ class LineRuntime:
         line_out, phone_out, finished = self.mixer.mix(frame)
         self.hw.audio.write(line_out, phone_out)
         self.echo.sent(line_out)
+        self.signals.sent_to_phone(phone_out)
         if finished is not None:
             self.handle(e.PromptFinished(finished), now)
         self.handle(e.Tick(), now)

@@ -1,4 +1,5 @@
-"""The line leg's echo of the staff: the echo check alone, and the whole box on a line that echoes."""
+"""Each leg's echo of the other: the echo check and canceller alone, and the whole box on a line and a desk phone
+that echo."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+import soundfile as sf
 from scipy.signal import lfilter
 
 from edge.dsp.echo import EchoCanceller, EchoGate, LineEcho, mean_square
+from edge.dsp.generate import dtmf_digits
 from edge.ports import FRAME_SAMPLES
 from edge.scenarios import CallScript, Scenario, scenario_config
 from edge.simulate import SimResult, run_scenario
@@ -310,3 +313,27 @@ def test_the_staffs_greeting_echoed_on_the_line_leg_is_not_taken_for_the_caller(
 def test_a_caller_who_swears_after_the_greeting_is_still_warned(tmp_path: Path) -> None:
     result = _greeting_call({"calibration_enabled": False}, tmp_path, caller="씨발, 일 똑바로 안 해?")
     assert ("warning", "ssibal") in _abuse(result)
+
+
+def test_a_callers_keys_echoed_by_the_desk_phone_are_not_taken_for_a_staff_code(tmp_path: Path) -> None:
+    # The caller keys *9# (the staff's cut code) on their own phone; the box plays it to the desk phone, whose
+    # line circuit sends it back on the phone leg 15 dB down, where the staff-code detector listens.
+    keys = tmp_path / "keys.wav"
+    sf.write(keys, dtmf_digits("*9#", on_ms=120, off_ms=120, level_dbm0=-15.0), 8000, subtype="PCM_16")
+    steps = [{"at": 2.0, "wav": str(keys)}, {"at": 8.0, "hangup": "caller"}]
+    scenario = Scenario(
+        name="keys", calls=[CallScript.model_validate({"number": "01012345678", "steps": steps})]
+    )
+
+    def outcome(loss_db: float, data_dir: Path) -> list[tuple[str, str | None]]:
+        config = scenario_config(scenario)
+        config = config.model_copy(
+            update={"dsp": config.dsp.model_copy(update={"staff_code_echo_loss_db": loss_db})}
+        )
+        result = run_scenario(scenario, config, data_dir)
+        return [(c["outcome"], c["basis"]) for c in result.calls]
+
+    # Unchecked, the box acts on the caller's keys in the staff's name (a warning here: a cut before any
+    # warning plays the warning first), and the call record says so.
+    assert outcome(0.0, tmp_path / "off") == [("warned", "staff.request")], "the echo no longer reaches it"
+    assert outcome(6.0, tmp_path / "on") == [("completed", None)]

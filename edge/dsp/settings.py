@@ -81,6 +81,16 @@ TONE_KINDS = ("dial", "ringback", "busy", "reorder", "alert")
 class DspConfig(Section):
     """Line standards used by the signal processing: caller ID, tone plan, silence."""
 
+    staff_code_echo_loss_db: float = Field(
+        6.0,
+        ge=0.0,
+        le=40.0,
+        title="Phone-leg echo",
+        description="The desk phone's line circuit (the SLIC's hybrid) sends part of what the box plays to the "
+        "phone, the caller, back on the phone leg; a phone-leg frame this far (dB) or more under what was just "
+        "sent is that echo, and the staff-code DTMF detector does not hear it, so a caller's keys are never "
+        "taken for the staff's (0: off).",
+    )
     callerid_standards: tuple[CallerIdStandard, ...] = Field(
         ("bell202", "v23", "dtmf"),
         title="Caller-ID standards",

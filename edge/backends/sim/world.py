@@ -175,6 +175,7 @@ class SimAudio:
         """Take what the box sends to each leg."""
         self.frames_written += 1
         self.world.sent_to_line(line)
+        self.world.sent_to_phone(phone)
         if self.keep_output:
             self.line_out.append(line)
             self.phone_out.append(phone)
@@ -226,10 +227,13 @@ class SimWorld:
         # A few seconds of line noise, cycled: cheap per frame and the same on every run.
         self._noise = rng.normal(0.0, 32768.0 * 10 ** (noise_dbov / 20), NOISE_SAMPLES)
         self._noise_pos = 0
-        # 0 dB: no echo (a line that returned all it is sent is no line); the sim's config sets 15 dB.
+        # 0 dB: no echo (a line that returned all it is sent is no line); the sim's config sets 15 dB for the
+        # line (the DAA's hybrid) and the desk phone (the SLIC's) alike.
         self._echo_gain = 10 ** (-echo_return_loss_db / 20) if echo_return_loss_db > 0 else None
         self._echo = np.zeros(FRAME_SAMPLES, dtype=np.float64)
-        """What the line leg carries back of the box's last frame to the line (the hybrid's echo)."""
+        """What the line leg carries back of the box's last frame to the line (the DAA hybrid's echo)."""
+        self._phone_echo = np.zeros(FRAME_SAMPLES, dtype=np.float64)
+        """What the phone leg carries back of the box's last frame to the phone (the SLIC's echo)."""
         scripts = scenario.calls if scenario is not None else []
         self.runs = [_CallRun(script, i, script.at) for i, script in enumerate(scripts)]
         self._active: _CallRun | None = None
@@ -449,6 +453,11 @@ class SimWorld:
         if self._echo_gain is not None and pcm.size == FRAME_SAMPLES:
             self._echo = pcm.astype(np.float64) * self._echo_gain
 
+    def sent_to_phone(self, pcm: Pcm) -> None:
+        """The box played ``pcm`` to the desk phone: its echo comes back on the phone leg in the next frame."""
+        if self._echo_gain is not None and pcm.size == FRAME_SAMPLES:
+            self._phone_echo = pcm.astype(np.float64) * self._echo_gain
+
     def frame(self) -> AudioFrame:
         """The 20 ms both legs carry at the current instant."""
         line_live = self.hardware.line.off_hook
@@ -456,7 +465,11 @@ class SimWorld:
         if line_live and self._echo_gain is not None:
             line = np.asarray(np.clip(np.round(line + self._echo), -32768, 32767), dtype=np.int16)
         self._echo = np.zeros(FRAME_SAMPLES, dtype=np.float64)  # an echo of one frame, consumed once
-        phone = self._mix(self._staff_speech) if self.hardware.phone.off_hook else self._mix([])
+        phone_live = self.hardware.phone.off_hook
+        phone = self._mix(self._staff_speech) if phone_live else self._mix([])
+        if phone_live and self._echo_gain is not None:
+            phone = np.asarray(np.clip(np.round(phone + self._phone_echo), -32768, 32767), dtype=np.int16)
+        self._phone_echo = np.zeros(FRAME_SAMPLES, dtype=np.float64)
         return AudioFrame(line, phone)
 
     def caller_is_speaking(self) -> bool:
