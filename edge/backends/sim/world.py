@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from edge.audio import read_wav, synthesize
 from edge.core import events as e
@@ -448,28 +449,36 @@ class SimWorld:
                 out[: len(chunk)] += chunk
         return np.asarray(np.clip(out, -32768, 32767), dtype=np.int16)
 
+    def _echo_of(self, pcm: Pcm) -> npt.NDArray[np.float64]:
+        """What a leg carries back, one frame later, of a frame the box played to it."""
+        if self._echo_gain is None or pcm.size != FRAME_SAMPLES:
+            return np.zeros(FRAME_SAMPLES, dtype=np.float64)
+        return pcm.astype(np.float64) * self._echo_gain
+
+    @staticmethod
+    def _with_echo(pcm: Pcm, echo: npt.NDArray[np.float64]) -> Pcm:
+        return np.asarray(np.clip(np.round(pcm + echo), -32768, 32767), dtype=np.int16)
+
     def sent_to_line(self, pcm: Pcm) -> None:
         """The box played ``pcm`` to the line: its echo comes back on the line leg in the next frame."""
-        if self._echo_gain is not None and pcm.size == FRAME_SAMPLES:
-            self._echo = pcm.astype(np.float64) * self._echo_gain
+        self._echo = self._echo_of(pcm)
 
     def sent_to_phone(self, pcm: Pcm) -> None:
         """The box played ``pcm`` to the desk phone: its echo comes back on the phone leg in the next frame."""
-        if self._echo_gain is not None and pcm.size == FRAME_SAMPLES:
-            self._phone_echo = pcm.astype(np.float64) * self._echo_gain
+        self._phone_echo = self._echo_of(pcm)
 
     def frame(self) -> AudioFrame:
         """The 20 ms both legs carry at the current instant."""
         line_live = self.hardware.line.off_hook
         line = self._mix(self._caller_speech) if line_live else self._mix(self._line_onhook)
-        if line_live and self._echo_gain is not None:
-            line = np.asarray(np.clip(np.round(line + self._echo), -32768, 32767), dtype=np.int16)
-        self._echo = np.zeros(FRAME_SAMPLES, dtype=np.float64)  # an echo of one frame, consumed once
+        if line_live:
+            line = self._with_echo(line, self._echo)
         phone_live = self.hardware.phone.off_hook
         phone = self._mix(self._staff_speech) if phone_live else self._mix([])
-        if phone_live and self._echo_gain is not None:
-            phone = np.asarray(np.clip(np.round(phone + self._phone_echo), -32768, 32767), dtype=np.int16)
-        self._phone_echo = np.zeros(FRAME_SAMPLES, dtype=np.float64)
+        if phone_live:
+            phone = self._with_echo(phone, self._phone_echo)
+        # An echo of one frame, heard once (a leg on hook hears none).
+        self._echo = self._phone_echo = np.zeros(FRAME_SAMPLES, dtype=np.float64)
         return AudioFrame(line, phone)
 
     def caller_is_speaking(self) -> bool:
