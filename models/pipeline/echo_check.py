@@ -13,7 +13,11 @@ calls, each starting with the recording notice, whose echo the check learns the 
   8, 15 and 25 dB down: warned with no echo handling, with the echo check alone, with the canceller and
   the check (the box's), and with no staff at all.
 
-The echo path is one frame and 37 samples of buffering, then 6 ms of a mismatched hybrid's ringing.
+The echo path is one frame and 37 samples of buffering, then 6 ms of a mismatched hybrid's ringing
+(``--path linear``). Two harder paths a linear canceller cannot fully follow: ``nonlinear`` (what is sent
+saturates softly in the line interface before the hybrid: no linear filter takes that echo down by more
+than about 20 dB; the report's ``linear_floor_db`` says how far on the stream given), and ``changing`` (the hybrid's ringing and
+delay change halfway through every call, as when the line is switched to another circuit).
 
 Runs in the main venv: ``python -m pipeline.echo_check`` from models/ (Makefile target ``echo-check``).
 """
@@ -63,14 +67,57 @@ def _hybrid(seed: int = 11) -> np.ndarray:
     return np.concatenate([np.zeros(FRAME + 37), ringing])
 
 
-def _echo(sent: np.ndarray, erl_db: float, rng: np.random.Generator) -> np.ndarray:
-    """What the line leg carries of ``sent``: through the echo path, ``erl_db`` down, over the line's noise."""
+PATHS = ("linear", "nonlinear", "changing")
+"""Echo paths: the linear hybrid; the same after a soft saturation; a hybrid that changes halfway through."""
+
+SATURATION = 12000.0
+"""Where the nonlinear path's soft clipper bends (sample units, -8.7 dBov): the staff's loud syllables reach it.
+
+A stress case, not a typical interface: on the staff stream no linear filter takes this path's echo down by
+more than about 20 dB, where a line interface's own distortion (a few tenths of a percent) allows 40 or more.
+"""
+
+
+def _saturated(x: np.ndarray) -> np.ndarray:
+    """The line interface's nonlinearity: a soft clipper (odd-order distortion, as a saturating transformer's)."""
+    return SATURATION * np.tanh(x / SATURATION)
+
+
+def _through(x: np.ndarray, path: str) -> np.ndarray:
+    """``x`` through the echo ``path``, before the line's loss and noise."""
+    if path == "nonlinear":
+        return np.asarray(lfilter(_hybrid(), 1.0, _saturated(x)))
+    late = np.asarray(lfilter(_hybrid(), 1.0, x))
+    if path == "changing":
+        # The second circuit rings differently and answers 5 samples later, from the call's middle on.
+        half = x.size // 2
+        late[half:] = lfilter(np.concatenate([np.zeros(5), _hybrid(seed=12)]), 1.0, x)[half:]
+    return late
+
+
+def _echo(sent: np.ndarray, erl_db: float, rng: np.random.Generator, path: str = "linear") -> np.ndarray:
+    """What the line leg carries of ``sent``: through the echo ``path``, ``erl_db`` down, over the line's noise."""
     x = sent.astype(np.float64)
-    late = lfilter(_hybrid(), 1.0, x)
+    late = _through(x, path)
     power_in, power_out = float(np.mean(x**2)), float(np.mean(late**2))
     if power_out > 0:
         late *= np.sqrt(power_in / power_out) * 10 ** (-erl_db / 20)
     return late + rng.normal(0.0, 32768 * 10 ** (LINE_NOISE_DBOV / 20), sent.size)
+
+
+def _notice_path(path: str) -> str:
+    """The path the recording notice's echo takes: a changing path changes only after the bridge."""
+    return "linear" if path == "changing" else path
+
+
+def linear_floor_db(sent: np.ndarray, path: str, taps: int = 320) -> float:
+    """How far the best linear filter (least squares, ``taps`` long) could take ``path``'s echo down, in dB."""
+    x = sent.astype(np.float64)[: 8000 * 30]
+    echo = _through(x, path)
+    windows = np.lib.stride_tricks.sliding_window_view(np.concatenate([np.zeros(taps - 1), x]), taps)
+    h, *_ = np.linalg.lstsq(windows[:, ::-1], echo, rcond=None)
+    left = echo - windows[:, ::-1] @ h
+    return float(10 * np.log10(np.mean(echo**2) / max(np.mean(left**2), 1e-12)))
 
 
 MODES = {
@@ -110,19 +157,24 @@ def _call(
     return list(detector.detections)
 
 
-def stream_check(detector: AbuseDetector, path: Path, erl_db: float) -> dict[str, Any]:
-    """Detections on a stream sent to the line and heard back only as its echo, in each of MODES."""
-    held = np.load(path, allow_pickle=True)
+def stream_check(
+    detector: AbuseDetector, stream_path: Path, erl_db: float, path: str = "linear"
+) -> dict[str, Any]:
+    """Detections on a stream sent to the line and heard back only as its echo (through ``path``), in each of MODES."""
+    held = np.load(stream_path, allow_pickle=True)
     stream = held["stream"].astype(np.int16)
     said, said_at = held["stream_text"], held["stream_start_s"]
     notice = _notice()
-    out: dict[str, Any] = {"hours": round(stream.size / 8000 / 3600, 3), "erl_db": erl_db}
+    out: dict[str, Any] = {"hours": round(stream.size / 8000 / 3600, 3), "erl_db": erl_db, "path": path}
+    if path == "nonlinear":
+        out["linear_floor_db"] = round(linear_floor_db(stream, path), 1)
     for mode in MODES:
         echo, rng = _line_echo(mode), np.random.default_rng(0)
         found: dict[str, list[dict[str, Any]]] = {"warn": [], "alert": []}
         for start in range(0, stream.size - FRAME, CALL_S * 8000):
             sent = stream[start : start + CALL_S * 8000]
-            for d in _call(detector, echo, _echo(sent, erl_db, rng), sent, _echo(notice, erl_db, rng)):
+            line, notice_line = _echo(sent, erl_db, rng, path), _echo(notice, erl_db, rng, _notice_path(path))
+            for d in _call(detector, echo, line, sent, notice_line):
                 t = start / 8000 + d.t
                 sentence = str(said[max(0, int(np.searchsorted(said_at, t)) - 1)])
                 found[str(d.event.tier)].append(
@@ -133,6 +185,7 @@ def stream_check(detector: AbuseDetector, path: Path, erl_db: float) -> dict[str
             "learned_erl_db": round(echo.return_loss_db, 1),
             "cancelled_db": None if cancelled is None else round(cancelled, 1),
             "withheld_frames": echo.echo_frames,
+            "canceller_restarts": echo.resets,
             **{
                 tier: {"count": len(v), "per_class": dict(Counter(e["class"] for e in v)), "events": v}
                 for tier, v in found.items()
@@ -141,7 +194,9 @@ def stream_check(detector: AbuseDetector, path: Path, erl_db: float) -> dict[str
     return out
 
 
-def double_talk(detector: AbuseDetector, erls: list[float], seed: int) -> dict[str, Any]:
+def double_talk(
+    detector: AbuseDetector, erls: list[float], seed: int, path: str = "linear"
+) -> dict[str, Any]:
     """Warning recall of the keyword variants said over staff speech, with and without the check."""
     groups = tomllib.loads((ROOT / "models" / "keywords.toml").read_text(encoding="utf-8"))["group"]
     rng = random.Random(seed)
@@ -159,7 +214,7 @@ def double_talk(detector: AbuseDetector, erls: list[float], seed: int) -> dict[s
         loud = x[np.abs(x) > 50]
         return float(np.sqrt(np.mean(loud**2))) if loud.size else 1.0
 
-    out: dict[str, Any] = {"clips": len(clips)}
+    out: dict[str, Any] = {"clips": len(clips), "path": path}
     notice = _notice()
     for erl in erls:
         row: dict[str, float] = {}
@@ -176,8 +231,8 @@ def double_talk(detector: AbuseDetector, erls: list[float], seed: int) -> dict[s
                     sent = np.zeros(caller.size)
                 else:
                     sent = over * level(caller) / level(over) * 10 ** (staff_db / 20)
-                line = caller + _echo(sent, erl, nrng)
-                found = _call(detector, echo, line, sent, _echo(notice, erl, nrng))
+                line = caller + _echo(sent, erl, nrng, path)
+                found = _call(detector, echo, line, sent, _echo(notice, erl, nrng, _notice_path(path)))
                 warned += any(d.event.keyword == group_id and d.event.tier is Tier.WARN for d in found)
             row[name] = round(warned / len(clips), 3)
         out[f"erl_{erl:g}"] = row
@@ -193,6 +248,7 @@ def main() -> None:
     ap.add_argument(
         "--double-talk", type=float, nargs="*", default=None, help="echo levels (dB) to run it at"
     )
+    ap.add_argument("--path", choices=PATHS, default="linear", help="the echo path (see the module's text)")
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -204,9 +260,9 @@ def main() -> None:
         raise SystemExit(error)
     report: dict[str, Any] = {"model": detector.model.info.version}
     if args.stream is not None:
-        report["stream"] = stream_check(detector, args.stream, args.erl)
+        report["stream"] = stream_check(detector, args.stream, args.erl, args.path)
     if args.double_talk:
-        report["double_talk"] = double_talk(detector, args.double_talk, args.seed)
+        report["double_talk"] = double_talk(detector, args.double_talk, args.seed, args.path)
     text = json.dumps(report, ensure_ascii=False, indent=1)
     if args.out is not None:
         args.out.write_text(text, encoding="utf-8")
