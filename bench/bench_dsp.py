@@ -1,7 +1,9 @@
-"""DSP bench: cost per 20 ms frame of each detector, caller-ID accuracy grid, DTMF talk-off on an hour of speech.
+"""DSP bench: cost per 20 ms frame of each detector and of the line's echo handling, caller-ID accuracy grid,
+DTMF talk-off on an hour of speech.
 
-Run from the repository root (figures go into docs/dsp.md by hand):
+Run from the repository root (figures go into docs/dsp.md and docs/detect.md by hand):
     .venv/bin/python bench/bench_dsp.py cost
+    .venv/bin/python bench/bench_dsp.py echo
     .venv/bin/python bench/bench_dsp.py callerid --trials 10
     .venv/bin/python bench/bench_dsp.py talkoff --minutes 60
 """
@@ -27,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edge.dsp import g711
 from edge.dsp.callerid import CallerIdDecoder
 from edge.dsp.dtmf import DtmfDetector, DtmfLimits
+from edge.dsp.echo import LineEcho
 from edge.dsp.progress import CallProgressDetector
 from tests.dsp_support import spandsp
 from tests.dsp_support.signals import add_noise, amplitude, resample_offset, silence, to_pcm
@@ -88,6 +91,45 @@ def cost(seconds: int) -> dict[str, Any]:
             total += spent
     result["all three, us per frame"] = round(total / len(frames) * 1e6, 1)
     result["real-time factor (all three)"] = round(total / result["audio_s"], 5)
+    return result
+
+
+def echo_cost(seconds: int) -> dict[str, Any]:
+    """Process CPU time per 20 ms frame of the line's echo canceller and check (the shipped settings), by what
+    the line carries: the staff's echo alone (the canceller learns), the staff's echo under a caller 10 dB
+    quieter than the staff (double talk: the shadow filter is tried), and a caller alone (nothing sent)."""
+    rng = np.random.default_rng(4)
+    staff, caller = _speech(rng, seconds), _speech(rng, seconds)
+    ringing = rng.normal(0.0, 1.0, 48) * np.exp(-np.arange(48) / 6.0)
+    ringing[0] += 1.5
+    path = np.concatenate([np.zeros(FRAME + 37), ringing])
+    echo_of_staff = np.convolve(staff, path)[: staff.size]
+    echo_of_staff *= np.sqrt(np.mean(staff**2) / np.mean(echo_of_staff**2)) * 10 ** (-15 / 20)
+    cases = {
+        "staff's echo alone (learning)": (staff, echo_of_staff),
+        "double talk, caller 10 dB under the staff": (staff, echo_of_staff + caller * 10 ** (-10 / 20)),
+        "caller alone": (np.zeros_like(staff), caller),
+    }
+    result: dict[str, Any] = {"audio_s": seconds}
+    for name, (sent, line) in cases.items():
+        echo = LineEcho(return_loss_db=6.0, window_frames=10, tail_frames=8)
+        notice = to_pcm(staff[: 8000 * 6])
+        notice_line = to_pcm(echo_of_staff[: 8000 * 6])
+        for i in range(0, notice.size - FRAME + 1, FRAME):  # the recording notice: the path is learned
+            echo.heard(notice_line[i : i + FRAME], bridged=False)
+            echo.sent(notice[i : i + FRAME])
+        sent_pcm, line_pcm = to_pcm(sent), to_pcm(line)
+        frames = range(0, sent_pcm.size - FRAME + 1, FRAME)
+        start = time.process_time()
+        for i in frames:
+            echo.heard(line_pcm[i : i + FRAME], bridged=True)
+            echo.sent(sent_pcm[i : i + FRAME])
+        spent = time.process_time() - start
+        result[name] = {
+            "us per frame": round(spent / len(frames) * 1e6, 1),
+            "real-time factor": round(spent / seconds, 5),
+            "shadow swaps": echo.swaps,
+        }
     return result
 
 
@@ -186,6 +228,8 @@ def main() -> None:
     sub = parser.add_subparsers(dest="what", required=True)
     p = sub.add_parser("cost")
     p.add_argument("--seconds", type=int, default=60)
+    p = sub.add_parser("echo")
+    p.add_argument("--seconds", type=int, default=60)
     p = sub.add_parser("callerid")
     p.add_argument("--trials", type=int, default=10)
     p = sub.add_parser("talkoff")
@@ -193,6 +237,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.what == "cost":
         print(json.dumps(cost(args.seconds), indent=1))
+    elif args.what == "echo":
+        print(json.dumps(echo_cost(args.seconds), indent=1))
     elif args.what == "callerid":
         print(json.dumps(callerid_grid(args.trials)))
     else:

@@ -821,6 +821,7 @@ class Appliance:
                 "echo_return_loss_db": round(self.line.echo.return_loss_db, 1),
                 "echo_cancelled_db": _rounded(self.line.echo.cancelled_db),
                 "echo_delay_ms": _rounded(self.line.echo.delay_ms),
+                "echo_path_changes": self.line.echo.swaps + self.line.echo.resets,
             },
             "writer": self.writer.health(),
             "alarms": [r.as_dict() for r in list(self.alarms)[-5:]],

@@ -31,3 +31,20 @@ def test_bench_kws_runs_and_reports_its_figures() -> None:
     ):
         assert isinstance(figures[key], float) and figures[key] > 0, key
     assert figures["call_edge_audio_ms_max"] >= figures["call_edge_audio_ms_median"]
+
+
+def test_bench_echo_runs_and_reports_its_figures() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench_dsp.py"), "echo", "--seconds", "8"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    cases = [v for k, v in figures.items() if k != "audio_s"]
+    assert len(cases) == 3
+    for case in cases:
+        assert case["us per frame"] > 0 and case["real-time factor"] > 0
+        assert case["shadow swaps"] == 0  # the bench's echo path never changes: nothing to learn again

@@ -26,6 +26,10 @@ NOISE_MARGIN = 4.0
 the canceller has taken the echo 30 dB down, what is left is mostly the line's hiss, which is not a caller."""
 MAX_RETURN_LOSS_DB = 30.0
 """Tighter than this the check never gets: a caller that far under the staff is lost in the line's noise."""
+SHADOW_FRAMES = 25
+"""Frames the canceller's shadow filter is judged over (0.5 s of frames the working filter may be wrong about)."""
+SHADOW_WIN_DB = 6.0
+"""How much less echo the shadow must leave over those frames to replace the working filter."""
 
 
 def mean_square(frame: Pcm) -> float:
@@ -92,6 +96,12 @@ class EchoGate:
         """Whether the box sent anything above the line's noise within the window (an echo may be heard)."""
         return max(self._sent, default=0.0) >= self._floor
 
+    def could_be_echo(self, power: float) -> bool:
+        """Whether a line frame of this power is quiet enough, against what was just sent, to be its echo at the
+        configured ``return_loss_db`` (the loosest the check ever is), whatever the check learned since."""
+        sent = max(self._sent, default=0.0)
+        return self.enabled and sent >= self._floor and power <= sent * self._loosest
+
     def relax(self) -> None:
         """Forget the learned echo level: back to ``return_loss_db`` until the next notice measures it."""
         self.ceiling = self._loosest
@@ -137,6 +147,11 @@ class EchoCanceller:
     (Haykin's FBLMS, partitioned as in Speex's MDF canceller). It adapts only when told (the box alone
     speaking to a silent caller: its prompts, the staff), so a caller talking over them does not pull
     the filter off. The filter is kept from call to call: the same line has much the same echo.
+
+    A shadow filter (the two-path canceller of Ochiai et al.) follows an echo path that changes under the
+    working filter: ``try_shadow`` adapts it on frames the working filter may be wrong about, and
+    ``promote_shadow`` makes it the working filter once it leaves clearly less. A caller's voice is in both
+    filters' residuals and no filter of what was sent can take it off, so double talk does not promote it.
     """
 
     def __init__(self, tail_frames: int, step: float = 0.5) -> None:
@@ -146,6 +161,7 @@ class EchoCanceller:
         self._step = step
         self._x = np.zeros((self._parts, bins), dtype=np.complex128)
         self._w = np.zeros((self._parts, bins), dtype=np.complex128)
+        self._shadow = np.zeros((self._parts, bins), dtype=np.complex128)
         self._power = np.zeros(bins)
         self._previous = np.zeros(self._n)
         self._error = np.zeros(self._n)
@@ -168,15 +184,33 @@ class EchoCanceller:
         self._previous = block
         self._power = 0.9 * self._power + 0.1 * np.abs(spectrum) ** 2
 
+    def _predicted(self, weights: npt.NDArray[np.complex128]) -> npt.NDArray[np.float64]:
+        return np.asarray(np.fft.irfft((weights * self._x).sum(axis=0), 2 * self._n)[self._n :], np.float64)
+
     def cancel(self, frame: Pcm) -> npt.NDArray[np.float64]:
         """The line frame less the echo the filter predicts from what was sent before it."""
-        predicted = np.fft.irfft((self._w * self._x).sum(axis=0), 2 * self._n)[self._n :]
-        self._error = frame.astype(np.float64) - predicted
+        self._error = frame.astype(np.float64) - self._predicted(self._w)
         return self._error
 
     def forget(self) -> None:
         """Drop the learned echo path (it made things worse: the line changed under it)."""
         self._w[:] = 0
+        self._shadow[:] = 0
+
+    def try_shadow(self, frame: Pcm) -> tuple[float, float]:
+        """Adapt the shadow filter on the frame last cancelled; the working filter's and the shadow's residual
+        power on it (the shadow's before it learned from the frame, so the two are compared fairly)."""
+        error = frame.astype(np.float64) - self._predicted(self._shadow)
+        self._learn(self._shadow, error)
+        return float(np.mean(self._error**2)), float(np.mean(error**2))
+
+    def promote_shadow(self) -> None:
+        """The shadow filter becomes the working one: it follows the line's echo path better."""
+        self._w[:] = self._shadow
+
+    def restart_shadow(self) -> None:
+        """Start the shadow filter again from the working one (double talk pulled it off)."""
+        self._shadow[:] = self._w
 
     def taps(self) -> npt.NDArray[np.float64]:
         """The echo path as learned: sample 0 is the first of the frame sent just before the frame heard."""
@@ -184,12 +218,15 @@ class EchoCanceller:
 
     def adapt(self) -> None:
         """Learn from the last ``cancel``: what was left of the line frame was echo only."""
-        error = np.fft.rfft(np.concatenate((np.zeros(self._n), self._error)))
+        self._learn(self._w, self._error)
+        self.adaptations += 1
+
+    def _learn(self, weights: npt.NDArray[np.complex128], residual: npt.NDArray[np.float64]) -> None:
+        error = np.fft.rfft(np.concatenate((np.zeros(self._n), residual)))
         norm = self._parts * self._power + self._floor
         gradient = np.fft.irfft(np.conj(self._x) * (error / norm), 2 * self._n, axis=1)
         gradient[:, self._n :] = 0.0  # the filter is N taps per partition: keep the update causal and short
-        self._w += self._step * np.fft.rfft(gradient, axis=1)
-        self.adaptations += 1
+        weights += self._step * np.fft.rfft(gradient, axis=1)
 
 
 class LineEcho:
@@ -213,6 +250,13 @@ class LineEcho:
         self._guarded = 0
         self.resets = 0
         """Times the canceller's echo path was dropped because it added echo instead of taking it off."""
+        self.swaps = 0
+        """Times the shadow filter replaced the working one: the line's echo path changed and was learned again."""
+        self._tried = 0
+        """Frames the shadow filter was tried on since it was last judged."""
+        self._working_left = 0.0
+        self._shadow_left = 0.0
+        """The working filter's and the shadow's residual power summed over those frames."""
         self.echo_frames = 0
         """Bridged line frames withheld from the detector as echo alone since the box started."""
 
@@ -253,6 +297,29 @@ class LineEcho:
             self._guarded = 0
             self.resets += 1
 
+    def _try_shadow(self, frame: Pcm) -> None:
+        """A frame the check takes for the caller that may be echo the working filter no longer follows.
+
+        The line may have moved to another circuit (its hybrid rings differently): the working filter
+        then leaves more echo than the learned check allows, so it reads as the caller, and the filter,
+        which learns only from echo alone, would never learn the new path. The guard catches a path that
+        leaves more than it is given; this catches the rest. The frame may as well be a caller talking
+        under the staff: then neither filter takes it off, and the shadow does not win.
+        """
+        assert self.canceller is not None
+        working, shadow = self.canceller.try_shadow(frame)
+        self._working_left += working
+        self._shadow_left += shadow
+        self._tried += 1
+        if self._tried < SHADOW_FRAMES:
+            return
+        if self._shadow_left * 10.0 ** (SHADOW_WIN_DB / 10.0) < self._working_left:
+            self.canceller.promote_shadow()
+            self.swaps += 1
+        elif self._shadow_left > self._working_left:
+            self.canceller.restart_shadow()
+        self._tried, self._working_left, self._shadow_left = 0, 0.0, 0.0
+
     def reset(self) -> None:
         """A new call."""
         self.gate.reset()
@@ -279,6 +346,8 @@ class LineEcho:
         if not bridged:
             self.gate.learn(left)
         if not self.gate.is_echo(left):
+            if self.canceller is not None and self.gate.could_be_echo(heard):
+                self._try_shadow(frame)
             return residual
         if self.canceller is not None:
             self.canceller.adapt()

@@ -16,8 +16,8 @@ calls, each starting with the recording notice, whose echo the check learns the 
 The echo path is one frame and 37 samples of buffering, then 6 ms of a mismatched hybrid's ringing
 (``--path linear``). Two harder paths a linear canceller cannot fully follow: ``nonlinear`` (what is sent
 saturates softly in the line interface before the hybrid: no linear filter takes that echo down by more
-than about 20 dB; the report's ``linear_floor_db`` says how far on the stream given), and ``changing`` (the hybrid's ringing and
-delay change halfway through every call, as when the line is switched to another circuit).
+than about 20 dB; the report's ``linear_floor_db`` says how far on the stream given), and ``changing`` (the hybrid's ringing changes
+halfway through every call, as when the line is switched to another circuit; the box's buffering stays).
 
 Runs in the main venv: ``python -m pipeline.echo_check`` from models/ (Makefile target ``echo-check``).
 """
@@ -89,9 +89,9 @@ def _through(x: np.ndarray, path: str) -> np.ndarray:
         return np.asarray(lfilter(_hybrid(), 1.0, _saturated(x)))
     late = np.asarray(lfilter(_hybrid(), 1.0, x))
     if path == "changing":
-        # The second circuit rings differently and answers 5 samples later, from the call's middle on.
+        # From the call's middle on, another circuit's hybrid rings differently; the box's buffering stays.
         half = x.size // 2
-        late[half:] = lfilter(np.concatenate([np.zeros(5), _hybrid(seed=12)]), 1.0, x)[half:]
+        late[half:] = lfilter(_hybrid(seed=12), 1.0, x)[half:]
     return late
 
 
@@ -186,6 +186,7 @@ def stream_check(
             "cancelled_db": None if cancelled is None else round(cancelled, 1),
             "withheld_frames": echo.echo_frames,
             "canceller_restarts": echo.resets,
+            "shadow_swaps": echo.swaps,
             **{
                 tier: {"count": len(v), "per_class": dict(Counter(e["class"] for e in v)), "events": v}
                 for tier, v in found.items()
