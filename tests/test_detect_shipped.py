@@ -80,6 +80,8 @@ def test_cli_json_and_resampled_input(tmp_path: Path) -> None:
         assert out.returncode == 0, out.stderr
         report = json.loads(out.stdout)
         assert abs(report["audio_s"] - len(pcm) / 8000) < 0.01
+        # The speech in it, for rates per hour of speech: the word and its carrier, not the silence around.
+        assert 0.3 < report["speech_s"] < report["audio_s"]
         expected = EXPECTED[name]
         assert expected is not None
         assert [d["keyword"] for d in report["detections"]][:1] == [expected["keyword"]]

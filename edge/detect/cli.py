@@ -104,10 +104,15 @@ def _kws(args: argparse.Namespace) -> int:
     finally:
         detector.close()
     audio_s = samples / SAMPLE_RATE
+    # What the VAD took for speech: the false-accept targets are per hour of speech, not of recording.
+    speech_s = detector.speech_s
     if args.json:
-        print_json({"audio_s": round(audio_s, 3), "detections": detections})
+        print_json({"audio_s": round(audio_s, 3), "speech_s": round(speech_s, 2), "detections": detections})
     else:
-        print(f"{path}: {audio_s:.1f} s, {len(detections)} detection(s) at tier {args.tier}")
+        print(
+            f"{path}: {audio_s:.1f} s ({speech_s:.1f} s of speech), "
+            f"{len(detections)} detection(s) at tier {args.tier}"
+        )
         for d in detections:
             print(
                 f"  {d['start_s']:7.2f}-{d['end_s']:7.2f} s  {d['category']:<9} {d['keyword']:<10} {d['score']:.3f} {d['tier']}"
