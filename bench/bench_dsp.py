@@ -32,7 +32,7 @@ from edge.dsp.dtmf import DtmfDetector, DtmfLimits
 from edge.dsp.echo import LineEcho
 from edge.dsp.progress import CallProgressDetector
 from tests.dsp_support import spandsp
-from tests.dsp_support.signals import add_noise, amplitude, resample_offset, silence, to_pcm
+from tests.dsp_support.signals import add_noise, amplitude, echo_path, resample_offset, silence, to_pcm
 from tests.dsp_support.speech import SENTENCES
 
 FRAME = 160
@@ -100,10 +100,7 @@ def echo_cost(seconds: int) -> dict[str, Any]:
     quieter than the staff (double talk: the shadow filter is tried), and a caller alone (nothing sent)."""
     rng = np.random.default_rng(4)
     staff, caller = _speech(rng, seconds), _speech(rng, seconds)
-    ringing = rng.normal(0.0, 1.0, 48) * np.exp(-np.arange(48) / 6.0)
-    ringing[0] += 1.5
-    path = np.concatenate([np.zeros(FRAME + 37), ringing])
-    echo_of_staff = np.convolve(staff, path)[: staff.size]
+    echo_of_staff = np.convolve(staff, echo_path())[: staff.size]
     echo_of_staff *= np.sqrt(np.mean(staff**2) / np.mean(echo_of_staff**2)) * 10 ** (-15 / 20)
     cases = {
         "staff's echo alone (learning)": (staff, echo_of_staff),

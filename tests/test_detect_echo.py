@@ -16,6 +16,7 @@ from edge.dsp.generate import dtmf_digits
 from edge.ports import FRAME_SAMPLES
 from edge.scenarios import CallScript, Scenario, scenario_config
 from edge.simulate import SimResult, run_scenario
+from tests.dsp_support.signals import echo_path
 
 RNG = np.random.default_rng(5)
 
@@ -140,11 +141,8 @@ def _path(
     sent: list[np.ndarray], loss_db: float, late: int = FRAME_SAMPLES + 37, hybrid: int = 11
 ) -> list[np.ndarray]:
     """``sent`` through an echo path: ``late`` samples of buffering, a hybrid's 6 ms of ringing, ``loss_db`` down."""
-    taps = np.arange(48)
-    ringing = np.random.default_rng(hybrid).normal(0.0, 1.0, taps.size) * np.exp(-taps / 6.0)
-    ringing[0] += 1.5
     x = np.concatenate(sent).astype(np.float64)
-    y = lfilter(np.concatenate([np.zeros(late), ringing]), 1.0, x)
+    y = lfilter(echo_path(late, hybrid), 1.0, x)
     y *= np.sqrt(np.mean(x**2) / np.mean(y**2)) * 10 ** (-loss_db / 20)
     pcm = np.clip(np.round(y), -32768, 32767).astype(np.int16)
     return [pcm[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES] for i in range(len(sent))]

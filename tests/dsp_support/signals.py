@@ -59,3 +59,12 @@ def resample_offset(x: npt.ArrayLike, percent: int) -> npt.NDArray[np.float64]:
 
     signal = np.asarray(x, dtype=np.float64)
     return np.asarray(resample_poly(signal, 100, 100 + percent), dtype=np.float64)
+
+
+def echo_path(late: int = 160 + 37, hybrid: int = 11) -> npt.NDArray[np.float64]:
+    """A line's echo path as an impulse response: ``late`` samples of the box's buffering, then 6 ms of a
+    mismatched hybrid's ringing (its shape drawn from seed ``hybrid``), unscaled."""
+    rng = np.random.default_rng(hybrid)
+    ringing = rng.normal(0.0, 1.0, 48) * np.exp(-np.arange(48) / 6.0)
+    ringing[0] += 1.5
+    return np.concatenate([np.zeros(late), ringing])
