@@ -14,10 +14,12 @@ calls, each starting with the recording notice, whose echo the check learns the 
   the check (the box's), and with no staff at all.
 
 The echo path is one frame and 37 samples of buffering, then 6 ms of a mismatched hybrid's ringing
-(``--path linear``). Two harder paths a linear canceller cannot fully follow: ``nonlinear`` (what is sent
-saturates softly in the line interface before the hybrid: no linear filter takes that echo down by more
-than about 20 dB; the report's ``linear_floor_db`` says how far on the stream given), and ``changing`` (the hybrid's ringing changes
-halfway through every call, as when the line is switched to another circuit; the box's buffering stays).
+(``--path linear``). Harder paths: ``nonlinear`` (what is sent saturates softly in the line interface
+before the hybrid: no linear filter takes that echo down by more than about 20 dB; the report's
+``linear_floor_db`` says how far on the stream given), ``changing`` (the hybrid's ringing changes halfway
+through every call, as when the line is switched to another circuit; the box's buffering stays) and
+``far-end`` (the far end's echo too: the caller's own line's hybrid, 10 dB under the box's, 40-120 ms
+later, different on every call).
 
 Runs in the main venv: ``python -m pipeline.echo_check`` from models/ (Makefile target ``echo-check``).
 """
@@ -58,17 +60,22 @@ def _pcm(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x), -32768, 32767).astype(np.int16)
 
 
-def _hybrid(seed: int = 11) -> np.ndarray:
-    """An echo path: 1 frame and 37 samples of the box's buffering, then 6 ms of a mismatched hybrid's ringing."""
-    rng = np.random.default_rng(seed)
+def _ringing(rng: np.random.Generator) -> np.ndarray:
+    """6 ms of a mismatched hybrid's ringing, its shape drawn from ``rng``."""
     taps = np.arange(48)
     ringing = rng.normal(0.0, 1.0, taps.size) * np.exp(-taps / 6.0)
     ringing[0] += 1.5
-    return np.concatenate([np.zeros(FRAME + 37), ringing])
+    return ringing
 
 
-PATHS = ("linear", "nonlinear", "changing")
-"""Echo paths: the linear hybrid; the same after a soft saturation; a hybrid that changes halfway through."""
+def _hybrid(seed: int = 11) -> np.ndarray:
+    """An echo path: 1 frame and 37 samples of the box's buffering, then 6 ms of a mismatched hybrid's ringing."""
+    return np.concatenate([np.zeros(FRAME + 37), _ringing(np.random.default_rng(seed))])
+
+
+PATHS = ("linear", "nonlinear", "changing", "far-end")
+"""Echo paths: the linear hybrid; the same after a soft saturation; a hybrid that changes halfway through; the
+hybrid and the far end's echo."""
 
 SATURATION = 12000.0
 """Where the nonlinear path's soft clipper bends (sample units, -8.7 dBov): the staff's loud syllables reach it.
@@ -83,11 +90,27 @@ def _saturated(x: np.ndarray) -> np.ndarray:
     return SATURATION * np.tanh(x / SATURATION)
 
 
-def _through(x: np.ndarray, path: str) -> np.ndarray:
-    """``x`` through the echo ``path``, before the line's loss and noise."""
+FAR_END_DB = 10.0
+"""How much quieter than the box's own hybrid's echo the far end's comes back (``--path far-end``)."""
+
+
+def _far_end(call: int) -> np.ndarray:
+    """The far end's echo path for one call: its own hybrid's ringing, 40-120 ms after the box's buffering."""
+    rng = np.random.default_rng(1000 + call)
+    delay = FRAME + 37 + int(rng.integers(40, 121)) * 8
+    ringing = _ringing(rng)
+    near = _hybrid()
+    ringing *= np.sqrt(np.sum(near**2) / np.sum(ringing**2)) * 10 ** (-FAR_END_DB / 20)
+    return np.concatenate([np.zeros(delay), ringing])
+
+
+def _through(x: np.ndarray, path: str, call: int = 0) -> np.ndarray:
+    """``x`` through the echo ``path`` (on call number ``call``), before the line's loss and noise."""
     if path == "nonlinear":
         return np.asarray(lfilter(_hybrid(), 1.0, _saturated(x)))
     late = np.asarray(lfilter(_hybrid(), 1.0, x))
+    if path == "far-end":
+        late += lfilter(_far_end(call), 1.0, x)
     if path == "changing":
         # From the call's middle on, another circuit's hybrid rings differently; the box's buffering stays.
         half = x.size // 2
@@ -95,10 +118,12 @@ def _through(x: np.ndarray, path: str) -> np.ndarray:
     return late
 
 
-def _echo(sent: np.ndarray, erl_db: float, rng: np.random.Generator, path: str = "linear") -> np.ndarray:
+def _echo(
+    sent: np.ndarray, erl_db: float, rng: np.random.Generator, path: str = "linear", call: int = 0
+) -> np.ndarray:
     """What the line leg carries of ``sent``: through the echo ``path``, ``erl_db`` down, over the line's noise."""
     x = sent.astype(np.float64)
-    late = _through(x, path)
+    late = _through(x, path, call)
     power_in, power_out = float(np.mean(x**2)), float(np.mean(late**2))
     if power_out > 0:
         late *= np.sqrt(power_in / power_out) * 10 ** (-erl_db / 20)
@@ -173,7 +198,9 @@ def stream_check(
         found: dict[str, list[dict[str, Any]]] = {"warn": [], "alert": []}
         for start in range(0, stream.size - FRAME, CALL_S * 8000):
             sent = stream[start : start + CALL_S * 8000]
-            line, notice_line = _echo(sent, erl_db, rng, path), _echo(notice, erl_db, rng, _notice_path(path))
+            call = start // (CALL_S * 8000)
+            line = _echo(sent, erl_db, rng, path, call)
+            notice_line = _echo(notice, erl_db, rng, _notice_path(path), call)
             for d in _call(detector, echo, line, sent, notice_line):
                 t = start / 8000 + d.t
                 sentence = str(said[max(0, int(np.searchsorted(said_at, t)) - 1)])
@@ -227,13 +254,14 @@ def double_talk(
         for name, staff_db, mode in conditions:
             echo, nrng = _line_echo(mode), np.random.default_rng(1)
             warned = 0
-            for group_id, caller, over in clips:
+            for call, (group_id, caller, over) in enumerate(clips):
                 if staff_db is None:
                     sent = np.zeros(caller.size)
                 else:
                     sent = over * level(caller) / level(over) * 10 ** (staff_db / 20)
-                line = caller + _echo(sent, erl, nrng, path)
-                found = _call(detector, echo, line, sent, _echo(notice, erl, nrng, _notice_path(path)))
+                line = caller + _echo(sent, erl, nrng, path, call)
+                notice_line = _echo(notice, erl, nrng, _notice_path(path), call)
+                found = _call(detector, echo, line, sent, notice_line)
                 warned += any(d.event.keyword == group_id and d.event.tier is Tier.WARN for d in found)
             row[name] = round(warned / len(clips), 3)
         out[f"erl_{erl:g}"] = row
