@@ -295,6 +295,7 @@ class LineEcho:
             self.gate.relax()
             self._heard = self._left = self._in = self._out = 0.0
             self._guarded = 0
+            self._new_trial()  # both filters start again from nothing: the sums so far no longer count
             self.resets += 1
 
     def _try_shadow(self, frame: Pcm) -> None:
@@ -318,6 +319,10 @@ class LineEcho:
             self.swaps += 1
         elif self._shadow_left > self._working_left:
             self.canceller.restart_shadow()
+        self._new_trial()
+
+    def _new_trial(self) -> None:
+        """Judge the shadow filter afresh from the next frame it is tried on."""
         self._tried, self._working_left, self._shadow_left = 0, 0.0, 0.0
 
     def reset(self) -> None:
