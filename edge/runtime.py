@@ -360,6 +360,12 @@ class LineSignals:
         self.phone_echo.sent(frame)
 
 
+def line_echo_settings(config: Config) -> tuple[float, float, float]:
+    """The [detection] settings the line's echo canceller and check are built from."""
+    detection = config.detection
+    return (detection.echo_return_loss_db, detection.echo_window_ms, detection.echo_canceller_ms)
+
+
 def line_echo(config: Config) -> LineEcho:
     """The echo canceller and check of ``config``'s [detection] section."""
     detection = config.detection
@@ -782,10 +788,14 @@ class Appliance:
 
     def apply_config(self, config: Config) -> None:
         """Swap in a new (validated) config; the call in progress keeps its state."""
-        self.config = config
+        old, self.config = self.config, config
         if hasattr(self, "line"):
             self.line.machine = CallMachine(config)
-            self.line.echo = line_echo(config)
+            # The learned echo path is kept unless its own settings change: an unrelated edit (a number
+            # blocked mid-call, an MQTT setting) must neither leave the staff's echo uncancelled in double
+            # talk until the path is learned again nor zero the echo health counters.
+            if line_echo_settings(old) != line_echo_settings(config):
+                self.line.echo = line_echo(config)
             self.prompts = PromptLibrary(config.prompts, cache_dir=self.data_dir / "cache")
 
     # -- status -------------------------------------------------------------------------------------

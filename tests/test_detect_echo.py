@@ -350,6 +350,26 @@ def test_the_staffs_greeting_echoed_on_the_line_leg_is_not_taken_for_the_caller(
     assert detector["echo_path_changes"] == 0  # the sim's line keeps its echo path
 
 
+def test_a_config_change_keeps_the_learned_echo_path_unless_the_echo_settings_change(tmp_path: Path) -> None:
+    result = _greeting_call({"calibration_enabled": False}, tmp_path)
+    appliance = result.appliance
+    learned = appliance.line.echo
+    before = appliance.status()["detector"]
+    assert before["echo_cancelled_db"] > 15.0
+    config = appliance.config
+    appliance.apply_config(config.model_copy(update={"mqtt": config.mqtt.model_copy(update={"port": 1884})}))
+    appliance.inject_block("01012345678")  # a staff code blocks the caller: a config change mid-call
+    assert appliance.line.echo is learned
+    kept = appliance.status()["detector"]
+    assert {k: kept[k] for k in before if k.startswith("echo_")} == {
+        k: v for k, v in before.items() if k.startswith("echo_")
+    }
+    detection = appliance.config.detection.model_copy(update={"echo_canceller_ms": 80.0})
+    appliance.apply_config(appliance.config.model_copy(update={"detection": detection}))
+    assert appliance.line.echo is not learned
+    assert appliance.status()["detector"]["echo_cancelled_db"] is None  # built afresh for the new settings
+
+
 def test_a_caller_who_swears_after_the_greeting_is_still_warned(tmp_path: Path) -> None:
     result = _greeting_call({"calibration_enabled": False}, tmp_path, caller="씨발, 일 똑바로 안 해?")
     assert ("warning", "ssibal") in _abuse(result)
