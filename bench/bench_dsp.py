@@ -1,9 +1,10 @@
-"""DSP bench: cost per 20 ms frame of each detector and of the line's echo handling, caller-ID accuracy grid,
-DTMF talk-off on an hour of speech.
+"""DSP bench: cost per 20 ms frame of each detector and of the line's echo handling, the music veto's cost per
+keyword candidate, caller-ID accuracy grid, DTMF talk-off on an hour of speech.
 
 Run from the repository root (figures go into docs/dsp.md and docs/detect.md by hand):
     .venv/bin/python bench/bench_dsp.py cost
     .venv/bin/python bench/bench_dsp.py echo
+    .venv/bin/python bench/bench_dsp.py tonal
     .venv/bin/python bench/bench_dsp.py callerid --trials 10
     .venv/bin/python bench/bench_dsp.py talkoff --minutes 60
 """
@@ -26,15 +27,19 @@ from scipy.signal import resample_poly
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from edge.audio import read_wav
+from edge.detect.settings import DetectionConfig
 from edge.dsp import g711
 from edge.dsp.callerid import CallerIdDecoder
 from edge.dsp.dtmf import DtmfDetector, DtmfLimits
 from edge.dsp.echo import LineEcho
 from edge.dsp.progress import CallProgressDetector
+from edge.dsp.tonality import steady_share
 from tests.dsp_support import spandsp
 from tests.dsp_support.signals import add_noise, amplitude, echo_path, resample_offset, silence, to_pcm
 from tests.dsp_support.speech import SENTENCES
 
+ROOT = Path(__file__).resolve().parents[1]
 FRAME = 160
 EXTRA_SENTENCES = (
     "욕설, 폭언, 성희롱은 법에 따라 처벌받을 수 있으며, 계속될 경우 통화가 종료됩니다.",
@@ -218,6 +223,28 @@ def talkoff(minutes: float) -> dict[str, Any]:
     }
 
 
+def tonal_cost(calls: int) -> dict[str, Any]:
+    """Process CPU time of one music-veto measure (edge.dsp.tonality on the detector's 1.5 s window), on the
+    tests' hold-music fixture and on speech, and the real-time factor if every 100 ms hop were a candidate."""
+    window = round(DetectionConfig().tonal_window_s * 8000)
+    music = read_wav(ROOT / "tests" / "fixtures" / "music" / "hold_bells.wav").astype(np.float64)
+    speech = _speech(np.random.default_rng(5), 30.0)
+    result: dict[str, Any] = {"calls": calls, "window_s": window / 8000}
+    for name, audio in (("hold music", music), ("speech", speech)):
+        spent = []
+        for k in range(calls):
+            start_at = (k * 800) % (audio.size - window)
+            start = time.process_time()
+            steady_share(audio[start_at : start_at + window])
+            spent.append(time.process_time() - start)
+        result[name] = {
+            "ms per candidate, median": round(1000 * float(np.median(spent)), 2),
+            "ms per candidate, max": round(1000 * max(spent), 2),
+            "real-time factor, every hop a candidate": round(float(np.median(spent)) * 10, 4),
+        }
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -227,6 +254,8 @@ def main() -> None:
     p.add_argument("--seconds", type=int, default=60)
     p = sub.add_parser("echo")
     p.add_argument("--seconds", type=int, default=60)
+    p = sub.add_parser("tonal")
+    p.add_argument("--calls", type=int, default=200)
     p = sub.add_parser("callerid")
     p.add_argument("--trials", type=int, default=10)
     p = sub.add_parser("talkoff")
@@ -236,6 +265,8 @@ def main() -> None:
         print(json.dumps(cost(args.seconds), indent=1))
     elif args.what == "echo":
         print(json.dumps(echo_cost(args.seconds), indent=1))
+    elif args.what == "tonal":
+        print(json.dumps(tonal_cost(args.calls), indent=1))
     elif args.what == "callerid":
         print(json.dumps(callerid_grid(args.trials)))
     else:

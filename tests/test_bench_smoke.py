@@ -48,3 +48,18 @@ def test_bench_echo_runs_and_reports_its_figures() -> None:
     for case in cases:
         assert case["us per frame"] > 0 and case["real-time factor"] > 0
         assert case["shadow swaps"] == 0  # the bench's echo path never changes: nothing to learn again
+
+
+def test_bench_tonal_runs_and_reports_its_figures() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench_dsp.py"), "tonal", "--calls", "5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    for case in ("hold music", "speech"):
+        assert 0 < figures[case]["ms per candidate, median"] <= figures[case]["ms per candidate, max"]
+        assert figures[case]["real-time factor, every hop a candidate"] > 0

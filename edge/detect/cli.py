@@ -107,11 +107,23 @@ def _kws(args: argparse.Namespace) -> int:
     # What the VAD took for speech: the false-accept targets are per hour of speech, not of recording.
     speech_s = detector.speech_s
     if args.json:
-        print_json({"audio_s": round(audio_s, 3), "speech_s": round(speech_s, 2), "detections": detections})
+        print_json(
+            {
+                "audio_s": round(audio_s, 3),
+                "speech_s": round(speech_s, 2),
+                "music_vetoes": detector.tonal_vetoes,
+                "detections": detections,
+            }
+        )
     else:
         print(
             f"{path}: {audio_s:.1f} s ({speech_s:.1f} s of speech), "
             f"{len(detections)} detection(s) at tier {args.tier}"
+            + (
+                f", {detector.tonal_vetoes} keyword candidate(s) taken for music"
+                if detector.tonal_vetoes
+                else ""
+            )
         )
         for d in detections:
             print(

@@ -26,6 +26,7 @@ from edge.detect.features import (
 from edge.detect.model import KwsModel, ModelError, ModelInfo, default_model_path
 from edge.detect.settings import DetectionConfig
 from edge.detect.shouting import ShoutingCue
+from edge.dsp.tonality import steady_share
 from edge.ports import SAMPLE_RATE, Pcm
 
 log = logging.getLogger("lineguard.detect")
@@ -166,6 +167,8 @@ class AbuseDetector:
         self.inferences = 0
         self.verifications = 0
         """Verifier inferences (stage-1 candidates checked)."""
+        self.tonal_vetoes = 0
+        """Keyword candidates dropped because the audio was steady partials (music, tones), not speech."""
         self.infer_s = 0.0
         self._reset_state()
         self._worker: threading.Thread | None = None
@@ -189,7 +192,7 @@ class AbuseDetector:
         self._features = FeatureHistory(self._history)
         self._voiced: deque[bool] = deque(maxlen=WINDOW_FRAMES)
         self._posteriors: deque[np.ndarray] = deque(maxlen=self.config.smoothing_hops)
-        kept_s = max(self.config.clip_s, self.config.staff_clip_s)
+        kept_s = max(self.config.clip_s, self.config.staff_clip_s, self.config.tonal_window_s)
         self._audio: deque[Pcm] = deque(maxlen=max(1, round(kept_s / FRAME_S)))
         self._pending = np.zeros(0, dtype=np.int16)
         self._frames = 0
@@ -197,6 +200,7 @@ class AbuseDetector:
         self._held: dict[str, tuple[int, float]] = {}
         """Alert-tier crossings waiting to see if they reach the warn tier: class id -> (hops left, score)."""
         self._last_shout = -1e9
+        self._tonal_run = False
         self._call_clips = 0
         self._last_staff_mark = -1e9
         self.speech_s = 0.0
@@ -288,6 +292,7 @@ class AbuseDetector:
             "late_detections": self.late_detections,
             "inferences": self.inferences,
             "verifications": self.verifications,
+            "tonal_vetoes": self.tonal_vetoes,
             "mean_inference_ms": round(1000 * self.infer_s / self.inferences, 3) if self.inferences else None,
         }
 
@@ -418,10 +423,29 @@ class AbuseDetector:
         if self.trace is not None:
             self.trace.append((t_end, smoothed))
         scores = {name: float(smoothed[i + 1]) for i, name in enumerate(self._names)}
+        if self._on_steady_partials(scores, self.calibrator.thresholds):
+            return  # music or tones: not a word, so neither a detection nor a score to calibrate on
         self.calibrator.observe(scores)
         thresholds = self.calibrator.thresholds
         for c in self.classes:
             self._decide(c.id, Category(c.category), c.typical_s, scores[c.id], thresholds, t_end)
+
+    def _on_steady_partials(self, scores: dict[str, float], thresholds: dict[Tier, dict[str, float]]) -> bool:
+        """Whether a hop with a keyword candidate sounds like music or tones (edge.dsp.tonality), not speech.
+
+        Measured only when some class reaches a threshold, so ordinary speech seldom pays for it. A run of
+        such hops counts once in ``tonal_vetoes``.
+        """
+        veto = self.config.tonal_veto
+        candidate = veto > 0 and any(
+            score >= min(thresholds[Tier.ALERT][name], thresholds[Tier.WARN][name])
+            for name, score in scores.items()
+        )
+        steady = candidate and steady_share(self._last_audio(self.config.tonal_window_s)) >= veto
+        if steady and not self._tonal_run:
+            self.tonal_vetoes += 1
+        self._tonal_run = steady
+        return steady
 
     def _decide(
         self,

@@ -78,6 +78,23 @@ class DetectionConfig(Section):
         title="Refractory time",
         description="Seconds after a detection of a keyword group during which the same group and tier is not reported again.",
     )
+    tonal_veto: float = Field(
+        0.55,
+        ge=0.0,
+        le=1.0,
+        title="Music veto",
+        description="A keyword candidate is dropped (no alert, no warning, nothing calibrated) when this share "
+        "or more of the spectral peaks' energy in the last tonal_window_s holds its frequency for 200 ms: "
+        "notes of music and tones do, speech's gliding harmonics do not (hold music's bells sounded like a "
+        "keyword to the model); 0 turns it off.",
+    )
+    tonal_window_s: float = Field(
+        1.5,
+        ge=0.5,
+        le=4.0,
+        title="Music veto window",
+        description="Seconds of caller audio, ending at the candidate, that the music veto measures.",
+    )
     vad_mode: int = Field(
         2,
         ge=0,

@@ -1,0 +1,150 @@
+"""Music on the caller leg: the music veto (edge.dsp.tonality) keeps the model from taking notes for words.
+
+The fixture is hold music played by another implementation, FluidSynth with the FluidR3 General MIDI sound
+font's sampled marimba and vibraphone (``python -m pipeline.music_check --fixture`` from models/ wrote it),
+carried as a line carries it (300-3400 Hz, G.711 mu-law, -15 dBm0). The shipped model alone warns on it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from edge.audio import read_wav, synthesize
+from edge.core.events import Tier
+from edge.detect.cli import scan
+from edge.detect.detector import AbuseDetector, load_detector
+from edge.detect.settings import DetectionConfig
+from edge.dsp.tonality import steady_share
+
+FIXTURES = Path(__file__).parent / "fixtures"
+RATE = 8000
+VETO = DetectionConfig().tonal_veto
+
+
+def _detector(**settings: float) -> AbuseDetector:
+    found, error = load_detector(
+        DetectionConfig(inline=True, shouting_enabled=False, calibration_enabled=False, **settings)
+    )
+    assert found is not None, error
+    return found
+
+
+def _bells() -> npt.NDArray[np.float64]:
+    return read_wav(FIXTURES / "music" / "hold_bells.wav").astype(np.float64)
+
+
+def _pcm(x: npt.NDArray[np.float64]) -> npt.NDArray[np.int16]:
+    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
+
+
+def test_hold_music_that_the_model_takes_for_a_keyword_raises_nothing_with_the_veto() -> None:
+    without = _detector(tonal_veto=0.0)
+    taken = scan(without, _pcm(_bells()), Tier.ALERT)
+    assert any(d["tier"] == "warn" for d in taken), "the model no longer warns on the bells: a weaker fixture"
+    assert without.health()["tonal_vetoes"] == 0
+    with_veto = _detector()
+    assert scan(with_veto, _pcm(_bells()), Tier.ALERT) == []
+    assert with_veto.health()["tonal_vetoes"] >= len(taken) - 1  # one per run of candidate hops
+
+
+def test_lineguard_kws_reports_the_candidates_it_took_for_music(tmp_path: Path) -> None:
+    off = tmp_path / "off.toml"
+    off.write_text("[detection]\ntonal_veto = 0.0\n", encoding="utf-8")
+    reports = []
+    for extra in ([], ["--config", str(off)]):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "edge",
+                "kws",
+                str(FIXTURES / "music" / "hold_bells.wav"),
+                "--json",
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        reports.append(json.loads(done.stdout))
+    vetoed, unvetoed = reports
+    assert vetoed["detections"] == [] and vetoed["music_vetoes"] >= 2
+    assert unvetoed["music_vetoes"] == 0 and {d["keyword"] for d in unvetoed["detections"]} == {"momae"}
+
+
+@pytest.mark.parametrize("name", ["profanity_ssibal", "sexual_momae", "threat_jugyeo"])
+def test_a_keyword_said_over_the_hold_music_is_still_heard(name: str) -> None:
+    word = read_wav(FIXTURES / "kws" / f"{name}.wav").astype(np.float64)
+    bells = _bells()
+    loud = word[np.abs(word) > 50]
+    heard = []
+    for offset in (0, 30000):  # the marimba's notes under the word, 10 dB under its voiced level
+        bed = bells[offset : offset + word.size]
+        gain = np.sqrt(np.mean(loud**2) / np.mean(bed**2)) * 10 ** (-10 / 20)
+        mixed = _pcm(word + bed * gain)
+        with_veto = scan(_detector(), mixed, Tier.WARN)
+        assert with_veto == scan(_detector(tonal_veto=0.0), mixed, Tier.WARN)
+        heard += [d["keyword"] for d in with_veto]
+    assert heard == [name.split("_")[1]] * 2
+
+
+def _notes(seconds: float, partials: tuple[float, ...]) -> npt.NDArray[np.float64]:
+    """Struck notes of a C major arpeggio, each decaying, with the given partial ratios (a bell's, a piano's)."""
+    t = np.arange(int(0.25 * RATE)) / RATE
+    keys = [261.63, 329.63, 392.0, 523.25]
+    notes = [
+        np.exp(-t * 8)
+        * sum(np.sin(2 * np.pi * keys[i % 4] * r * t) / (k + 1) for k, r in enumerate(partials))
+        for i in range(int(seconds / 0.25))
+    ]
+    return np.concatenate(notes) * 8000
+
+
+def _gliding_voice(seconds: float, seed: int) -> npt.NDArray[np.float64]:
+    """A harmonic voice whose pitch wanders as speech's does (100-220 Hz, new target every 150 ms)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * RATE)
+    targets = rng.uniform(100, 220, int(seconds / 0.15) + 2)
+    f0 = np.interp(np.arange(n), np.arange(targets.size) * 0.15 * RATE, targets)
+    phase = 2 * np.pi * np.cumsum(f0) / RATE
+    syllables = 0.5 + 0.5 * np.sin(2 * np.pi * 4 * np.arange(n) / RATE)  # 4 syllables a second
+    return syllables * sum(np.sin(k * phase) / k for k in range(1, 16)) * 6000
+
+
+@pytest.mark.parametrize("partials", [(1.0, 2.0, 3.0), (1.0, 3.93, 9.54), (1.0, 2.0, 3.0, 4.0, 5.0)])
+def test_struck_notes_are_steady_partials(partials: tuple[float, ...]) -> None:
+    assert steady_share(_notes(1.5, partials)) > 0.9
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_voice_whose_pitch_glides_is_not(seed: int) -> None:
+    assert steady_share(_gliding_voice(1.5, seed)) < VETO - 0.2
+
+
+def test_a_voice_that_holds_one_pitch_is_steady_which_is_why_only_candidates_are_measured() -> None:
+    n = int(1.5 * RATE)
+    held = sum(np.sin(2 * np.pi * 150 * k * np.arange(n) / RATE) / k for k in range(1, 16)) * 6000
+    assert steady_share(held) > 0.9
+
+
+@pytest.mark.parametrize(
+    "phrase", ["미친놈아 꺼져", "씨발 진짜", "몸매 좋겠다", "죽여버린다", "가슴 만지고 싶다", "나랑 잘래"]
+)
+def test_spoken_keywords_are_far_under_the_veto(phrase: str) -> None:
+    for voice in ("ko+m2", "ko+f3"):
+        speech = synthesize(phrase, voice=voice).astype(np.float64)
+        assert steady_share(speech[-int(1.5 * RATE) :]) < VETO - 0.1, (phrase, voice)
+
+
+def test_silence_noise_and_a_clip_too_short_measure_nothing_steady() -> None:
+    assert steady_share(np.zeros(RATE)) == 0.0
+    assert steady_share(np.ones(100)) == 0.0
+    assert steady_share(np.random.default_rng(0).standard_normal(RATE) * 3000) < 0.1
