@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +22,7 @@ from edge.core.events import Tier
 from edge.detect.cli import scan
 from edge.detect.detector import AbuseDetector, load_detector
 from edge.detect.settings import DetectionConfig
+from edge.dsp.generate import scale_to_dbm0
 from edge.dsp.tonality import steady_share
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -28,10 +30,9 @@ RATE = 8000
 VETO = DetectionConfig().tonal_veto
 
 
-def _detector(**settings: float) -> AbuseDetector:
-    found, error = load_detector(
-        DetectionConfig(inline=True, shouting_enabled=False, calibration_enabled=False, **settings)
-    )
+def _detector(**settings: Any) -> AbuseDetector:
+    config = {"inline": True, "shouting_enabled": False, "calibration_enabled": False, **settings}
+    found, error = load_detector(DetectionConfig(**config))
     assert found is not None, error
     return found
 
@@ -52,6 +53,27 @@ def test_hold_music_that_the_model_takes_for_a_keyword_raises_nothing_with_the_v
     with_veto = _detector()
     assert scan(with_veto, _pcm(_bells()), Tier.ALERT) == []
     assert with_veto.health()["tonal_vetoes"] >= len(taken) - 1  # one per run of candidate hops
+
+
+def test_loud_music_after_a_quiet_caller_is_not_taken_for_shouting_but_a_raised_voice_still_is() -> None:
+    talk = np.concatenate(
+        [
+            synthesize(t, voice="ko+f3")
+            for t in ("안녕하세요 주민센터에 문의드릴게 있어서요", "전입신고는 어떻게 하나요")
+        ]
+    )
+    quiet = scale_to_dbm0(talk, -25.0)
+    music = np.concatenate([quiet, scale_to_dbm0(_bells(), -3.0)])
+    voice = np.concatenate([quiet, scale_to_dbm0(np.tile(talk, 2), -3.0)])
+    shouts = {}
+    for veto in (0.0, VETO):
+        for name, pcm in (("music", music), ("voice", voice)):
+            detector = _detector(tonal_veto=veto, shouting_enabled=True)
+            found = scan(detector, pcm, Tier.ALERT)
+            shouts[(veto, name)] = [d for d in found if d["keyword"] == "shouting"]
+    assert shouts[(0.0, "music")], "loud music no longer trips the shouting cue: a weaker test"
+    assert shouts[(VETO, "music")] == []
+    assert shouts[(0.0, "voice")] and shouts[(VETO, "voice")] == shouts[(0.0, "voice")]
 
 
 def test_lineguard_kws_reports_the_candidates_it_took_for_music(tmp_path: Path) -> None:

@@ -168,7 +168,8 @@ class AbuseDetector:
         self.verifications = 0
         """Verifier inferences (stage-1 candidates checked)."""
         self.tonal_vetoes = 0
-        """Keyword candidates dropped because the audio was steady partials (music, tones), not speech."""
+        """Keyword candidates (a run of hops counts once) and shouting cues (at most one a second) dropped
+        because the audio was steady partials (music, tones), not speech."""
         self.infer_s = 0.0
         self._reset_state()
         self._worker: threading.Thread | None = None
@@ -201,6 +202,7 @@ class AbuseDetector:
         """Alert-tier crossings waiting to see if they reach the warn tier: class id -> (hops left, score)."""
         self._last_shout = -1e9
         self._tonal_run = False
+        self._shout_music_until = -1e9
         self._call_clips = 0
         self._last_staff_mark = -1e9
         self.speech_s = 0.0
@@ -390,7 +392,7 @@ class AbuseDetector:
         self._frames += 1
         if self.config.shouting_enabled:
             level = self._shout.push(frame, voiced)
-            if level is not None and t_end - self._last_shout >= 10.0:
+            if level is not None and t_end - self._last_shout >= 10.0 and not self._music_playing(t_end):
                 self._last_shout = t_end
                 self._emit(
                     "shouting",
@@ -429,6 +431,22 @@ class AbuseDetector:
         thresholds = self.calibrator.thresholds
         for c in self.classes:
             self._decide(c.id, Category(c.category), c.typical_s, scores[c.id], thresholds, t_end)
+
+    def _music_playing(self, t_end: float) -> bool:
+        """Whether loud audio that the shouting cue caught is music (steady partials), not a raised voice.
+
+        Loud music keeps the cue up every frame: once taken for music, it is measured again a second later.
+        """
+        veto = self.config.tonal_veto
+        if veto <= 0:
+            return False
+        if t_end < self._shout_music_until:
+            return True
+        if steady_share(self._last_audio(self.config.tonal_window_s)) < veto:
+            return False
+        self._shout_music_until = t_end + 1.0
+        self.tonal_vetoes += 1
+        return True
 
     def _on_steady_partials(self, scores: dict[str, float], thresholds: dict[Tier, dict[str, float]]) -> bool:
         """Whether a hop with a keyword candidate sounds like music or tones (edge.dsp.tonality), not speech.

@@ -83,10 +83,10 @@ class DetectionConfig(Section):
         ge=0.0,
         le=1.0,
         title="Music veto",
-        description="A keyword candidate is dropped (no alert, no warning, nothing calibrated) when this share "
-        "or more of the spectral peaks' energy in the last tonal_window_s holds its frequency for 200 ms: "
-        "notes of music and tones do, speech's gliding harmonics do not (hold music's bells sounded like a "
-        "keyword to the model); 0 turns it off.",
+        description="A keyword candidate is dropped (no alert, no warning, nothing calibrated), and so is the "
+        "shouting cue, when this share or more of the spectral peaks' energy in the last tonal_window_s holds "
+        "its frequency for 200 ms: notes of music and tones do, speech's gliding harmonics do not (hold "
+        "music's bells sounded like a keyword to the model, loud music like a shout); 0 turns it off.",
     )
     tonal_window_s: float = Field(
         1.5,
