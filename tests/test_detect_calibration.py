@@ -56,6 +56,17 @@ def test_rule_raises_until_under_target_and_relaxes_only_to_shipped(tmp_path: Pa
     assert set(saved) == {"model", "speech_h", "calls", "peaks"}
 
 
+def test_an_episode_set_aside_as_music_is_not_learned_but_the_next_one_is() -> None:
+    cal = _calibrator()
+    for score in (0.3, 0.5):  # rising towards the threshold: an open episode
+        cal.observe({"a": score, "b": 0.0})
+    cal.set_aside(["a"])  # the detector took this stretch for music
+    for score in (0.5, 0.3, 0.0, 0.55, 0.1):  # the rest of it is skipped; after a fall, a new episode
+        cal.observe({"a": score, "b": 0.0})
+    cal.end_call(staff_acted=False, caller_speech_s=600)
+    assert cal.peaks["a"] == [0.55]
+
+
 def test_the_budget_is_the_tiers_not_each_classs() -> None:
     """Two classes that each fired once in 10 h: the alert tier may fire once (0.1/h), not once per class."""
     cal = _calibrator()

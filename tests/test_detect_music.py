@@ -55,6 +55,18 @@ def test_hold_music_that_the_model_takes_for_a_keyword_raises_nothing_with_the_v
     assert with_veto.health()["tonal_vetoes"] >= len(taken) - 1  # one per run of candidate hops
 
 
+def test_what_the_veto_takes_for_music_is_not_learned_as_the_sites_speech() -> None:
+    highest = {}
+    for veto in (0.0, VETO):
+        detector = _detector(tonal_veto=veto, calibration_enabled=True)
+        scan(detector, _pcm(_bells()), Tier.ALERT)
+        detector.end_call(staff_acted=False, caller_speech_s=60.0)
+        highest[veto] = max(detector.calibrator.peaks["momae"], default=0.0)
+        alert = detector.calibrator.shipped[Tier.ALERT]["momae"]
+    assert highest[0.0] >= alert  # without the veto, the bells' peaks would teach calibration to raise 몸매
+    assert highest[VETO] < alert
+
+
 def test_loud_music_after_a_quiet_caller_is_not_taken_for_shouting_but_a_raised_voice_still_is() -> None:
     talk = np.concatenate(
         [

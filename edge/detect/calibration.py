@@ -8,7 +8,7 @@ import json
 import math
 import operator
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,8 @@ class Calibrator:
         self.peaks: dict[str, list[float]] = {name: [] for name in self.shipped[Tier.ALERT]}
         self._call_peaks: dict[str, list[float]] = {name: [] for name in self.peaks}
         self._episode: dict[str, float] = {}
+        self._aside: set[str] = set()
+        """Classes whose current episode was taken for music (set_aside), until their score falls back."""
         self.load_error: str | None = None
         if state_file is not None and state_file.exists():
             self._load(state_file)
@@ -126,11 +128,23 @@ class Calibrator:
         """Forget the current call's peaks (call start)."""
         self._call_peaks = {name: [] for name in self.peaks}
         self._episode = {}
+        self._aside = set()
+
+    def set_aside(self, names: Iterable[str]) -> None:
+        """Drop the open episodes of ``names`` and skip them until their scores fall under the floor: what
+        the detector took for music is not the site's speech."""
+        for name in names:
+            self._episode.pop(name, None)
+            self._aside.add(name)
 
     def observe(self, scores: Mapping[str, float]) -> None:
         """One smoothed score per class; an episode's peak is kept when the score falls back."""
         for name, score in scores.items():
             if name not in self._call_peaks:
+                continue
+            if name in self._aside:
+                if score < self.floor:
+                    self._aside.discard(name)
                 continue
             if score >= self.floor:
                 self._episode[name] = max(score, self._episode.get(name, 0.0))

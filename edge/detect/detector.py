@@ -460,6 +460,10 @@ class AbuseDetector:
             for name, score in scores.items()
         )
         steady = candidate and steady_share(self._last_audio(self.config.tonal_window_s)) >= veto
+        if steady:
+            self.calibrator.set_aside(
+                name for name, score in scores.items() if score >= self.calibrator.floor
+            )
         if steady and not self._tonal_run:
             self.tonal_vetoes += 1
         self._tonal_run = steady
