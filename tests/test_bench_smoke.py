@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,16 +34,22 @@ def test_bench_kws_runs_and_reports_its_figures() -> None:
     assert figures["call_edge_audio_ms_max"] >= figures["call_edge_audio_ms_median"]
 
 
-def test_bench_echo_runs_and_reports_its_figures() -> None:
+def _bench_dsp(*args: str) -> dict[str, Any]:
+    """The figures ``bench/bench_dsp.py ARGS`` prints (one JSON object), after it exits cleanly."""
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench_dsp.py"), "echo", "--seconds", "8"],
+        [sys.executable, str(ROOT / "bench" / "bench_dsp.py"), *args],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr
-    figures = json.loads(done.stdout)
+    figures: dict[str, Any] = json.loads(done.stdout)
+    return figures
+
+
+def test_bench_echo_runs_and_reports_its_figures() -> None:
+    figures = _bench_dsp("echo", "--seconds", "8")
     cases = [v for k, v in figures.items() if k != "audio_s"]
     assert len(cases) == 3
     for case in cases:
@@ -51,15 +58,7 @@ def test_bench_echo_runs_and_reports_its_figures() -> None:
 
 
 def test_bench_tonal_runs_and_reports_its_figures() -> None:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench_dsp.py"), "tonal", "--calls", "5"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr
-    figures = json.loads(done.stdout)
+    figures = _bench_dsp("tonal", "--calls", "5")
     for case in ("hold music", "speech"):
         assert 0 < figures[case]["ms per candidate, median"] <= figures[case]["ms per candidate, max"]
         assert figures[case]["real-time factor, every hop a candidate"] > 0

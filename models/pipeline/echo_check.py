@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import random
 import tomllib
 from collections import Counter
@@ -46,7 +45,7 @@ from edge.detect.settings import DetectionConfig
 from edge.dsp.echo import LineEcho
 from edge.prompts import shipped_prompt_path
 from edge.runtime import line_echo
-from pipeline.evaluate import ROOT
+from pipeline.evaluate import ROOT, emit
 from pipeline.text import STAFF_TEMPLATES, fill
 
 FRAME = 160
@@ -292,10 +291,7 @@ def main() -> None:
         report["stream"] = stream_check(detector, args.stream, args.erl, args.path)
     if args.double_talk:
         report["double_talk"] = double_talk(detector, args.double_talk, args.seed, args.path)
-    text = json.dumps(report, ensure_ascii=False, indent=1)
-    if args.out is not None:
-        args.out.write_text(text, encoding="utf-8")
-    print(text)
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ pipeline.music_check`` from models/ (Makefile target ``music-check``).
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import shutil
 import struct
@@ -49,7 +48,7 @@ from edge.dsp.levels import dbm0
 from edge.dsp.tonality import steady_share
 from pipeline.audio import mulaw, resample
 from pipeline.echo_check import VOICES
-from pipeline.evaluate import ROOT
+from pipeline.evaluate import ROOT, emit
 
 SOUND_FONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 RENDER_RATE = 16000
@@ -481,10 +480,7 @@ def main() -> None:
         if args.test_set is not None:
             row["test_set"] = heldout(detector, args.test_set)
         report[f"tonal_veto_{veto:g}"] = row
-    text = json.dumps(report, ensure_ascii=False, indent=1)
-    if args.out is not None:
-        args.out.write_text(text, encoding="utf-8")
-    print(text)
+    emit(report, args.out)
 
 
 if __name__ == "__main__":
