@@ -119,11 +119,7 @@ def _kws(args: argparse.Namespace) -> int:
         print(
             f"{path}: {audio_s:.1f} s ({speech_s:.1f} s of speech), "
             f"{len(detections)} detection(s) at tier {args.tier}"
-            + (
-                f", {detector.tonal_vetoes} keyword candidate(s) taken for music"
-                if detector.tonal_vetoes
-                else ""
-            )
+            + (f", {detector.tonal_vetoes} candidate(s) taken for music" if detector.tonal_vetoes else "")
         )
         for d in detections:
             print(

@@ -47,7 +47,7 @@ def spectral_peaks(level: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
 
 
 def steady_share(
-    pcm: npt.ArrayLike, tolerance_hz: float = 6.0, hold_s: float = 0.2, rate: int = RATE
+    pcm: npt.ArrayLike, tolerance_hz: float = 4.0, hold_s: float = 0.2, rate: int = RATE
 ) -> float:
     """Share (0-1) of the spectral peaks' energy in partials that hold their frequency for ``hold_s``.
 
@@ -68,7 +68,7 @@ def steady_share(
     )
     power = np.abs(spectrum) ** 2 + 1e-12
     peaks = spectral_peaks(10.0 * np.log10(power))
-    reach = max(1, int(tolerance_hz * FFT / rate))
+    reach = max(1, int(tolerance_hz * FFT / rate))  # 4 Hz: the next bin, where a held note's peak may wander
     near = peaks.copy()  # a peak within the tolerance of each bin
     for shift in range(1, reach + 1):
         near[shift:] |= peaks[:-shift]
