@@ -496,31 +496,44 @@ def test_tiny_training_run_when_tensorflow_is_installed(tmp_path: Path) -> None:
 def test_pool_shards_place_positive_windows_after_the_keyword_and_label_negatives_zero() -> None:
     from pipeline import pool
 
-    x, y = pool._positive_shard((11, 2, 2, (0.0, 0.0, 0.0)))
+    x, y = pool._positive_shard((11, 2, 2, (0.0, 0.0, 0.0, 0.0)))
     assert x.shape == (6, WINDOW_FRAMES, N_MELS) and set(y.tolist()) == {3}
     assert np.isfinite(x.astype(np.float32)).all()
-    xn, yn = pool._negative_shard((12, 3, "templates", (0.0, 0.0, 0.0)))
+    xn, yn = pool._negative_shard((12, 3, "templates", (0.0, 0.0, 0.0, 0.0)))
     # Windows every 160 ms over three utterances of a second or more each.
     assert len(yn) >= 3 * 5 and not yn.any()
     assert xn.shape[1:] == (WINDOW_FRAMES, N_MELS)
     # Re-voiced renders: the same utterances and windows, another voice.
-    xr, yr = pool._positive_shard((11, 2, 2, (1.0, 0.0, 0.0)))
+    xr, yr = pool._positive_shard((11, 2, 2, (1.0, 0.0, 0.0, 0.0)))
     assert np.array_equal(yr, y) and xr.shape == x.shape and not np.array_equal(xr, x)
-    xnr, _ = pool._negative_shard((12, 3, "templates", (1.0, 0.0, 0.0)))
+    xnr, _ = pool._negative_shard((12, 3, "templates", (1.0, 0.0, 0.0, 0.0)))
     assert xnr.shape == xn.shape and not np.array_equal(xnr, xn)
     # Mobile-codec renders: the same again through a codec; its own random stream leaves the draws alone.
-    xc, yc = pool._positive_shard((11, 2, 2, (0.0, 1.0, 0.0)))
+    xc, yc = pool._positive_shard((11, 2, 2, (0.0, 1.0, 0.0, 0.0)))
     assert np.array_equal(yc, y) and xc.shape == x.shape and not np.array_equal(xc, x)
-    xnc, _ = pool._negative_shard((12, 3, "templates", (0.0, 1.0, 0.0)))
+    xnc, _ = pool._negative_shard((12, 3, "templates", (0.0, 1.0, 0.0, 0.0)))
     assert xnc.shape == xn.shape and not np.array_equal(xnc, xn)
     # Handset renders: the same utterances through a random telephone's response, then (here) a codec too.
-    xh, yh = pool._positive_shard((11, 2, 2, (0.0, 0.0, 1.0)))
+    xh, yh = pool._positive_shard((11, 2, 2, (0.0, 0.0, 1.0, 0.0)))
     assert np.array_equal(yh, y) and xh.shape == x.shape and not np.array_equal(xh, x)
-    xhc, _ = pool._positive_shard((11, 2, 2, (0.0, 1.0, 1.0)))
+    xhc, _ = pool._positive_shard((11, 2, 2, (0.0, 1.0, 1.0, 0.0)))
     assert xhc.shape == x.shape and not np.array_equal(xhc, xh) and not np.array_equal(xhc, xc)
-    xnh, _ = pool._negative_shard((12, 3, "templates", (0.0, 0.0, 1.0)))
+    xnh, _ = pool._negative_shard((12, 3, "templates", (0.0, 0.0, 1.0, 0.0)))
     assert xnh.shape == xn.shape and not np.array_equal(xnh, xn)
-    assert np.array_equal(pool._positive_shard((11, 2, 2, (0.0, 0.0, 0.0)))[0], x)
+    assert np.array_equal(pool._positive_shard((11, 2, 2, (0.0, 0.0, 0.0, 0.0)))[0], x)
+
+
+@pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="fluidsynth not installed")
+def test_pool_shards_with_music_under_the_speech_keep_the_words_and_change_the_noise() -> None:
+    from pipeline import pool
+
+    x, y = pool._positive_shard((11, 2, 2, (0.0, 0.0, 0.0, 0.0)))
+    xm, ym = pool._positive_shard((11, 2, 2, (0.0, 0.0, 0.0, 1.0)))
+    assert np.array_equal(ym, y) and xm.shape == x.shape and not np.array_equal(xm, x)
+    assert np.isfinite(xm.astype(np.float32)).all()
+    xn, _ = pool._negative_shard((12, 3, "templates", (0.0, 0.0, 0.0, 0.0)))
+    xnm, ynm = pool._negative_shard((12, 3, "templates", (0.0, 0.0, 0.0, 1.0)))
+    assert xnm.shape == xn.shape and not ynm.any() and not np.array_equal(xnm, xn)
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")

@@ -270,13 +270,15 @@ def line_chain(
     strength: float = 1.0,
     speed: float = 1.0,
     band: bool = True,
+    music: Audio | None = None,
 ) -> Audio:
     """espeak audio (22.05 kHz) -> what the box hears at 8 kHz, in the order the line applies it.
 
     speed/pitch, reverb, noise 0-20 dB (babble, pink, hum), gain and clipping, 300-3400 Hz band,
     8 kHz, G.711 mu-law or A-law round trip, dropped 20 ms frames. ``speed`` > 1 plays faster (times / speed).
     ``band`` False skips the band-pass (a wideband line or recording); it draws no random numbers, so the
-    same seed renders the same clips with and without it.
+    same seed renders the same clips with and without it. ``music`` (16 kHz) is the noise instead of the
+    drawn kind when given (music under the speech); None draws exactly as before the option.
     """
     y = resample(x, ESPEAK_RATE * speed, WORK_RATE)
     if rng.random() < 0.7 * strength:
@@ -287,10 +289,17 @@ def line_chain(
         wet = signal.fftconvolve(y, ir)[: y.size].astype(np.float32)
         y = wet / (np.abs(wet).max() + 1e-9) * (np.abs(y).max() + 1e-9)
     if rng.random() < 0.9 * max(strength, 0.3):
-        kind = rng.choice(
-            ["babble", "pink", "hum", "pink"] if babble is not None else ["pink", "hum", "pink"]
+        kind = (
+            "music"
+            if music is not None
+            else rng.choice(
+                ["babble", "pink", "hum", "pink"] if babble is not None else ["pink", "hum", "pink"]
+            )
         )
-        if kind == "babble" and babble is not None:
+        if kind == "music" and music is not None:
+            start = rng.integers(0, max(1, music.size - y.size))
+            noise = np.resize(music[start : start + y.size], y.size).astype(np.float32)
+        elif kind == "babble" and babble is not None:
             start = rng.integers(0, max(1, babble.size - y.size))
             noise = np.resize(babble[start : start + y.size], y.size).astype(np.float32)
         elif kind == "hum":

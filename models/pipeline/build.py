@@ -41,12 +41,13 @@ def render_positive(
     band: bool = True,
     revoice: Revoice | None = None,
     recode: Recode | None = None,
+    music: audio.Audio | None = None,
 ):
     """One keyword in a carrier sentence, through the line: (pcm int16 at 8 kHz, keyword end in seconds).
 
     ``voice`` None draws a shipped voice variant (train or test); the held-out sets always do. ``revoice``
     re-voices the sentence before the line, ``recode`` re-codes the line's audio (both keep the timing, so
-    the keyword's times still hold).
+    the keyword's times still hold); ``music`` is the line's noise under it (``audio.line_chain``).
     """
     voice = voice or audio.random_voice(rng, test)
     kw = rng.choice(group.say)
@@ -59,7 +60,7 @@ def render_positive(
     if revoice is not None:
         full = revoice(full)
     speed = 1.0 + rng.uniform(-0.12, 0.12)
-    y = audio.to_pcm(audio.line_chain(full, nrng, babble, speed=speed, band=band))
+    y = audio.to_pcm(audio.line_chain(full, nrng, babble, speed=speed, band=band, music=music))
     return (recode(y) if recode else y), kw_start / speed, kw_end / speed
 
 
@@ -71,9 +72,12 @@ def positive_windows(
     spans: list[tuple[int, int]],
     revoice: Revoice | None = None,
     recode: Recode | None = None,
+    music: audio.Audio | None = None,
 ) -> np.ndarray:
     """One train-voice render of a keyword, cut into windows ending ``randint(a, b)`` frames after its end."""
-    pcm, _start, end = render_positive(group, rng, nrng, False, babble, revoice=revoice, recode=recode)
+    pcm, _start, end = render_positive(
+        group, rng, nrng, False, babble, revoice=revoice, recode=recode, music=music
+    )
     feats = features(pcm)
     end_frame = round(end / FRAME_S) - 1
     ends = np.array([end_frame + rng.randint(a, b) for a, b in spans])
@@ -91,6 +95,7 @@ def render_negative(
     band: bool = True,
     revoice: Revoice | None = None,
     recode: Recode | None = None,
+    music: audio.Audio | None = None,
 ):
     """One non-abusive utterance through the line (``voice`` None: a shipped variant, as for positives)."""
     source = "ordinary" if kind == "shuffled" else kind.removesuffix("_shuffled")
@@ -122,7 +127,7 @@ def render_negative(
     if revoice is not None:
         spoken = revoice(spoken)
     speed = 1.0 + rng.uniform(-0.12, 0.12)
-    y = audio.to_pcm(audio.line_chain(spoken, nrng, babble, speed=speed, band=band))
+    y = audio.to_pcm(audio.line_chain(spoken, nrng, babble, speed=speed, band=band, music=music))
     return (recode(y) if recode else y), sentence
 
 

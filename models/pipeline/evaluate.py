@@ -520,6 +520,16 @@ def from_shipped(work: Path) -> None:
     (work / "train.json").write_text(json.dumps(shipped["training"], indent=1), encoding="utf-8")
 
 
+def borrow_thresholds(model: Path, reference: Path, version: str) -> None:
+    """Write ``model``'s JSON from ``reference``'s (thresholds, front end, detector settings kept), with its own
+    checksum and ``version``: a continued network scored at its parent's thresholds before it is priced."""
+    meta = json.loads(reference.read_text(encoding="utf-8"))
+    meta["thresholds_from"] = meta["version"]
+    meta["version"] = version
+    meta["sha256"] = hashlib.sha256(model.read_bytes()).hexdigest()
+    model.with_suffix(".json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
 def main() -> None:
     """Evaluate work/kws.tflite (+ a verifier) and write models/kws.tflite + kws.json when --ship."""
     ap = argparse.ArgumentParser(description=__doc__)

@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from edge.detect.features import LINE_BAND_HZ, windows
-from pipeline import build, text
+from pipeline import audio, build, text
 
 NEGATIVE_MIXES = {
     "templates": {"ordinary": 0.4, "shuffled": 0.2, "babble": 0.15, "near": 0.25},
@@ -150,6 +150,26 @@ def handsetter(seed: int, share: float) -> Callable[[], build.Recode | None]:
     return sometimes(seed + HANDSET_SEED, share, make)
 
 
+MUSIC_SEED = 13_000_000
+"""Offset of the music random stream from a shard's seed (its own stream: a pool with ``--music 0`` renders
+exactly what it rendered before the option)."""
+
+
+def musician(seed: int, share: float) -> Callable[[], audio.Audio | None]:
+    """Per render: with probability ``share`` the shard's music (``music_check.training_bed``, rendered once,
+    on first use) as the line's noise under the speech, else None (babble, pink noise or hum as before)."""
+    bed: list[audio.Audio] = []
+
+    def make(_mrng: np.random.Generator) -> audio.Audio:
+        if not bed:
+            from pipeline.music_check import training_bed
+
+            bed.append(training_bed(seed + MUSIC_SEED))
+        return bed[0]
+
+    return sometimes(seed + MUSIC_SEED, share, make)
+
+
 def then(first: build.Recode | None, second: build.Recode | None) -> build.Recode | None:
     """``first`` and then ``second`` on the line's audio (either may be None): a handset before the radio codec."""
     if first is None or second is None:
@@ -157,12 +177,12 @@ def then(first: build.Recode | None, second: build.Recode | None) -> build.Recod
     return lambda pcm: second(first(pcm))
 
 
-Shares = tuple[float, float, float]
-"""(re-voiced share, mobile-codec share, handset share) of a shard's renders."""
+Shares = tuple[float, float, float, float]
+"""(re-voiced share, mobile-codec share, handset share, music share) of a shard's renders."""
 
 
 def _positive_shard(args: tuple[int, int, int, Shares]) -> tuple[np.ndarray, np.ndarray]:
-    seed, group_index, count, (share, codec_share, handset_share) = args
+    seed, group_index, count, (share, codec_share, handset_share, music_share) = args
     groups, _near = text.load_keywords()
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
@@ -170,12 +190,20 @@ def _positive_shard(args: tuple[int, int, int, Shares]) -> tuple[np.ndarray, np.
     revoice = revoicer(seed, share)
     recode = recoder(seed, codec_share)
     colour = handsetter(seed, handset_share)
+    music = musician(seed, music_share)
     spans = [(0, 3), (3, 7), (7, 12)]
     xs, ys = [], []
     for _ in range(count):
         xs.append(
             build.positive_windows(
-                groups[group_index], rng, nrng, babble, spans, revoice(), then(colour(), recode())
+                groups[group_index],
+                rng,
+                nrng,
+                babble,
+                spans,
+                revoice(),
+                then(colour(), recode()),
+                music(),
             )
         )
         ys += [group_index + 1] * 3
@@ -183,7 +211,7 @@ def _positive_shard(args: tuple[int, int, int, Shares]) -> tuple[np.ndarray, np.
 
 
 def _negative_shard(args: tuple[int, int, str, Shares]) -> tuple[np.ndarray, np.ndarray]:
-    seed, count, mix_name, (share, codec_share, handset_share) = args
+    seed, count, mix_name, (share, codec_share, handset_share, music_share) = args
     _groups, near = text.load_keywords(training=True, confusions=mix_name in MIXES_WITH_CONFUSIONS)
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
@@ -194,11 +222,20 @@ def _negative_shard(args: tuple[int, int, str, Shares]) -> tuple[np.ndarray, np.
     revoice = revoicer(seed, share)
     recode = recoder(seed, codec_share)
     colour = handsetter(seed, handset_share)
+    music = musician(seed, music_share)
     xs = []
     for _ in range(count):
         kind = rng.choices(kinds, weights)[0]
         pcm, _sentence = build.render_negative(
-            kind, near, rng, nrng, False, babble, revoice=revoice(), recode=then(colour(), recode())
+            kind,
+            near,
+            rng,
+            nrng,
+            False,
+            babble,
+            revoice=revoice(),
+            recode=then(colour(), recode()),
+            music=music(),
         )
         feats = build.features(pcm)
         ends = np.arange(rng.randint(10, 10 + NEGATIVE_HOP), len(feats) + 8, NEGATIVE_HOP)
@@ -217,15 +254,21 @@ def shard_jobs(
     revoiced: float = 0.0,
     mobile_codec: float = 0.0,
     handset: float = 0.0,
+    music: float = 0.0,
 ) -> tuple[list[tuple[int, int, int, Shares]], list[tuple[int, int, str, Shares]]]:
     """Render jobs for worker processes: (seed, group index, renders, shares) and (seed, utterances, mix
-    name, shares), the shares being the re-voiced, the mobile-codec and the handset share.
+    name, shares), the shares being the re-voiced, the mobile-codec, the handset and the music share.
 
     Each job has its own seed, so a shard renders the same whichever worker takes it; negative shards
     are four times the size of positive ones.
     """
     pos_jobs = [
-        (seed + 1000 * gi + k, gi, min(shard, per_group - k * shard), (revoiced, mobile_codec, handset))
+        (
+            seed + 1000 * gi + k,
+            gi,
+            min(shard, per_group - k * shard),
+            (revoiced, mobile_codec, handset, music),
+        )
         for gi in range(n_groups)
         for k in range((per_group + shard - 1) // shard)
     ]
@@ -234,7 +277,7 @@ def shard_jobs(
             seed + 500_000 + k,
             min(shard * 4, negatives - k * shard * 4),
             mix,
-            (revoiced, mobile_codec, handset),
+            (revoiced, mobile_codec, handset, music),
         )
         for k in range((negatives + shard * 4 - 1) // (shard * 4))
     ]
@@ -271,8 +314,15 @@ def main() -> None:
         help="share of renders (positive and negative) through a random telephone's frequency response "
         "(pipeline.handset), before any mobile codec",
     )
+    ap.add_argument(
+        "--music",
+        type=float,
+        default=0.0,
+        help="share of renders (positive and negative) with music under the speech as the line's noise "
+        "(FluidSynth tunes, pipeline.music_check.training_bed; needs fluidsynth and fluid-soundfont-gm)",
+    )
     args = ap.parse_args()
-    for name in ("revoiced", "mobile_codec", "handset"):
+    for name in ("revoiced", "mobile_codec", "handset", "music"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             ap.error(f"--{name.replace('_', '-')} is a share of the renders: give a number from 0 to 1")
     groups, _near = text.load_keywords()
@@ -286,6 +336,7 @@ def main() -> None:
         args.revoiced,
         args.mobile_codec,
         args.handset,
+        args.music,
     )
     t0 = time.time()
     xs, ys = [], []
@@ -312,6 +363,7 @@ def main() -> None:
         "revoiced_share": args.revoiced,
         "mobile_codec_share": args.mobile_codec,
         "handset_share": args.handset,
+        "music_share": args.music,
         "windows": len(y),
         "positive_windows": int((y > 0).sum()),
         "seconds": round(time.time() - t0),
