@@ -24,6 +24,7 @@ from edge.detect.detector import AbuseDetector, load_detector
 from edge.detect.settings import DetectionConfig
 from edge.dsp.generate import scale_to_dbm0
 from edge.dsp.tonality import steady_share
+from tests.dsp_support.signals import to_pcm
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RATE = 8000
@@ -41,17 +42,13 @@ def _bells() -> npt.NDArray[np.float64]:
     return read_wav(FIXTURES / "music" / "hold_bells.wav").astype(np.float64)
 
 
-def _pcm(x: npt.NDArray[np.float64]) -> npt.NDArray[np.int16]:
-    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
-
-
 def test_hold_music_that_the_model_takes_for_a_keyword_raises_nothing_with_the_veto() -> None:
     without = _detector(tonal_veto=0.0)
-    taken = scan(without, _pcm(_bells()), Tier.ALERT)
+    taken = scan(without, to_pcm(_bells()), Tier.ALERT)
     assert any(d["tier"] == "warn" for d in taken), "the model no longer warns on the bells: a weaker fixture"
     assert without.health()["tonal_vetoes"] == 0
     with_veto = _detector()
-    assert scan(with_veto, _pcm(_bells()), Tier.ALERT) == []
+    assert scan(with_veto, to_pcm(_bells()), Tier.ALERT) == []
     assert with_veto.health()["tonal_vetoes"] >= len(taken) - 1  # one per run of candidate hops
 
 
@@ -59,7 +56,7 @@ def test_what_the_veto_takes_for_music_is_not_learned_as_the_sites_speech() -> N
     highest = {}
     for veto in (0.0, VETO):
         detector = _detector(tonal_veto=veto, calibration_enabled=True)
-        scan(detector, _pcm(_bells()), Tier.ALERT)
+        scan(detector, to_pcm(_bells()), Tier.ALERT)
         detector.end_call(staff_acted=False, caller_speech_s=60.0)
         highest[veto] = max(detector.calibrator.peaks["momae"], default=0.0)
         alert = detector.calibrator.shipped[Tier.ALERT]["momae"]
@@ -123,7 +120,7 @@ def test_a_keyword_said_over_the_hold_music_is_still_heard(name: str) -> None:
     for offset in (0, 30000):  # the marimba's notes under the word, 10 dB under its voiced level
         bed = bells[offset : offset + word.size]
         gain = np.sqrt(np.mean(loud**2) / np.mean(bed**2)) * 10 ** (-10 / 20)
-        mixed = _pcm(word + bed * gain)
+        mixed = to_pcm(word + bed * gain)
         with_veto = scan(_detector(), mixed, Tier.WARN)
         assert with_veto == scan(_detector(tonal_veto=0.0), mixed, Tier.WARN)
         heard += [d["keyword"] for d in with_veto]

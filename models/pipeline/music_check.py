@@ -47,6 +47,7 @@ from scipy import signal
 
 from edge.audio import synthesize
 from edge.core.events import Tier
+from edge.detect.cli import feed
 from edge.detect.detector import AbuseDetector, load_detector
 from edge.detect.settings import DetectionConfig
 from edge.dsp.generate import scale_to_dbm0
@@ -315,11 +316,7 @@ def solo(detector: AbuseDetector, tunes_by_instrument: dict[str, list[np.ndarray
 
 def listen(detector: AbuseDetector, pcm: np.ndarray) -> list[Any]:
     """One call's caller leg through the detector, from a fresh start; what it detected."""
-    detector.reset()
-    samples = np.clip(np.round(pcm), -32768, 32767).astype(np.int16)
-    for i in range(samples.size // FRAME):
-        detector.feed(samples[i * FRAME : (i + 1) * FRAME], i * FRAME / 8000)
-    detector.feed(np.zeros(4000, dtype=np.int16), samples.size / 8000)
+    feed(detector, [np.clip(np.round(pcm), -32768, 32767).astype(np.int16)])
     return list(detector.detections)
 
 
