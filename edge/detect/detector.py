@@ -437,16 +437,19 @@ class AbuseDetector:
 
         Loud music keeps the cue up every frame: once taken for music, it is measured again a second later.
         """
-        veto = self.config.tonal_veto
-        if veto <= 0:
+        if self.config.tonal_veto <= 0:
             return False
         if t_end < self._shout_music_until:
             return True
-        if steady_share(self._last_audio(self.config.tonal_window_s)) < veto:
+        if not self._steady_partials():
             return False
         self._shout_music_until = t_end + 1.0
         self.tonal_vetoes += 1
         return True
+
+    def _steady_partials(self) -> bool:
+        """Whether the last ``tonal_window_s`` of caller audio is music or tones by the veto's measure."""
+        return steady_share(self._last_audio(self.config.tonal_window_s)) >= self.config.tonal_veto
 
     def _on_steady_partials(self, scores: dict[str, float], thresholds: dict[Tier, dict[str, float]]) -> bool:
         """Whether a hop with a keyword candidate sounds like music or tones (edge.dsp.tonality), not speech.
@@ -454,12 +457,11 @@ class AbuseDetector:
         Measured only when some class reaches a threshold, so ordinary speech seldom pays for it. A run of
         such hops counts once in ``tonal_vetoes``.
         """
-        veto = self.config.tonal_veto
-        candidate = veto > 0 and any(
+        candidate = self.config.tonal_veto > 0 and any(
             score >= min(thresholds[Tier.ALERT][name], thresholds[Tier.WARN][name])
             for name, score in scores.items()
         )
-        steady = candidate and steady_share(self._last_audio(self.config.tonal_window_s)) >= veto
+        steady = candidate and self._steady_partials()
         if steady:
             self.calibrator.set_aside(
                 name for name, score in scores.items() if score >= self.calibrator.floor

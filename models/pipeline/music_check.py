@@ -63,6 +63,7 @@ FRAME = 160
 CALL_S = 180
 TICKS = 480  # per beat
 DRUMS = 9  # the General MIDI percussion channel (0-based)
+WINDOW_S = DetectionConfig().tonal_window_s
 _LINE_BAND = signal.butter(4, (300.0, 3400.0), btype="bandpass", fs=RENDER_RATE, output="sos")
 
 
@@ -221,6 +222,11 @@ def render(midi: bytes, workdir: Path) -> np.ndarray:
     return audio.mean(axis=1)
 
 
+def play(style: Style, rng: random.Random, seconds: float, workdir: Path) -> np.ndarray:
+    """A tune composed in ``style`` from ``rng``, played by FluidSynth: its first ``seconds`` at 16 kHz."""
+    return render(compose(style, rng, seconds), workdir)[: round(seconds * RENDER_RATE)]
+
+
 def to_line(x: np.ndarray) -> np.ndarray:
     """16 kHz audio as a phone line carries it: 300-3400 Hz, 8 kHz, G.711 mu-law (float, 8 kHz)."""
     y = signal.sosfilt(_LINE_BAND, x)
@@ -238,8 +244,11 @@ def tunes(minutes: float, seed: int) -> dict[str, list[np.ndarray]]:
             rng = random.Random(seed * 1000 + index)
             out[name] = []
             for _ in range(max(1, round(minutes))):
-                midi = compose_effects(rng, 60.0) if name == "effects" else compose(STYLES[name], rng, 60.0)
-                out[name].append(to_line(render(midi, Path(tmp))[: 60 * RENDER_RATE]))
+                if name == "effects":
+                    played = render(compose_effects(rng, 60.0), Path(tmp))[: 60 * RENDER_RATE]
+                else:
+                    played = play(STYLES[name], rng, 60.0, Path(tmp))
+                out[name].append(to_line(played))
     return out
 
 
@@ -251,7 +260,7 @@ def training_bed(seed: int, minutes: int = 3) -> np.ndarray:
     parts = []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(minutes):
-            x = render(compose(STYLES[rng.choice(sorted(STYLES))], rng, 60.0), Path(tmp))[: 60 * RENDER_RATE]
+            x = play(STYLES[rng.choice(sorted(STYLES))], rng, 60.0, Path(tmp))
             parts.append(x / (np.abs(x).max() + 1e-9) * 0.7)
     return np.concatenate(parts).astype(np.float32)
 
@@ -268,7 +277,7 @@ def fixture(path: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for program, seed in FIXTURE_TUNES:
             style = Style((program,), (program,), (), (90, 90), MAJOR, "arpeggio")
-            line = to_line(render(compose(style, random.Random(seed), 12.0), Path(tmp))[: 12 * RENDER_RATE])
+            line = to_line(play(style, random.Random(seed), 12.0, Path(tmp)))
             parts.append(scale_to_dbm0(line, -15.0))
     soundfile.write(str(path), np.concatenate(parts), 8000, subtype="ULAW")
 
@@ -297,9 +306,7 @@ def solo_tunes(minutes: float, seed: int) -> dict[str, list[np.ndarray]]:
             rng = random.Random(seed * 1000 + program)
             style = Style((program,), (program,), (), (80, 120), MAJOR, "arpeggio")
             out[name] = [
-                scale_to_dbm0(
-                    to_line(render(compose(style, rng, 60.0), Path(tmp))[: 60 * RENDER_RATE]), -15.0
-                )
+                scale_to_dbm0(to_line(play(style, rng, 60.0, Path(tmp))), -15.0)
                 for _ in range(max(1, round(minutes)))
             ]
     return out
@@ -321,9 +328,9 @@ def listen(detector: AbuseDetector, pcm: np.ndarray) -> list[Any]:
 
 
 def share_at(pcm: np.ndarray, t: float) -> float:
-    """The music veto's measure (edge.dsp.tonality) on the 1.5 s of ``pcm`` ending at ``t`` seconds."""
+    """The music veto's measure (edge.dsp.tonality) on the window the detector measures, ending at ``t`` s."""
     end = int(t * 8000)
-    return round(steady_share(pcm[max(0, end - 12000) : end]), 3)
+    return round(steady_share(pcm[max(0, end - round(WINDOW_S * 8000)) : end]), 3)
 
 
 def _tally(found: list[tuple[str, Any]], shares: list[float] | None = None) -> dict[str, Any]:
