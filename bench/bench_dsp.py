@@ -33,10 +33,11 @@ from edge.dsp import g711
 from edge.dsp.callerid import CallerIdDecoder
 from edge.dsp.dtmf import DtmfDetector, DtmfLimits
 from edge.dsp.echo import LineEcho
+from edge.dsp.levels import to_pcm
 from edge.dsp.progress import CallProgressDetector
 from edge.dsp.tonality import steady_share
 from tests.dsp_support import spandsp
-from tests.dsp_support.signals import add_noise, amplitude, echo_path, resample_offset, silence, to_pcm
+from tests.dsp_support.signals import add_noise, amplitude, echo_path, resample_offset, silence
 from tests.dsp_support.speech import SENTENCES
 
 ROOT = Path(__file__).resolve().parents[1]

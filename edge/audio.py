@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from edge.dsp.levels import to_pcm
 from edge.ports import SAMPLE_RATE, Pcm
 
 
@@ -35,7 +36,7 @@ def _usable(rate: int, what: str) -> int:
 
 def to_int16(samples: np.ndarray) -> Pcm:
     """Float samples in [-1, 1] (or wider, clipped) to 16-bit PCM."""
-    return np.asarray(np.clip(np.round(samples * 32767.0), -32768, 32767), dtype=np.int16)
+    return to_pcm(samples * 32767.0)
 
 
 def resample(samples: np.ndarray, rate_in: int, rate_out: int = SAMPLE_RATE) -> np.ndarray:
@@ -131,7 +132,7 @@ def _decoded(path: Path, rate: int, channel: int, frames: int) -> Iterator[Pcm]:
             raise AudioFileError(f"{path} could not be read to the end ({exc}).") from None
 
     for block in resample_blocks(samples(), rate, SAMPLE_RATE):
-        yield np.asarray(np.clip(np.round(block), -32768, 32767), dtype=np.int16)
+        yield to_pcm(block)
 
 
 def read_wav(path: Path, rate: int = SAMPLE_RATE) -> Pcm:

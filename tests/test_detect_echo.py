@@ -13,6 +13,7 @@ from scipy.signal import lfilter
 
 from edge.dsp.echo import EchoCanceller, EchoGate, LineEcho, mean_square
 from edge.dsp.generate import dtmf_digits
+from edge.dsp.levels import to_pcm
 from edge.ports import FRAME_SAMPLES
 from edge.scenarios import CallScript, Scenario, scenario_config
 from edge.simulate import SimResult, run_scenario
@@ -26,7 +27,7 @@ def _speechlike(frames: int, level: float) -> list[np.ndarray]:
     t = np.arange(frames * FRAME_SAMPLES) / 8000
     envelope = 0.15 + 0.85 * np.abs(np.sin(2 * np.pi * 2.0 * t))
     x = RNG.normal(0.0, level, t.size) * envelope
-    pcm = np.clip(np.round(x), -32768, 32767).astype(np.int16)
+    pcm = to_pcm(x)
     return [pcm[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES] for i in range(frames)]
 
 
@@ -144,7 +145,7 @@ def _path(
     x = np.concatenate(sent).astype(np.float64)
     y = lfilter(echo_path(late, hybrid), 1.0, x)
     y *= np.sqrt(np.mean(x**2) / np.mean(y**2)) * 10 ** (-loss_db / 20)
-    pcm = np.clip(np.round(y), -32768, 32767).astype(np.int16)
+    pcm = to_pcm(y)
     return [pcm[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES] for i in range(len(sent))]
 
 

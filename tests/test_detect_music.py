@@ -23,8 +23,8 @@ from edge.detect.cli import scan
 from edge.detect.detector import AbuseDetector, load_detector
 from edge.detect.settings import DetectionConfig
 from edge.dsp.generate import scale_to_dbm0
+from edge.dsp.levels import to_pcm
 from edge.dsp.tonality import steady_share
-from tests.dsp_support.signals import to_pcm
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RATE = 8000

@@ -8,8 +8,9 @@ import pytest
 from edge.dsp import g711
 from edge.dsp.callerid import CallerIdDecoder, CallerIdMessage, build_message, parse_message
 from edge.dsp.generate import callerid_fsk, dtmf_digits, fsk_bits, fsk_modulate
+from edge.dsp.levels import to_pcm
 from tests.dsp_support import minimodem, spandsp
-from tests.dsp_support.signals import add_noise, amplitude, resample_offset, silence, to_pcm
+from tests.dsp_support.signals import add_noise, amplitude, resample_offset, silence
 
 needs_spandsp = pytest.mark.skipif(spandsp.find_library() is None, reason="libspandsp2 not installed")
 STANDARDS = ("bell202", "v23")

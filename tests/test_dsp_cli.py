@@ -14,9 +14,10 @@ from scipy.signal import resample_poly
 
 from edge.cli import main
 from edge.dsp.generate import callerid_fsk
+from edge.dsp.levels import to_pcm
 from tests.cli_support import one_line
 from tests.dsp_support import spandsp
-from tests.dsp_support.signals import amplitude, silence, to_pcm
+from tests.dsp_support.signals import amplitude, silence
 
 
 def write(path: Path, pcm_8k: np.ndarray, rate: int, channels: int = 1) -> Path:

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from edge.dsp.dtmf import DtmfDetector, DtmfHit
+from edge.dsp.levels import to_pcm
 from tests.dsp_support import spandsp
-from tests.dsp_support.signals import add_noise, dtmf_pair, silence, to_pcm
+from tests.dsp_support.signals import add_noise, dtmf_pair, silence
 
 ALL = "123456789*0#ABCD"
 needs_spandsp = pytest.mark.skipif(spandsp.find_library() is None, reason="libspandsp2 not installed")

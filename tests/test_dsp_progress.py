@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from edge.dsp import g711
+from edge.dsp.levels import to_pcm
 from edge.dsp.progress import CallProgressDetector, ProgressEvent
 from edge.dsp.settings import DspConfig, TonePlan, ToneSpec
 from tests.dsp_support import speech
-from tests.dsp_support.signals import FS, add_noise, amplitude, silence, to_pcm
+from tests.dsp_support.signals import FS, add_noise, amplitude, silence
 
 PLAN = {  # DESIGN.md §5, written out independently of edge.dsp.settings
     "dial": ((350.0, 440.0), ()),

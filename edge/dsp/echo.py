@@ -7,7 +7,7 @@ from collections import deque
 import numpy as np
 import numpy.typing as npt
 
-from edge.dsp.levels import dbm0_to_power
+from edge.dsp.levels import dbm0_to_power, to_pcm
 from edge.ports import FRAME_SAMPLES, Pcm
 
 SENT_FLOOR_DBM0 = -45.0
@@ -339,12 +339,7 @@ class LineEcho:
 
     def heard(self, frame: Pcm, bridged: bool) -> Pcm:
         """A line frame in: the caller's part of it out (silence where it is echo alone)."""
-        if self.canceller is None:
-            residual = frame
-        else:
-            residual = np.asarray(
-                np.clip(np.round(self.canceller.cancel(frame)), -32768, 32767), dtype=np.int16
-            )
+        residual = frame if self.canceller is None else to_pcm(self.canceller.cancel(frame))
         heard, left = mean_square(frame), mean_square(residual)
         if self.canceller is not None and self.gate.sending():
             self._guard(heard, left)

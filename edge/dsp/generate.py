@@ -9,14 +9,9 @@ import numpy.typing as npt
 
 from edge.dsp.callerid import BAUD, FSK_TONES, build_message
 from edge.dsp.dtmf import COL_HZ, KEYPAD, ROW_HZ
-from edge.dsp.levels import dbm0, dbm0_to_amplitude
+from edge.dsp.levels import dbm0, dbm0_to_amplitude, to_pcm
 from edge.dsp.settings import TonePlan, ToneSpec
 from edge.ports import FRAME_SAMPLES, SAMPLE_RATE, Pcm
-
-
-def _to_pcm(x: npt.NDArray[np.float64]) -> Pcm:
-    pcm: Pcm = np.clip(np.round(x), -32768, 32767).astype(np.int16)
-    return pcm
 
 
 def scale_to_dbm0(pcm: npt.ArrayLike, level: float) -> Pcm:
@@ -24,8 +19,8 @@ def scale_to_dbm0(pcm: npt.ArrayLike, level: float) -> Pcm:
     samples = np.asarray(pcm, dtype=np.float64)
     current = dbm0(samples)
     if current <= -119.0:
-        return _to_pcm(samples)
-    return _to_pcm(samples * 10.0 ** ((level - current) / 20.0))
+        return to_pcm(samples)
+    return to_pcm(samples * 10.0 ** ((level - current) / 20.0))
 
 
 class ToneSource:
@@ -69,7 +64,7 @@ class ToneSource:
             slot = np.searchsorted(self._edges, where, side="right")
             tone[slot % 2 == 1] = 0.0
             tone[where >= self._period] = 0.0
-        return _to_pcm(tone)
+        return to_pcm(tone)
 
 
 def _when_text(when: dt.datetime | str | None) -> str | None:
@@ -99,7 +94,7 @@ def fsk_modulate(
     index = np.minimum((np.arange(count) * BAUD / sample_rate).astype(np.int64), len(bits) - 1)
     freq = np.where(np.asarray(bits)[index] == 1, mark, space)
     phase = np.cumsum(2 * np.pi * freq / sample_rate)
-    return _to_pcm(dbm0_to_amplitude(level_dbm0) * np.sin(phase))
+    return to_pcm(dbm0_to_amplitude(level_dbm0) * np.sin(phase))
 
 
 def callerid_fsk(
@@ -143,4 +138,4 @@ def dtmf_digits(
         burst = low_amp * np.sin(2 * np.pi * ROW_HZ[row] * n / sample_rate)
         burst += high_amp * np.sin(2 * np.pi * COL_HZ[col] * n / sample_rate)
         parts += [burst, np.zeros(off)]
-    return _to_pcm(np.concatenate(parts) if parts else np.zeros(0))
+    return to_pcm(np.concatenate(parts) if parts else np.zeros(0))

@@ -40,6 +40,11 @@ def dbm0_to_amplitude(level_dbm0: float) -> float:
     return math.sqrt(2.0 * dbm0_to_power(level_dbm0))
 
 
+def to_pcm(samples: npt.ArrayLike) -> npt.NDArray[np.int16]:
+    """``samples`` on the 16-bit scale rounded (half to even) and clipped to 16-bit PCM."""
+    return np.clip(np.rint(samples), -32768, 32767).astype(np.int16)
+
+
 def dbm0(pcm: npt.ArrayLike) -> float:
     """Mean level of ``pcm`` (16-bit linear samples) in dBm0; digital silence is -120."""
     samples = np.asarray(pcm, dtype=np.float64)

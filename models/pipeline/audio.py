@@ -14,6 +14,7 @@ import numpy.typing as npt
 from scipy import signal
 
 from edge.detect.features import LINE_BAND_HZ
+from edge.dsp import levels
 
 Audio = npt.NDArray[np.float32]
 ESPEAK_RATE = 22050
@@ -327,4 +328,4 @@ def line_chain(
 
 def to_pcm(x: Audio) -> npt.NDArray[np.int16]:
     """float [-1, 1] -> int16."""
-    return np.clip(np.round(x * 32767.0), -32768, 32767).astype(np.int16)
+    return levels.to_pcm(x * 32767.0)

@@ -43,6 +43,7 @@ from edge.core.events import Tier
 from edge.detect.detector import AbuseDetector, load_detector
 from edge.detect.settings import DetectionConfig
 from edge.dsp.echo import LineEcho
+from edge.dsp.levels import to_pcm
 from edge.prompts import shipped_prompt_path
 from edge.runtime import line_echo
 from pipeline.evaluate import ROOT, emit
@@ -53,10 +54,6 @@ CALL_S = 180
 LINE_NOISE_DBOV = -70.0
 VOICES = ["ko+f1", "ko+f3", "ko+m2", "ko+m5", "ko+f5", "ko+m7"]
 STAFF_VOICES = ["ko+m3", "ko+f2"]
-
-
-def _pcm(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
 
 
 def _ringing(rng: np.random.Generator) -> np.ndarray:
@@ -172,11 +169,11 @@ def _call(
     echo.reset()
     detector.reset()
     for i in range(notice.size // FRAME):
-        echo.heard(_pcm(notice_line[i * FRAME : (i + 1) * FRAME]), bridged=False)
+        echo.heard(to_pcm(notice_line[i * FRAME : (i + 1) * FRAME]), bridged=False)
         echo.sent(notice[i * FRAME : (i + 1) * FRAME])
     for i in range(line.size // FRAME):
-        detector.feed(echo.heard(_pcm(line[i * FRAME : (i + 1) * FRAME]), bridged=True), i * FRAME / 8000)
-        echo.sent(_pcm(sent[i * FRAME : (i + 1) * FRAME]))
+        detector.feed(echo.heard(to_pcm(line[i * FRAME : (i + 1) * FRAME]), bridged=True), i * FRAME / 8000)
+        echo.sent(to_pcm(sent[i * FRAME : (i + 1) * FRAME]))
     detector.feed(np.zeros(4000, dtype=np.int16), line.size / 8000)
     return list(detector.detections)
 

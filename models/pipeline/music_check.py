@@ -51,7 +51,7 @@ from edge.detect.cli import feed
 from edge.detect.detector import AbuseDetector, load_detector
 from edge.detect.settings import DetectionConfig
 from edge.dsp.generate import scale_to_dbm0
-from edge.dsp.levels import dbm0
+from edge.dsp.levels import dbm0, to_pcm
 from edge.dsp.tonality import steady_share
 from pipeline.audio import mulaw, resample
 from pipeline.echo_check import VOICES
@@ -323,7 +323,7 @@ def solo(detector: AbuseDetector, tunes_by_instrument: dict[str, list[np.ndarray
 
 def listen(detector: AbuseDetector, pcm: np.ndarray) -> list[Any]:
     """One call's caller leg through the detector, from a fresh start; what it detected."""
-    feed(detector, [np.clip(np.round(pcm), -32768, 32767).astype(np.int16)])
+    feed(detector, [to_pcm(pcm)])
     return list(detector.detections)
 
 

@@ -48,11 +48,6 @@ def add_noise(
     return signal + rng.normal(0.0, np.sqrt(power / 10 ** (snr_db / 10)), signal.size)
 
 
-def to_pcm(x: npt.ArrayLike) -> npt.NDArray[np.int16]:
-    """Round and clip to 16-bit PCM."""
-    return np.clip(np.round(np.asarray(x, dtype=np.float64)), -32768, 32767).astype(np.int16)
-
-
 def resample_offset(x: npt.ArrayLike, percent: int) -> npt.NDArray[np.float64]:
     """Play ``x`` with every frequency (and the baud rate) shifted by ``percent`` % (a sender's clock error)."""
     from scipy.signal import resample_poly

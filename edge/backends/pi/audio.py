@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.backends.pi.settings import PiConfig
+from edge.dsp.levels import to_pcm
 from edge.ports import FRAME_SAMPLES, SAMPLE_RATE, AudioFrame, Pcm
 
 log = logging.getLogger(__name__)
@@ -92,12 +93,6 @@ class Interpolator:
         out: Floats = (windows @ self._phases).transpose(0, 2, 1).reshape(-1, channels)
         self._history = buf[len(buf) - (length - 1) :]
         return out.reshape(-1) if x.ndim == 1 else out
-
-
-def to_pcm(x: Floats) -> Pcm:
-    """Round and clip to 16-bit."""
-    result: Pcm = np.clip(np.rint(x), -32768, 32767).astype(np.int16)
-    return result
 
 
 PLAYBACK_PRIME_FRAMES = 2

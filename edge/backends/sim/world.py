@@ -17,6 +17,7 @@ import numpy.typing as npt
 from edge.audio import read_wav, synthesize
 from edge.core import events as e
 from edge.dsp.generate import ToneSource, callerid_fsk, dtmf_digits
+from edge.dsp.levels import to_pcm
 from edge.ports import FRAME_SAMPLES, AudioFrame, EventSink, Pcm
 from edge.scenarios import CallScript, Scenario, Step
 
@@ -457,7 +458,7 @@ class SimWorld:
 
     @staticmethod
     def _with_echo(pcm: Pcm, echo: npt.NDArray[np.float64]) -> Pcm:
-        return np.asarray(np.clip(np.round(pcm + echo), -32768, 32767), dtype=np.int16)
+        return to_pcm(pcm + echo)
 
     def sent_to_line(self, pcm: Pcm) -> None:
         """The box played ``pcm`` to the line: its echo comes back on the line leg in the next frame."""
