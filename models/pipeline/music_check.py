@@ -419,14 +419,14 @@ def recall(
     """Warning and alert recall of every keyword variant over the music, and alone (same voices and words)."""
     groups = tomllib.loads((ROOT / "models" / "keywords.toml").read_text(encoding="utf-8"))["group"]
     rng = random.Random(seed)
-    styles = list(music)
+    styles = [name for name in music if name != "effects"]  # music, not the sound font's effects
     clips = []
     for group in groups:
         for variant in group["say"]:
             for _ in range(4):
                 word = synthesize(variant, voice=rng.choice(VOICES)).astype(np.float64)
                 caller = np.concatenate([np.zeros(int(0.8 * 8000)), word, np.zeros(8000)])
-                style = rng.choice(styles[:-1])  # music, not the effects
+                style = rng.choice(styles)
                 piece = rng.choice(music[style])
                 offset = rng.randrange(max(1, piece.size - caller.size))
                 clips.append((group["id"], caller, piece[offset : offset + caller.size], style))
