@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from edge.dsp import g711
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "models"))
 
@@ -46,3 +48,25 @@ def test_prompts_become_three_minute_calls_that_say_where_each_prompt_starts() -
         assert np.all((gaps >= 0.3 * 8000) & (gaps <= 1.2 * 8000))
     assert recorded_check.calls(said, seed=3)[0][1] == calls[0][1]
     assert recorded_check.calls(said, seed=4)[0][1] != calls[0][1]
+
+
+def test_voices_become_a_stream_set_and_training_negatives(tmp_path: Path) -> None:
+    root = tmp_path / "sounds"
+    for i in range(8):
+        write(root / "en_US_f_Allison" / f"en{i}.wav", 30.0, value=100 + i)
+        write(root / "ru_RU_f_IvrvoiceRU" / f"ru{i}.wav", 30.0, value=-200 - i)
+    recorded_check.write_stream(tmp_path / "set.npz", 3, ["ru_RU_f_IvrvoiceRU"], root=root)
+    held = np.load(tmp_path / "set.npz")
+    assert sorted(held["stream_text"]) == [f"ru_RU_f_IvrvoiceRU/ru{i}.wav" for i in range(8)]
+    for text, start in zip(held["stream_text"], held["stream_start_s"], strict=True):
+        value = -200 - int(text[-5])
+        at = int(start * 8000)
+        on_line = g711.roundtrip(np.full(1, value, dtype=np.int16), "ulaw")[0]
+        assert np.all(held["stream"][at : at + 8000 * 30] == on_line)
+    recorded_check.write_real(tmp_path / "real.npz", ["en_US_f_Allison"], 50, seed=1, root=root)
+    real = np.load(tmp_path / "real.npz")
+    assert real["x"].shape[0] == 50 and not real["y"].any()
+    assert set(recorded_check.TRAINING_VOICES).isdisjoint(recorded_check.CHECK_VOICES)
+    assert len(recorded_check.TRAINING_VOICES) + len(recorded_check.CHECK_VOICES) == len(
+        recorded_check.VOICES
+    )

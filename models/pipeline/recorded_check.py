@@ -181,13 +181,15 @@ def totals(by_voice: dict[str, Any], gains: list[float]) -> dict[str, Any]:
     return out
 
 
-def write_stream(path: Path, seed: int) -> None:
-    """Every voice's calls (at their recorded level, through mu-law) as one stream set like build.py's, the
-    voices taking turns call by call, so any stretch of it holds them all: for ``site_loop``, ``frozen`` and
-    pricing, with "voice/prompt" as what was said where."""
+def write_stream(path: Path, seed: int, folders: list[str] | None = None, root: Path = SOUNDS) -> None:
+    """The voices' calls (at their recorded level, through mu-law; every voice, or those in ``folders``) as
+    one stream set like build.py's, the voices taking turns call by call, so any stretch of it holds them
+    all: for ``site_loop``, ``frozen`` and pricing, with "voice/prompt" as what was said where."""
     per_voice = []
     for voice in VOICES:
-        said = prompts(SOUNDS / voice.folder)
+        if folders is not None and voice.folder not in folders:
+            continue
+        said = prompts(root / voice.folder)
         per_voice.append([(on_line(pcm, 0.0), starts, voice.folder) for pcm, starts in calls(said, seed)])
     parts: list[np.ndarray] = []
     text: list[str] = []
@@ -204,6 +206,31 @@ def write_stream(path: Path, seed: int) -> None:
     stream = to_pcm(np.concatenate(parts))
     np.savez(path, stream=stream, stream_text=np.array(text), stream_start_s=np.array(start_s))
     print(f"{path.name}: {stream.size / LINE_RATE / 3600:.2f} h of recorded voices", flush=True)
+
+
+TRAINING_VOICES = ("en_US_f_Allison", "es_MX_f_Allison", "fr_CA_f_June", "it_IT_m_Carlo")
+"""The voices stage 23 trains on as negatives (three speakers); the other four are the check it cannot hear."""
+CHECK_VOICES = tuple(v.folder for v in VOICES if v.folder not in TRAINING_VOICES)
+"""The voices no training hears: a model trained on TRAINING_VOICES is checked on these alone."""
+
+
+def write_real(path: Path, folders: list[str], windows: int, seed: int, root: Path = SOUNDS) -> None:
+    """Training windows of the voices' prompts as negatives (through mu-law, as the line carries them),
+    ``windows`` of them drawn at random, for ``train.py --real``."""
+    from pipeline.build import real_windows
+
+    clips = [
+        (to_pcm(on_line(pcm, 0.0)), 0)
+        for voice in VOICES
+        if voice.folder in folders
+        for _name, pcm in prompts(root / voice.folder)
+    ]
+    x, y = real_windows(clips)
+    keep = np.sort(np.random.default_rng(seed).choice(len(y), min(windows, len(y)), replace=False))
+    np.savez_compressed(path, x=x[keep], y=y[keep])
+    print(
+        f"{path.name}: {keep.size} of the {len(y)} windows of {len(clips)} prompts, all negative", flush=True
+    )
 
 
 def music_on_hold() -> dict[str, list[np.ndarray]]:
@@ -242,6 +269,21 @@ def main() -> None:
     ap.add_argument(
         "--write-stream", type=Path, default=None, help="only write the voices as a stream set (.npz) here"
     )
+    ap.add_argument(
+        "--write-real",
+        type=Path,
+        default=None,
+        help="only write the training windows of --voices (default TRAINING_VOICES) as negatives here (.npz)",
+    )
+    ap.add_argument("--windows", type=int, default=20000, help="with --write-real: windows drawn")
+    ap.add_argument(
+        "--voices",
+        nargs="*",
+        choices=[v.folder for v in VOICES],
+        default=None,
+        help="with --write-stream: only these voices (default all); with --write-real: these (default "
+        "TRAINING_VOICES)",
+    )
     args = ap.parse_args()
     if not SOUNDS.is_dir() or not MUSIC_ON_HOLD.is_dir():
         raise SystemExit(
@@ -249,7 +291,10 @@ def main() -> None:
             "models/apt-recorded.txt (make -C models recorded-check does)."
         )
     if args.write_stream is not None:
-        write_stream(args.write_stream, args.seed)
+        write_stream(args.write_stream, args.seed, args.voices)
+        return
+    if args.write_real is not None:
+        write_real(args.write_real, args.voices or list(TRAINING_VOICES), args.windows, args.seed)
         return
     music = music_on_hold()
     report: dict[str, Any] = {}
