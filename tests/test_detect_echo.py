@@ -341,7 +341,8 @@ def _abuse(result: SimResult) -> list[tuple[str, str]]:
 
 def test_the_staffs_greeting_echoed_on_the_line_leg_is_not_taken_for_the_caller(tmp_path: Path) -> None:
     without = _greeting_call({"echo_return_loss_db": 0.0, "calibration_enabled": False}, tmp_path / "off")
-    assert ("staff_alert", "jugyeo") in _abuse(without), "the echo of the greeting no longer trips the model"
+    tripped = [keyword for _kind, keyword in _abuse(without)]
+    assert "jugyeo" in tripped, "the echo of the greeting no longer trips the model"
     with_check = _greeting_call({"calibration_enabled": False}, tmp_path / "on")
     assert _abuse(with_check) == []
     detector = with_check.appliance.status()["detector"]
