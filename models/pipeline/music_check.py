@@ -523,26 +523,15 @@ def speech_shares(model: Path | None) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    """Print (and write) one JSON object with the measurements asked for."""
-    ap = argparse.ArgumentParser(description=__doc__)
+def add_check_options(ap: argparse.ArgumentParser, hours: float) -> None:
+    """The options this check shares with recorded_check: the model, the music's levels, the speech it goes
+    under (``hours`` of it by default), the veto settings, the output."""
     ap.add_argument("--model", type=Path, default=None, help="model (.json beside); default the shipped one")
-    ap.add_argument(
-        "--minutes",
-        type=float,
-        default=15.0,
-        help="minutes of each style (60 s tunes); 0: no music (--test-set only)",
-    )
     ap.add_argument("--levels", type=float, nargs="*", default=[-15.0, -25.0], help="dBm0 of the music alone")
     ap.add_argument("--stream", type=Path, default=None, help="ordinary speech to mix the music under")
-    ap.add_argument("--hours", type=float, default=4.0, help="hours of --stream to use")
+    ap.add_argument("--hours", type=float, default=hours, help="hours of --stream to use")
     ap.add_argument(
         "--below", type=float, nargs="*", default=[10.0, 5.0], help="dB the music is under the speech"
-    )
-    ap.add_argument("--recall", action="store_true", help="keyword variants over the music too")
-    ap.add_argument("--solo", type=float, default=0.0, help="minutes of each SOLO_PROGRAMS instrument alone")
-    ap.add_argument(
-        "--test-set", type=Path, default=None, help="a held-out test.npz: what the veto costs there"
     )
     ap.add_argument(
         "--vetoes",
@@ -551,8 +540,41 @@ def main() -> None:
         default=[0.0, DetectionConfig().tonal_veto],
         help="music veto settings to run (0: off; default: off and the shipped setting)",
     )
-    ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--out", type=Path, default=None)
+
+
+def check_detector(model: Path | None, veto: float) -> AbuseDetector:
+    """The detector as the checks run it (no shouting cue, no calibration, inference inline) with the music
+    veto at ``veto``; exits with the reason if the model cannot be loaded."""
+    config = DetectionConfig(
+        inline=True,
+        shouting_enabled=False,
+        calibration_enabled=False,
+        model_path=model,
+        tonal_veto=veto,
+    )
+    detector, error = load_detector(config)
+    if detector is None:
+        raise SystemExit(error)
+    return detector
+
+
+def main() -> None:
+    """Print (and write) one JSON object with the measurements asked for."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    add_check_options(ap, hours=4.0)
+    ap.add_argument(
+        "--minutes",
+        type=float,
+        default=15.0,
+        help="minutes of each style (60 s tunes); 0: no music (--test-set only)",
+    )
+    ap.add_argument("--recall", action="store_true", help="keyword variants over the music too")
+    ap.add_argument("--solo", type=float, default=0.0, help="minutes of each SOLO_PROGRAMS instrument alone")
+    ap.add_argument(
+        "--test-set", type=Path, default=None, help="a held-out test.npz: what the veto costs there"
+    )
+    ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--fixture", type=Path, default=None, help="only write the tests' music fixture here")
     args = ap.parse_args()
     if args.fixture is not None:
@@ -564,16 +586,7 @@ def main() -> None:
     if args.recall:
         report["speech_shares"] = speech_shares(args.model)
     for veto in args.vetoes:
-        config = DetectionConfig(
-            inline=True,
-            shouting_enabled=False,
-            calibration_enabled=False,
-            model_path=args.model,
-            tonal_veto=veto,
-        )
-        detector, error = load_detector(config)
-        if detector is None:
-            raise SystemExit(error)
+        detector = check_detector(args.model, veto)
         report["model"] = detector.model.info.version
         row: dict[str, Any] = {"alone": alone(detector, music, args.levels)} if music else {}
         if music and args.stream is not None:

@@ -34,12 +34,11 @@ from typing import Any
 import numpy as np
 import soundfile
 
-from edge.detect.detector import AbuseDetector, load_detector
-from edge.detect.settings import DetectionConfig
+from edge.detect.detector import AbuseDetector
 from edge.dsp import g711
 from edge.dsp.levels import dbm0, to_pcm
 from pipeline.evaluate import emit
-from pipeline.music_check import CALL_S, alone, listen, recall, under
+from pipeline.music_check import CALL_S, add_check_options, alone, check_detector, listen, recall, under
 
 SOUNDS = Path("/usr/share/asterisk/sounds")
 MUSIC_ON_HOLD = Path("/usr/share/asterisk/moh")
@@ -246,26 +245,12 @@ def music_on_hold() -> dict[str, list[np.ndarray]]:
 def main() -> None:
     """Print (and write) one JSON object with the measurements asked for."""
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--model", type=Path, default=None, help="model (.json beside); default the shipped one")
+    add_check_options(ap, hours=2.0)
     ap.add_argument(
         "--gains", type=float, nargs="*", default=[0.0, -10.0], help="dB on the voices' recorded level"
     )
-    ap.add_argument("--levels", type=float, nargs="*", default=[-15.0, -25.0], help="dBm0 of the music alone")
-    ap.add_argument("--stream", type=Path, default=None, help="ordinary speech to mix the music under")
-    ap.add_argument("--hours", type=float, default=2.0, help="hours of --stream to use")
-    ap.add_argument(
-        "--below", type=float, nargs="*", default=[10.0, 5.0], help="dB the music is under the speech"
-    )
     ap.add_argument("--recall", action="store_true", help="keyword variants over the music on hold too")
-    ap.add_argument(
-        "--vetoes",
-        type=float,
-        nargs="*",
-        default=[0.0, DetectionConfig().tonal_veto],
-        help="music veto settings to run (0: off; default: off and the shipped setting)",
-    )
     ap.add_argument("--seed", type=int, default=11)
-    ap.add_argument("--out", type=Path, default=None)
     ap.add_argument(
         "--write-stream", type=Path, default=None, help="only write the voices as a stream set (.npz) here"
     )
@@ -299,16 +284,7 @@ def main() -> None:
     music = music_on_hold()
     report: dict[str, Any] = {}
     for veto in args.vetoes:
-        config = DetectionConfig(
-            inline=True,
-            shouting_enabled=False,
-            calibration_enabled=False,
-            model_path=args.model,
-            tonal_veto=veto,
-        )
-        detector, error = load_detector(config)
-        if detector is None:
-            raise SystemExit(error)
+        detector = check_detector(args.model, veto)
         report["model"] = detector.model.info.version
         by_voice = voices(detector, args.gains, args.seed)
         row: dict[str, Any] = {"voices_total": totals(by_voice, args.gains), "voices": by_voice}
