@@ -37,12 +37,12 @@ import soundfile
 from edge.detect.detector import AbuseDetector
 from edge.dsp import g711
 from edge.dsp.levels import dbm0, to_pcm
+from edge.ports import SAMPLE_RATE as LINE_RATE
 from pipeline.evaluate import emit
 from pipeline.music_check import CALL_S, add_check_options, alone, check_detector, listen, recall, under
 
 SOUNDS = Path("/usr/share/asterisk/sounds")
 MUSIC_ON_HOLD = Path("/usr/share/asterisk/moh")
-LINE_RATE = 8000
 
 
 @dataclass(frozen=True)
@@ -116,13 +116,24 @@ def on_line(pcm: np.ndarray, gain_db: float) -> np.ndarray:
     return g711.roundtrip(to_pcm(pcm * 10 ** (gain_db / 20)), "ulaw").astype(np.float64)
 
 
-def voices(detector: AbuseDetector, gains: list[float], seed: int) -> dict[str, Any]:
-    """Per voice and gain: hours, speech hours, and every detection with the prompt it came in."""
-    out: dict[str, Any] = {}
+def spoken(seed: int) -> dict[Voice, tuple[list[tuple[str, np.ndarray]], list[Any]]]:
+    """Every installed voice's prompts and the calls they make (``calls``), read once for all the runs."""
+    out = {}
     for voice in VOICES:
         said = prompts(SOUNDS / voice.folder)
-        if not said:
-            continue
+        if said:
+            out[voice] = (said, calls(said, seed))
+    return out
+
+
+def voices(
+    detector: AbuseDetector,
+    gains: list[float],
+    by_voice: dict[Voice, tuple[list[tuple[str, np.ndarray]], list[Any]]],
+) -> dict[str, Any]:
+    """Per voice (``spoken``) and gain: hours, speech hours, and every detection with the prompt it came in."""
+    out: dict[str, Any] = {}
+    for voice, (said, voice_calls) in by_voice.items():
         levels = [dbm0(pcm[np.abs(pcm) > 50]) for _name, pcm in said]
         row: dict[str, Any] = {
             "speaker": voice.speaker,
@@ -132,7 +143,7 @@ def voices(detector: AbuseDetector, gains: list[float], seed: int) -> dict[str, 
         for gain in gains:
             total = speech_s = 0.0
             events = []
-            for pcm, starts in calls(said, seed):
+            for pcm, starts in voice_calls:
                 heard = on_line(pcm, gain)
                 for d in listen(detector, heard):
                     at = int(d.t * LINE_RATE)
@@ -282,11 +293,12 @@ def main() -> None:
         write_real(args.write_real, args.voices or list(TRAINING_VOICES), args.windows, args.seed)
         return
     music = music_on_hold()
+    said = spoken(args.seed)
     report: dict[str, Any] = {}
     for veto in args.vetoes:
         detector = check_detector(args.model, veto)
         report["model"] = detector.model.info.version
-        by_voice = voices(detector, args.gains, args.seed)
+        by_voice = voices(detector, args.gains, said)
         row: dict[str, Any] = {"voices_total": totals(by_voice, args.gains), "voices": by_voice}
         row["music_on_hold"] = {
             "minutes": round(sum(p.size for ps in music.values() for p in ps) / LINE_RATE / 60, 1),
